@@ -1,0 +1,113 @@
+import { Schema } from "effect"
+import { Instant } from "./ConversationEvents.ts"
+import { ConversationId, ExternalId, InstallationId, MessageId, UserId } from "./Ids.ts"
+
+/** What can be asked of one conversation. Every command carries its own time, so `decide` stays pure. */
+
+export class ReceiveUserMessage extends Schema.TaggedClass<ReceiveUserMessage>()("ReceiveUserMessage", {
+  conversationId: ConversationId,
+  installationId: InstallationId,
+  externalConversationId: ExternalId,
+  messageId: MessageId,
+  externalMessageId: ExternalId,
+  userId: UserId,
+  externalUserId: ExternalId,
+  type: Schema.String,
+  text: Schema.String,
+  payload: Schema.Json,
+  fingerprint: Schema.String,
+  at: Instant
+}) {}
+
+export const OutgoingMessage = Schema.Struct({
+  messageId: MessageId,
+  type: Schema.String,
+  payload: Schema.Json
+})
+export type OutgoingMessage = typeof OutgoingMessage.Type
+
+export class CompleteBotTurn extends Schema.TaggedClass<CompleteBotTurn>()("CompleteBotTurn", {
+  userMessageId: MessageId,
+  messages: Schema.Array(OutgoingMessage),
+  at: Instant
+}) {}
+
+export class FailBotTurn extends Schema.TaggedClass<FailBotTurn>()("FailBotTurn", {
+  userMessageId: MessageId,
+  reason: Schema.String,
+  /** When to try the turn again; null gives up on it. */
+  retryAt: Schema.NullOr(Instant),
+  at: Instant
+}) {}
+
+export class PostBotMessage extends Schema.TaggedClass<PostBotMessage>()("PostBotMessage", {
+  message: OutgoingMessage,
+  at: Instant
+}) {}
+
+export const AttemptOutcome = Schema.Union([
+  Schema.TaggedStruct("Delivered", { status: Schema.Int }),
+  Schema.TaggedStruct("Retry", {
+    status: Schema.NullOr(Schema.Int),
+    error: Schema.String,
+    nextAttemptAt: Instant
+  }),
+  Schema.TaggedStruct("DeadLetter", { status: Schema.NullOr(Schema.Int), reason: Schema.String })
+])
+export type AttemptOutcome = typeof AttemptOutcome.Type
+
+export class RecordDeliveryAttempt extends Schema.TaggedClass<RecordDeliveryAttempt>()(
+  "RecordDeliveryAttempt",
+  {
+    messageId: MessageId,
+    outcome: AttemptOutcome,
+    durationMs: Schema.Finite,
+    at: Instant
+  }
+) {}
+
+export class RequestRedelivery extends Schema.TaggedClass<RequestRedelivery>()("RequestRedelivery", {
+  messageId: MessageId,
+  at: Instant
+}) {}
+
+export const ConversationCommand = Schema.Union([
+  ReceiveUserMessage,
+  CompleteBotTurn,
+  FailBotTurn,
+  PostBotMessage,
+  RecordDeliveryAttempt,
+  RequestRedelivery
+]).pipe(Schema.toTaggedUnion("_tag"))
+export type ConversationCommand = typeof ConversationCommand.Type
+
+// Rejections. Each says why the command changes nothing.
+
+export class DuplicateUserMessage extends Schema.TaggedError<DuplicateUserMessage>()("DuplicateUserMessage", {
+  original: Schema.Struct({ messageId: MessageId, userId: UserId, conversationId: ConversationId })
+}) {}
+
+export class MessageIdReused extends Schema.TaggedError<MessageIdReused>()("MessageIdReused", {
+  externalMessageId: Schema.String
+}) {}
+
+export class ConversationNotStarted extends Schema.TaggedError<ConversationNotStarted>()(
+  "ConversationNotStarted",
+  {}
+) {}
+
+export class UnknownBotMessage extends Schema.TaggedError<UnknownBotMessage>()("UnknownBotMessage", {
+  messageId: Schema.String
+}) {}
+
+export class NotDeadLettered extends Schema.TaggedError<NotDeadLettered>()("NotDeadLettered", {
+  messageId: Schema.String,
+  status: Schema.String
+}) {}
+
+export type ConversationRejection =
+  | DuplicateUserMessage
+  | MessageIdReused
+  | ConversationNotStarted
+  | UnknownBotMessage
+  | NotDeadLettered

@@ -1,0 +1,104 @@
+import { Schema } from "effect"
+import { ConversationId, ExternalId, InstallationId, MessageId, UserId } from "./Ids.ts"
+
+/**
+ * The events of one conversation stream. Each is a Schema tagged class: the `_tag` is the
+ * event type stored in the log, the other fields are its `data`.
+ */
+
+/** An ISO-8601 instant, kept as a string so folding a long log stays cheap. */
+export const Instant = Schema.String
+export type Instant = typeof Instant.Type
+
+export class ConversationStarted extends Schema.TaggedClass<ConversationStarted>()("ConversationStarted", {
+  conversationId: ConversationId,
+  installationId: InstallationId,
+  externalConversationId: ExternalId,
+  startedAt: Instant
+}) {}
+
+export class UserMessageReceived extends Schema.TaggedClass<UserMessageReceived>()("UserMessageReceived", {
+  messageId: MessageId,
+  externalMessageId: ExternalId,
+  userId: UserId,
+  externalUserId: ExternalId,
+  type: Schema.String,
+  text: Schema.String,
+  payload: Schema.Json,
+  /** SHA-256 of the request body's fields: a repeat with another body is a conflict. */
+  fingerprint: Schema.String,
+  receivedAt: Instant
+}) {}
+
+export class BotMessageEmitted extends Schema.TaggedClass<BotMessageEmitted>()("BotMessageEmitted", {
+  messageId: MessageId,
+  /** The user message whose turn produced it, absent for messages the bot posted on its own. */
+  inReplyTo: Schema.NullOr(MessageId),
+  type: Schema.String,
+  payload: Schema.Json,
+  emittedAt: Instant
+}) {}
+
+/** The bot answered one user message; its messages (zero or more) were emitted just before. */
+export class BotTurnCompleted extends Schema.TaggedClass<BotTurnCompleted>()("BotTurnCompleted", {
+  userMessageId: MessageId,
+  messageCount: Schema.Int,
+  completedAt: Instant
+}) {}
+
+export class BotTurnFailed extends Schema.TaggedClass<BotTurnFailed>()("BotTurnFailed", {
+  userMessageId: MessageId,
+  attempt: Schema.Int,
+  reason: Schema.String,
+  /** When the turn is tried again; null when the policy gave up. */
+  retryAt: Schema.NullOr(Instant),
+  failedAt: Instant
+}) {}
+
+export class DeliveryAttemptFailed extends Schema.TaggedClass<DeliveryAttemptFailed>()(
+  "DeliveryAttemptFailed",
+  {
+    messageId: MessageId,
+    attempt: Schema.Int,
+    status: Schema.NullOr(Schema.Int),
+    error: Schema.String,
+    durationMs: Schema.Finite,
+    nextAttemptAt: Instant,
+    failedAt: Instant
+  }
+) {}
+
+export class MessageDelivered extends Schema.TaggedClass<MessageDelivered>()("MessageDelivered", {
+  messageId: MessageId,
+  attempt: Schema.Int,
+  status: Schema.Int,
+  durationMs: Schema.Finite,
+  deliveredAt: Instant
+}) {}
+
+export class MessageDeadLettered extends Schema.TaggedClass<MessageDeadLettered>()("MessageDeadLettered", {
+  messageId: MessageId,
+  attempt: Schema.Int,
+  status: Schema.NullOr(Schema.Int),
+  reason: Schema.String,
+  deadLetteredAt: Instant
+}) {}
+
+export class RedeliveryRequested extends Schema.TaggedClass<RedeliveryRequested>()("RedeliveryRequested", {
+  messageId: MessageId,
+  requestedAt: Instant
+}) {}
+
+export const ConversationEvent = Schema.Union([
+  ConversationStarted,
+  UserMessageReceived,
+  BotMessageEmitted,
+  BotTurnCompleted,
+  BotTurnFailed,
+  DeliveryAttemptFailed,
+  MessageDelivered,
+  MessageDeadLettered,
+  RedeliveryRequested
+]).pipe(Schema.toTaggedUnion("_tag"))
+export type ConversationEvent = typeof ConversationEvent.Type
+export type ConversationEventType = ConversationEvent["_tag"]

@@ -1,0 +1,20 @@
+import { PgClient } from "@effect/sql-pg"
+import { Layer, Redacted } from "effect"
+import { MigrationsLayer } from "./migrations/index.ts"
+
+export interface DatabaseOptions {
+  readonly url: string
+  readonly maxConnections?: number
+}
+
+/**
+ * A Postgres client for our schema: the pool, with pending migrations applied before anything
+ * that depends on it starts. Embedders may provide their own PgClient layer instead and run
+ * `migrate` themselves.
+ */
+export const layer = (options: DatabaseOptions) =>
+  MigrationsLayer.pipe(
+    Layer.provideMerge(
+      PgClient.layer({ url: Redacted.make(options.url), maxConnections: options.maxConnections ?? 10 })
+    )
+  )

@@ -1,0 +1,299 @@
+import { PgClient } from "@effect/sql-pg"
+import { Context, Duration, Effect, Layer, Option, PubSub, Queue, Schema, Stream } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+
+/**
+ * The Postgres event store: one `events` table, streams guarded by an expected version, and a
+ * global log read below the xid horizon so that no late commit is ever skipped.
+ */
+
+/** The version a writer expects the stream to be at: an exact version (0 = empty), none, or any. */
+export type ExpectedVersion = number | "no_stream" | "any"
+
+export interface NewEvent {
+  readonly eventId: string
+  readonly type: string
+  readonly data: unknown
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * A place in the global log. The log is ordered by (writing transaction, position): a reader
+ * only takes rows whose transaction is older than every open one, so once it has passed a
+ * transaction id no row with a lower one can still appear.
+ */
+export const LogPosition = Schema.Struct({ transactionId: Schema.Finite, position: Schema.Finite })
+export type LogPosition = typeof LogPosition.Type
+export const logStart: LogPosition = { transactionId: 0, position: 0 }
+
+export interface RecordedEvent {
+  readonly position: number
+  readonly transactionId: number
+  readonly streamId: string
+  readonly version: number
+  readonly eventId: string
+  readonly type: string
+  readonly data: unknown
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly recordedAt: Date
+}
+
+export const logPositionOf = (event: RecordedEvent): LogPosition => ({
+  transactionId: event.transactionId,
+  position: event.position
+})
+
+export interface AppendResult {
+  /** The stream's version after the append: pass it as the next expected version. */
+  readonly version: number
+  readonly positions: ReadonlyArray<number>
+}
+
+export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersion>()("WrongExpectedVersion", {
+  streamId: Schema.String,
+  expected: Schema.Union([Schema.Finite, Schema.Literals(["no_stream", "any"])]),
+  actual: Schema.Finite
+}) {}
+
+/** An event id is unique in the whole log: the same event is never stored twice. */
+export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("DuplicateEventId", {
+  eventIds: Schema.Array(Schema.String)
+}) {}
+
+export type AppendError = WrongExpectedVersion | DuplicateEventId | SqlError.SqlError
+
+export interface SubscribeOptions {
+  /** How long to wait for a wake-up before looking again anyway. */
+  readonly pollInterval?: Duration.Input
+  readonly batchSize?: number
+}
+
+export class EventStore extends Context.Service<
+  EventStore,
+  {
+    append(
+      streamId: string,
+      expected: ExpectedVersion,
+      events: ReadonlyArray<NewEvent>
+    ): Effect.Effect<AppendResult, AppendError>
+    /** The stream's current version (0 when it has no events). */
+    streamVersion(streamId: string): Effect.Effect<number, SqlError.SqlError>
+    /** The events of one stream from a version on, in order. */
+    readStream(streamId: string, fromVersion?: number): Stream.Stream<RecordedEvent, SqlError.SqlError>
+    /** The events with these ids (any stream). */
+    readEvents(
+      eventIds: ReadonlyArray<string>
+    ): Effect.Effect<ReadonlyArray<RecordedEvent>, SqlError.SqlError>
+    /** The global log after a position up to the xid horizon, then ends. */
+    readAll(from?: LogPosition, batchSize?: number): Stream.Stream<RecordedEvent, SqlError.SqlError>
+    /** The global log after a position, following it forever (LISTEN/NOTIFY wake-ups, polling fallback). */
+    subscribe(from: LogPosition, options?: SubscribeOptions): Stream.Stream<RecordedEvent, SqlError.SqlError>
+  }
+>()("@messaging-api/domain/EventStore") {
+  static readonly layer = Layer.effect(EventStore, makeEventStore())
+}
+
+export const NOTIFY_CHANNEL = "messaging_api_events"
+
+interface EventRow {
+  readonly position: string
+  readonly transaction_id: string
+  readonly stream_id: string
+  readonly version: number
+  readonly event_id: string
+  readonly type: string
+  readonly data: unknown
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly recorded_at: Date
+}
+
+const toRecorded = (row: EventRow): RecordedEvent => ({
+  position: Number(row.position),
+  transactionId: Number(row.transaction_id),
+  streamId: row.stream_id,
+  version: row.version,
+  eventId: row.event_id,
+  type: row.type,
+  data: row.data,
+  metadata: row.metadata,
+  recordedAt: row.recorded_at
+})
+
+function makeEventStore() {
+  return Effect.gen(function* () {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const pg = yield* PgClient.PgClient
+
+    // Wake-ups: local appends publish here directly; other processes' appends arrive by NOTIFY.
+    const wakeups = yield* PubSub.sliding<void>(1)
+    const toNotify = yield* Queue.sliding<void>(1)
+    yield* Queue.take(toNotify).pipe(
+      Effect.flatMap(() => pg.notify(NOTIFY_CHANNEL, "")),
+      Effect.catch((error) => Effect.logDebug("event-store notify failed", error)),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        const notifications = yield* pg.listen(NOTIFY_CHANNEL)
+        yield* Queue.take(notifications).pipe(
+          Effect.flatMap(() => PubSub.publish(wakeups, undefined)),
+          Effect.forever
+        )
+      })
+    ).pipe(
+      Effect.catch((error) => Effect.logWarning("event-store LISTEN lost; polling until it returns", error)),
+      Effect.andThen(Effect.sleep("1 second")),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    const appended = Effect.andThen(PubSub.publish(wakeups, undefined), Queue.offer(toNotify, undefined))
+
+    const streamVersion = (streamId: string) =>
+      sql<{ version: number }>`
+        SELECT coalesce(max(version), 0)::int AS version FROM events WHERE stream_id = ${streamId}
+      `.pipe(Effect.map((rows) => rows[0]?.version ?? 0))
+
+    const insertOnce = (streamId: string, expected: ExpectedVersion, events: ReadonlyArray<NewEvent>) => {
+      const documents = JSON.stringify(
+        events.map((event) => ({
+          id: event.eventId,
+          type: event.type,
+          data: event.data,
+          metadata: event.metadata ?? {}
+        }))
+      )
+      const guard =
+        expected === "any"
+          ? sql`TRUE`
+          : sql`current_stream.version = ${expected === "no_stream" ? 0 : expected}`
+      return sql<{ position: string; version: number }>`
+        WITH current_stream AS (
+          SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = ${streamId}
+        ), incoming AS (
+          SELECT doc, ord FROM jsonb_array_elements(${documents}::jsonb) WITH ORDINALITY AS e(doc, ord)
+        )
+        INSERT INTO events (stream_id, version, event_id, type, data, metadata)
+        SELECT ${streamId}, current_stream.version + incoming.ord, (incoming.doc->>'id')::uuid,
+               incoming.doc->>'type', incoming.doc->'data', incoming.doc->'metadata'
+        FROM current_stream, incoming
+        WHERE ${guard}
+        ORDER BY incoming.ord
+        RETURNING position, version
+      `
+    }
+
+    const append = Effect.fn("EventStore.append")(function* (
+      streamId: string,
+      expected: ExpectedVersion,
+      events: ReadonlyArray<NewEvent>
+    ): Effect.fn.Return<AppendResult, AppendError> {
+      if (events.length === 0) {
+        const actual = yield* streamVersion(streamId)
+        if (typeof expected === "number" && actual !== expected) {
+          return yield* new WrongExpectedVersion({ streamId, expected, actual })
+        }
+        if (expected === "no_stream" && actual !== 0) {
+          return yield* new WrongExpectedVersion({ streamId, expected, actual })
+        }
+        return { version: actual, positions: [] }
+      }
+      const conflict = Effect.fnUntraced(function* () {
+        const actual = yield* streamVersion(streamId)
+        return yield* new WrongExpectedVersion({ streamId, expected, actual })
+      })
+      const rows = yield* insertOnce(streamId, expected, events).pipe(
+        Effect.catchReason(
+          "SqlError",
+          "UniqueViolation",
+          (reason, error): Effect.Effect<never, AppendError> => {
+            if (reason.constraint === "events_event_id_key") {
+              return Effect.fail(new DuplicateEventId({ eventIds: events.map((event) => event.eventId) }))
+            }
+            if (reason.constraint === "events_stream_version_key" && expected !== "any") return conflict()
+            return Effect.fail(error)
+          }
+        ),
+        // "any" races only with other writers of the same stream: take the new version and go again.
+        Effect.retry({
+          times: 50,
+          while: (error) => expected === "any" && error._tag === "SqlError"
+        })
+      )
+      if (rows.length === 0) return yield* conflict()
+      yield* appended
+      return { version: rows[rows.length - 1]!.version, positions: rows.map((row) => Number(row.position)) }
+    })
+
+    const columns = sql`position::text, transaction_id::text, stream_id, version, event_id::text, type, data, metadata, recorded_at`
+
+    const readStream = (streamId: string, fromVersion = 1): Stream.Stream<RecordedEvent, SqlError.SqlError> =>
+      Stream.paginate(fromVersion, (from) =>
+        sql<EventRow>`
+          SELECT ${columns} FROM events
+          WHERE stream_id = ${streamId} AND version >= ${from}
+          ORDER BY version LIMIT 1000
+        `.pipe(
+          Effect.map((rows) => {
+            const events = rows.map(toRecorded)
+            const last = events[events.length - 1]
+            return [
+              events,
+              rows.length === 1000 && last ? Option.some(last.version + 1) : Option.none()
+            ] as const
+          })
+        )
+      )
+
+    const readEvents = (eventIds: ReadonlyArray<string>) =>
+      eventIds.length === 0
+        ? Effect.succeed([])
+        : sql<EventRow>`SELECT ${columns} FROM events WHERE event_id::text IN ${sql.in(eventIds)}`.pipe(
+            Effect.map((rows) => rows.map(toRecorded))
+          )
+
+    const readBatch = (from: LogPosition, limit: number) =>
+      sql<EventRow>`
+        SELECT ${columns} FROM events
+        WHERE (transaction_id, position) > (${String(from.transactionId)}::xid8, ${from.position})
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id, position
+        LIMIT ${limit}
+      `.pipe(Effect.map((rows) => rows.map(toRecorded)))
+
+    const readAll = (from: LogPosition = logStart, batchSize = 1000) =>
+      Stream.paginate(from, (position) =>
+        readBatch(position, batchSize).pipe(
+          Effect.map((events) => {
+            const last = events[events.length - 1]
+            return [
+              events,
+              events.length === batchSize && last ? Option.some(logPositionOf(last)) : Option.none()
+            ] as const
+          })
+        )
+      )
+
+    const subscribe = (from: LogPosition, options?: SubscribeOptions) => {
+      const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "500 millis")
+      const batchSize = options?.batchSize ?? 1000
+      return Stream.unwrap(
+        Effect.gen(function* () {
+          const wake = yield* PubSub.subscribe(wakeups)
+          const waitForMore = PubSub.take(wake).pipe(Effect.timeoutOption(pollInterval), Effect.asVoid)
+          return Stream.paginate(from, (position) =>
+            readBatch(position, batchSize).pipe(
+              Effect.tap((events) => (events.length === 0 ? waitForMore : Effect.void)),
+              Effect.map((events) => {
+                const last = events[events.length - 1]
+                return [events, Option.some(last ? logPositionOf(last) : position)] as const
+              })
+            )
+          )
+        })
+      )
+    }
+
+    return EventStore.of({ append, streamVersion, readStream, readEvents, readAll, subscribe })
+  })
+}

@@ -1,0 +1,56 @@
+import { createHash, randomUUID } from "node:crypto"
+import { Schema } from "effect"
+
+/** Our identifiers are UUIDs; the caller's are opaque non-empty strings. */
+export const Uuid = Schema.String.check(
+  Schema.isPattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i)
+)
+
+export const InstallationId = Uuid.pipe(Schema.brand("InstallationId"))
+export type InstallationId = typeof InstallationId.Type
+
+/** Our conversation id: the `botpressConversationId` of the wire contract. */
+export const ConversationId = Uuid.pipe(Schema.brand("ConversationId"))
+export type ConversationId = typeof ConversationId.Type
+
+/** Our message id: the `botpressMessageId` of the wire contract and the `webhook-id` of its deliveries. */
+export const MessageId = Uuid.pipe(Schema.brand("MessageId"))
+export type MessageId = typeof MessageId.Type
+
+/** Our user id: the `botpressUserId` of the wire contract. */
+export const UserId = Uuid.pipe(Schema.brand("UserId"))
+export type UserId = typeof UserId.Type
+
+/** The application's identifiers, echoed back untouched. */
+export const ExternalId = Schema.NonEmptyString
+export type ExternalId = typeof ExternalId.Type
+
+const NAMESPACE = Buffer.from("6f1c3a52-9b1e-4d0a-a7f3-2d64c1b8e0a9".replaceAll("-", ""), "hex")
+
+/** RFC 4122 version-5 (name-based, SHA-1) UUID: the same names always give the same id. */
+export const uuidV5 = (...names: ReadonlyArray<string>): string => {
+  const hash = createHash("sha1").update(NAMESPACE).update(names.join("\u0000")).digest()
+  hash[6] = (hash[6]! & 0x0f) | 0x50
+  hash[8] = (hash[8]! & 0x3f) | 0x80
+  const hex = hash.subarray(0, 16).toString("hex")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/**
+ * Ids derived from the caller's ids are deterministic, so "find or start" needs no lookup table
+ * and a retried request maps onto the same conversation, user and message.
+ */
+export const conversationIdFor = (installation: InstallationId, external: string): ConversationId =>
+  uuidV5("conversation", installation, external) as ConversationId
+
+export const userIdFor = (installation: InstallationId, external: string): UserId =>
+  uuidV5("user", installation, external) as UserId
+
+export const userMessageIdFor = (installation: InstallationId, external: string): MessageId =>
+  uuidV5("user-message", installation, external) as MessageId
+
+export const newMessageId = (): MessageId => randomUUID() as MessageId
+export const newInstallationId = (): InstallationId => randomUUID() as InstallationId
+
+/** The event-store stream that holds one conversation. */
+export const conversationStream = (id: ConversationId): string => `conversation-${id}`

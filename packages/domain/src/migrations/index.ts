@@ -1,0 +1,20 @@
+import { type Effect, Layer } from "effect"
+import { Migrator, type SqlClient } from "effect/sql"
+import createEvents from "./0001_create_events.ts"
+
+/** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
+export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
+  "0001_create_events": createEvents
+}
+
+const run = Migrator.make({})
+
+/**
+ * Applies pending migrations. Safe when several processes start at once: the migrator locks its
+ * table, and a process that finds the work done moves on.
+ */
+export const migrate = run({ loader: Migrator.fromRecord(migrations), table: "messaging_api_migrations" })
+
+export const MigrationsLayer = Layer.effectDiscard(migrate)
+
+export const latestMigrationId = Object.keys(migrations).length

@@ -1,0 +1,216 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import { fold, initialState, nextDelivery } from "../src/Conversation.ts"
+import {
+  CompleteBotTurn,
+  type ConversationCommand,
+  FailBotTurn,
+  PostBotMessage,
+  ReceiveUserMessage,
+  RecordDeliveryAttempt,
+  RequestRedelivery
+} from "../src/ConversationCommands.ts"
+import { decide } from "../src/ConversationDecider.ts"
+import type { ConversationEvent } from "../src/ConversationEvents.ts"
+import {
+  type ConversationId,
+  conversationIdFor,
+  type InstallationId,
+  type MessageId,
+  newMessageId,
+  userIdFor,
+  userMessageIdFor
+} from "../src/Ids.ts"
+
+// Given events, when a command, then events (or a rejection): no database involved.
+const given = (events: ReadonlyArray<ConversationEvent>) => ({
+  when: (command: ConversationCommand) => decide(command, fold(events))
+})
+const thenEvents = (decision: ReturnType<typeof decide>) => {
+  if (Result.isFailure(decision)) return assert.fail(`expected events, got ${decision.failure._tag}`)
+  return decision.success
+}
+const thenRejected = (decision: ReturnType<typeof decide>) => {
+  if (Result.isSuccess(decision)) return assert.fail("expected a rejection")
+  return decision.failure
+}
+
+const installation = "0f4f6a2e-4b8c-4f39-9a53-7d0b1c2e3f40" as InstallationId
+const conversationId: ConversationId = conversationIdFor(installation, "conv-1")
+const at = "2026-11-25T12:00:00.000Z"
+
+const receive = (externalMessageId: string, text = "hello") =>
+  new ReceiveUserMessage({
+    conversationId,
+    installationId: installation,
+    externalConversationId: "conv-1",
+    messageId: userMessageIdFor(installation, externalMessageId),
+    externalMessageId,
+    userId: userIdFor(installation, "user-1"),
+    externalUserId: "user-1",
+    type: "text",
+    text,
+    payload: { text },
+    fingerprint: `fp:${text}`,
+    at
+  })
+
+const eventsOf = (...commands: ReadonlyArray<ConversationCommand>): ReadonlyArray<ConversationEvent> => {
+  const events: Array<ConversationEvent> = []
+  for (const command of commands) events.push(...thenEvents(given(events).when(command)))
+  return events
+}
+
+describe("Conversation decide/evolve", () => {
+  it("starts the conversation with its first user message", () => {
+    const events = thenEvents(given([]).when(receive("m1")))
+    assert.deepStrictEqual(
+      events.map((event) => event._tag),
+      ["ConversationStarted", "UserMessageReceived"]
+    )
+    const state = fold(events)
+    assert.strictEqual(state.started?.externalConversationId, "conv-1")
+    assert.strictEqual(state.openTurns.length, 1)
+  })
+
+  it("appends only the message once the conversation exists", () => {
+    const events = thenEvents(given(eventsOf(receive("m1"))).when(receive("m2", "again")))
+    assert.deepStrictEqual(
+      events.map((event) => event._tag),
+      ["UserMessageReceived"]
+    )
+  })
+
+  it("answers a repeat of the same message as a duplicate of the original", () => {
+    const rejection = thenRejected(given(eventsOf(receive("m1"))).when(receive("m1")))
+    assert.strictEqual(rejection._tag, "DuplicateUserMessage")
+  })
+
+  it("refuses a reused messageId with another body", () => {
+    const rejection = thenRejected(given(eventsOf(receive("m1"))).when(receive("m1", "different")))
+    assert.strictEqual(rejection._tag, "MessageIdReused")
+  })
+
+  it("emits bot messages and closes the turn, then queues them for delivery in order", () => {
+    const userMessageId = userMessageIdFor(installation, "m1")
+    const replies = [newMessageId(), newMessageId()]
+    const history = eventsOf(
+      receive("m1"),
+      new CompleteBotTurn({
+        userMessageId,
+        messages: replies.map((messageId) => ({ messageId, type: "text", payload: { text: "hi" } })),
+        at
+      })
+    )
+    const state = fold(history)
+    assert.strictEqual(state.openTurns.length, 0)
+    assert.deepStrictEqual(state.outbox, replies)
+    assert.strictEqual(nextDelivery(state)?.messageId, replies[0])
+    // Completing the same turn again adds nothing.
+    assert.deepStrictEqual(
+      thenEvents(given(history).when(new CompleteBotTurn({ userMessageId, messages: [], at }))),
+      []
+    )
+  })
+
+  it("keeps a failed turn open with its retry time, and closes it when the policy gives up", () => {
+    const userMessageId = userMessageIdFor(installation, "m1")
+    const retried = eventsOf(
+      receive("m1"),
+      new FailBotTurn({ userMessageId, reason: "timeout", retryAt: "2026-11-25T12:00:05.000Z", at })
+    )
+    assert.deepStrictEqual(fold(retried).openTurns[0], {
+      userMessageId,
+      failures: 1,
+      retryAt: "2026-11-25T12:00:05.000Z"
+    })
+    const gaveUp = [
+      ...retried,
+      ...thenEvents(
+        given(retried).when(new FailBotTurn({ userMessageId, reason: "timeout", retryAt: null, at }))
+      )
+    ]
+    assert.strictEqual(fold(gaveUp).openTurns.length, 0)
+  })
+
+  it("records attempts only for the head of the outbox; dead letters unblock the next message", () => {
+    const first = newMessageId()
+    const second = newMessageId()
+    const history = eventsOf(
+      receive("m1"),
+      new CompleteBotTurn({
+        userMessageId: userMessageIdFor(installation, "m1"),
+        messages: [first, second].map((messageId) => ({ messageId, type: "text", payload: { text: "x" } })),
+        at
+      })
+    )
+    const outOfOrder = thenEvents(
+      given(history).when(
+        new RecordDeliveryAttempt({
+          messageId: second,
+          outcome: { _tag: "Delivered", status: 200 },
+          durationMs: 3,
+          at
+        })
+      )
+    )
+    assert.deepStrictEqual(outOfOrder, [])
+
+    const afterRetry = [
+      ...history,
+      ...thenEvents(
+        given(history).when(
+          new RecordDeliveryAttempt({
+            messageId: first,
+            outcome: { _tag: "Retry", status: 503, error: "HTTP 503", nextAttemptAt: at },
+            durationMs: 3,
+            at
+          })
+        )
+      )
+    ]
+    const dead = [
+      ...afterRetry,
+      ...thenEvents(
+        given(afterRetry).when(
+          new RecordDeliveryAttempt({
+            messageId: first,
+            outcome: { _tag: "DeadLetter", status: 404, reason: "HTTP 404" },
+            durationMs: 3,
+            at
+          })
+        )
+      )
+    ]
+    const state = fold(dead)
+    assert.strictEqual(nextDelivery(state)?.messageId, second)
+    const deadMessage = [...state.botMessages].find(([id]) => id === first)?.[1]
+    assert.strictEqual(deadMessage?.status, "dead_lettered")
+    assert.strictEqual(deadMessage?.attempts, 2)
+
+    const redelivered = thenEvents(given(dead).when(new RequestRedelivery({ messageId: first, at })))
+    assert.deepStrictEqual(
+      redelivered.map((event) => event._tag),
+      ["RedeliveryRequested"]
+    )
+    assert.deepStrictEqual(fold([...dead, ...redelivered]).outbox, [second, first])
+    assert.strictEqual(
+      thenRejected(given(history).when(new RequestRedelivery({ messageId: second, at })))._tag,
+      "NotDeadLettered"
+    )
+  })
+
+  it("accepts messages posted by the bot only into a started conversation", () => {
+    const message = { messageId: newMessageId() as MessageId, type: "text", payload: { text: "later" } }
+    assert.strictEqual(
+      thenRejected(given([]).when(new PostBotMessage({ message, at })))._tag,
+      "ConversationNotStarted"
+    )
+    const events = thenEvents(given(eventsOf(receive("m1"))).when(new PostBotMessage({ message, at })))
+    assert.strictEqual(events[0]?._tag, "BotMessageEmitted")
+  })
+
+  it("folds from the initial state", () => {
+    assert.strictEqual(fold([]), initialState)
+  })
+})

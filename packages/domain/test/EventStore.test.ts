@@ -1,0 +1,329 @@
+import { randomUUID } from "node:crypto"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Layer, Random, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
+import {
+  BotMessageEmitted,
+  BotTurnCompleted,
+  BotTurnFailed,
+  type ConversationEvent,
+  ConversationStarted,
+  DeliveryAttemptFailed,
+  MessageDeadLettered,
+  MessageDelivered,
+  RedeliveryRequested,
+  UserMessageReceived
+} from "../src/ConversationEvents.ts"
+import { fromRecorded, toNewEvent } from "../src/ConversationStream.ts"
+import * as Database from "../src/Database.ts"
+import { EventStore, logPositionOf, logStart, type NewEvent, type RecordedEvent } from "../src/EventStore.ts"
+import type { ConversationId, InstallationId, MessageId, UserId } from "../src/Ids.ts"
+
+const TestLayer = EventStore.layer.pipe(
+  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 12 }))
+)
+
+const newEvent = (type = "Tested", data: unknown = { n: 1 }): NewEvent => ({
+  eventId: randomUUID(),
+  type,
+  data
+})
+const streamName = () => `test-${randomUUID()}`
+
+layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore", (it) => {
+  it.effect("appends and reads a stream in order", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const stream = streamName()
+      const first = yield* store.append(stream, "no_stream", [newEvent("A"), newEvent("B")])
+      assert.strictEqual(first.version, 2)
+      const second = yield* store.append(stream, 2, [newEvent("C")])
+      assert.strictEqual(second.version, 3)
+      const events = yield* Stream.runCollect(store.readStream(stream))
+      assert.deepStrictEqual(
+        events.map((event) => [event.version, event.type]),
+        [
+          [1, "A"],
+          [2, "B"],
+          [3, "C"]
+        ]
+      )
+      const fromTwo = yield* Stream.runCollect(store.readStream(stream, 2))
+      assert.deepStrictEqual(
+        fromTwo.map((event) => event.version),
+        [2, 3]
+      )
+    })
+  )
+
+  it.effect("refuses a wrong expected version with the actual one, writing nothing", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const stream = streamName()
+      yield* store.append(stream, "no_stream", [newEvent()])
+      const stale = yield* Effect.flip(store.append(stream, 0, [newEvent()]))
+      assert.strictEqual(stale._tag, "WrongExpectedVersion")
+      assert.strictEqual(stale._tag === "WrongExpectedVersion" && stale.actual, 1)
+      const ahead = yield* Effect.flip(store.append(stream, 5, [newEvent()]))
+      assert.strictEqual(ahead._tag, "WrongExpectedVersion")
+      const exists = yield* Effect.flip(store.append(stream, "no_stream", [newEvent()]))
+      assert.strictEqual(exists._tag, "WrongExpectedVersion")
+      assert.strictEqual(yield* store.streamVersion(stream), 1)
+      const any = yield* store.append(stream, "any", [newEvent()])
+      assert.strictEqual(any.version, 2)
+    })
+  )
+
+  it.effect("lets exactly one of many concurrent writers win each version, without gaps or duplicates", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const stream = streamName()
+      const rounds = 10
+      const writers = 16
+      for (let round = 0; round < rounds; round++) {
+        const results = yield* Effect.forEach(
+          Array.from({ length: writers }, (_, i) => i),
+          (i) => Effect.result(store.append(stream, round, [newEvent("Raced", { round, writer: i })])),
+          { concurrency: "unbounded" }
+        )
+        const winners = results.filter((result) => result._tag === "Success")
+        const losers = results.filter((result) => result._tag === "Failure")
+        assert.strictEqual(winners.length, 1, `round ${round}: exactly one winner`)
+        for (const loser of losers) {
+          assert.strictEqual(loser._tag === "Failure" && loser.failure._tag, "WrongExpectedVersion")
+        }
+      }
+      const versions = (yield* Stream.runCollect(store.readStream(stream))).map((event) => event.version)
+      assert.deepStrictEqual(
+        versions,
+        Array.from({ length: rounds }, (_, i) => i + 1)
+      )
+    })
+  )
+
+  it.effect("concurrent writers with expected version any never collide or leave gaps", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const stream = streamName()
+      yield* Effect.forEach(
+        Array.from({ length: 20 }, () => newEvent()),
+        (event) => store.append(stream, "any", [event]),
+        { concurrency: 8 }
+      )
+      const versions = (yield* Stream.runCollect(store.readStream(stream))).map((event) => event.version)
+      assert.deepStrictEqual(
+        versions,
+        Array.from({ length: 20 }, (_, i) => i + 1)
+      )
+    })
+  )
+
+  it.effect("stores an event id once: a second append of it is a typed error and adds no row", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const sql = yield* SqlClient.SqlClient
+      const event = newEvent()
+      const stream = streamName()
+      yield* store.append(stream, "no_stream", [event])
+      const again = yield* Effect.flip(store.append(stream, 1, [event]))
+      assert.strictEqual(again._tag, "DuplicateEventId")
+      const elsewhere = yield* Effect.flip(store.append(streamName(), "no_stream", [newEvent(), event]))
+      assert.strictEqual(elsewhere._tag, "DuplicateEventId")
+      const rows = yield* sql<{
+        n: number
+      }>`SELECT count(*)::int AS n FROM events WHERE event_id = ${event.eventId}`
+      assert.strictEqual(rows[0]?.n, 1)
+      assert.strictEqual(yield* store.streamVersion(stream), 1)
+      const found = yield* store.readEvents([event.eventId])
+      assert.strictEqual(found[0]?.streamId, stream)
+    })
+  )
+
+  it.effect("round-trips every conversation event type", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const conversationId = randomUUID() as ConversationId
+      const messageId = randomUUID() as MessageId
+      const botMessageId = randomUUID() as MessageId
+      const at = "2026-11-25T12:00:00.000Z"
+      const events: ReadonlyArray<ConversationEvent> = [
+        new ConversationStarted({
+          conversationId,
+          installationId: randomUUID() as InstallationId,
+          externalConversationId: "c-1",
+          startedAt: at
+        }),
+        new UserMessageReceived({
+          messageId,
+          externalMessageId: "m-1",
+          userId: randomUUID() as UserId,
+          externalUserId: "u-1",
+          type: "text",
+          text: "héllo ✓",
+          payload: { text: "héllo ✓", nested: [1, null, { deep: true }] },
+          fingerprint: "abc",
+          receivedAt: at
+        }),
+        new BotTurnFailed({
+          userMessageId: messageId,
+          attempt: 1,
+          reason: "timeout",
+          retryAt: at,
+          failedAt: at
+        }),
+        new BotMessageEmitted({
+          messageId: botMessageId,
+          inReplyTo: messageId,
+          type: "card",
+          payload: { title: "t" },
+          emittedAt: at
+        }),
+        new BotTurnCompleted({ userMessageId: messageId, messageCount: 1, completedAt: at }),
+        new DeliveryAttemptFailed({
+          messageId: botMessageId,
+          attempt: 1,
+          status: null,
+          error: "ECONNRESET",
+          durationMs: 12.5,
+          nextAttemptAt: at,
+          failedAt: at
+        }),
+        new MessageDeadLettered({
+          messageId: botMessageId,
+          attempt: 2,
+          status: 404,
+          reason: "HTTP 404",
+          deadLetteredAt: at
+        }),
+        new RedeliveryRequested({ messageId: botMessageId, requestedAt: at }),
+        new MessageDelivered({
+          messageId: botMessageId,
+          attempt: 1,
+          status: 200,
+          durationMs: 4,
+          deliveredAt: at
+        })
+      ]
+      const stream = `conversation-${conversationId}`
+      yield* store.append(
+        stream,
+        "no_stream",
+        events.map((event) => toNewEvent(event, randomUUID(), { causation: "test" }))
+      )
+      const recorded = yield* Stream.runCollect(store.readStream(stream))
+      assert.deepStrictEqual(recorded[0]?.metadata, { causation: "test" })
+      const decoded = yield* Effect.forEach(recorded, fromRecorded)
+      assert.deepStrictEqual(decoded, events)
+      assert.deepStrictEqual(
+        recorded.map((event) => event.type),
+        events.map((event) => event._tag)
+      )
+    })
+  )
+
+  it.effect("reports an unknown event type in the log as a typed error", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const stream = streamName()
+      yield* store.append(stream, "no_stream", [newEvent("SomethingFromTheFuture", { x: 1 })])
+      const [recorded] = yield* Stream.runCollect(store.readStream(stream))
+      const error = yield* Effect.flip(fromRecorded(recorded!))
+      assert.strictEqual(error._tag, "UnknownEventType")
+      const badStream = streamName()
+      yield* store.append(badStream, "no_stream", [newEvent("MessageDelivered", { nope: true })])
+      const [bad] = yield* Stream.runCollect(store.readStream(badStream))
+      const malformed = yield* Effect.flip(fromRecorded(bad!))
+      assert.strictEqual(malformed._tag, "MalformedEvent")
+    })
+  )
+
+  it.effect("a follower of the global log never skips a late commit nor sees an event twice", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const sql = yield* SqlClient.SqlClient
+      const start = yield* lastPosition
+      const seen: Array<RecordedEvent> = []
+      const follower = yield* store.subscribe(start, { pollInterval: "20 millis", batchSize: 7 }).pipe(
+        Stream.runForEach((event) => Effect.sync(() => seen.push(event))),
+        Effect.forkChild
+      )
+
+      // A slow transaction takes its position first, a later one commits before it.
+      const slowStream = streamName()
+      const fastStream = streamName()
+      const inserted = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const slow = yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* store.append(slowStream, "no_stream", [newEvent("Slow")])
+            yield* Deferred.succeed(inserted, undefined)
+            yield* Deferred.await(release)
+          })
+        )
+        .pipe(Effect.forkChild)
+      yield* Deferred.await(inserted)
+      yield* store.append(fastStream, "no_stream", [newEvent("Fast")])
+      yield* Effect.sleep("100 millis")
+      assert.isFalse(
+        seen.some((event) => event.streamId === fastStream),
+        "the later commit must wait behind the open transaction"
+      )
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(slow)
+
+      // Then many writers at once, each holding its transaction open for a random time.
+      const streams = Array.from({ length: 40 }, streamName)
+      yield* Effect.forEach(
+        streams,
+        (stream) =>
+          sql.withTransaction(
+            Effect.gen(function* () {
+              yield* store.append(stream, "no_stream", [newEvent("Burst"), newEvent("Burst")])
+              yield* Effect.sleep(`${yield* Random.nextIntBetween(0, 40)} millis`)
+            })
+          ),
+        { concurrency: 10 }
+      )
+      const expected = new Set([slowStream, fastStream, ...streams])
+      const expectedCount = 2 + streams.length * 2
+      yield* Effect.gen(function* () {
+        while (seen.filter((event) => expected.has(event.streamId)).length < expectedCount) {
+          yield* Effect.sleep("20 millis")
+        }
+      }).pipe(Effect.timeout("20 seconds"))
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(follower)
+
+      const mine = seen.filter((event) => expected.has(event.streamId))
+      assert.strictEqual(mine.length, expectedCount)
+      assert.strictEqual(new Set(seen.map((event) => event.eventId)).size, seen.length, "no event twice")
+      const slowIndex = mine.findIndex((event) => event.streamId === slowStream)
+      const fastIndex = mine.findIndex((event) => event.streamId === fastStream)
+      assert.isTrue(slowIndex < fastIndex, "the slow transaction's event comes first once committed")
+      // A second reader from the same start sees exactly what the follower saw, in the same order.
+      const replayed = yield* Stream.runCollect(store.readAll(start, 5))
+      assert.deepStrictEqual(
+        replayed.filter((event) => expected.has(event.streamId)).map((event) => event.eventId),
+        mine.map((event) => event.eventId)
+      )
+    })
+  )
+})
+
+const lastPosition = Effect.gen(function* () {
+  const store = yield* EventStore
+  const all = yield* Stream.runCollect(store.readAll(logStart))
+  const last = all[all.length - 1]
+  return last ? logPositionOf(last) : logStart
+})
+
+describe("EventStore without a database", () => {
+  it("encodes events as type + data", () => {
+    const event = new RedeliveryRequested({ messageId: randomUUID() as MessageId, requestedAt: "t" })
+    const encoded = toNewEvent(event, "id")
+    assert.strictEqual(encoded.type, "RedeliveryRequested")
+    assert.deepStrictEqual(encoded.data, { messageId: event.messageId, requestedAt: "t" })
+  })
+})

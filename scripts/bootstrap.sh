@@ -1,0 +1,33 @@
+#!/bin/sh
+# Runs a root script under a supported toolchain.
+# When the Node on PATH is older than 22.19, Node 24 and pnpm are installed from the npm
+# registry into ./.tools (git-ignored); on a machine with a current Node and pnpm nothing
+# extra happens. Dependencies are installed from the frozen lock file, then `pnpm run <script>`.
+set -eu
+root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+cd "$root"
+NODE_VERSION=24.21.0
+PNPM_VERSION=12.21.0
+tools="$root/.tools"
+
+node_ok() {
+  command -v node >/dev/null 2>&1 || return 1
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=19)?0:1)'
+}
+
+if ! node_ok || ! command -v pnpm >/dev/null 2>&1; then
+  if [ ! -x "$tools/node_modules/.bin/node" ] || [ ! -x "$tools/node_modules/.bin/pnpm" ]; then
+    echo "bootstrap: installing node@$NODE_VERSION and pnpm@$PNPM_VERSION into .tools/" >&2
+    mkdir -p "$tools"
+    npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$tools" \
+      "node@$NODE_VERSION" "pnpm@$PNPM_VERSION" >&2
+  fi
+  PATH="$tools/node_modules/.bin:$PATH"
+  export PATH
+fi
+
+if ! pnpm install --frozen-lockfile --prefer-offline --reporter=silent >&2; then
+  echo "bootstrap: pnpm install failed" >&2
+  exit 1
+fi
+exec pnpm run --silent "$@"

@@ -1,0 +1,17 @@
+import { defineConfig } from "vitest/config"
+
+const packages = ["domain", "delivery", "http", "server"]
+
+// One configuration for every package; `npm test` runs it with `--config vitest.workspace.ts`.
+export default defineConfig({
+  test: {
+    projects: packages.map((name) => ({
+      extends: true as const,
+      test: { name, root: `packages/${name}`, include: ["test/**/*.test.ts"], passWithNoTests: true }
+    })),
+    globalSetup: ["./scripts/test-database.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    maxWorkers: 2
+  }
+})
