@@ -1,0 +1,1 @@
+export * as Conversations from "./Conversations.ts"

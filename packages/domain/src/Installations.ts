@@ -1,0 +1,107 @@
+import { randomBytes, randomUUID } from "node:crypto"
+import { Context, Effect, Layer, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { InstallationId } from "./Ids.ts"
+import { type BotConfig, Installation } from "./Installation.ts"
+import type { RetrySchedule } from "./RetrySchedule.ts"
+
+export class InstallationNotFound extends Schema.TaggedError<InstallationNotFound>()("InstallationNotFound", {
+  id: Schema.String
+}) {}
+
+export interface NewInstallation {
+  readonly bot: BotConfig
+  readonly responseUrl: string
+  readonly retrySchedule: RetrySchedule
+}
+
+/** `whsec_` + base64 of 32 random bytes, as Standard Webhooks libraries expect. */
+export const newSigningSecret = (): string => `whsec_${randomBytes(32).toString("base64")}`
+const newWebhookId = (): string => randomBytes(18).toString("base64url")
+
+interface InstallationRow {
+  readonly id: string
+  readonly webhook_id: string
+  readonly bot: unknown
+  readonly response_url: string
+  readonly signing_secret: string
+  readonly retry_schedule: unknown
+  readonly created_at: Date
+}
+
+const decodeRow = Schema.decodeUnknownSync(Installation)
+const fromRow = (row: InstallationRow): Installation =>
+  decodeRow({
+    id: row.id,
+    webhookId: row.webhook_id,
+    bot: row.bot,
+    responseUrl: row.response_url,
+    signingSecret: row.signing_secret,
+    retrySchedule: row.retry_schedule,
+    createdAt: row.created_at.toISOString()
+  })
+
+/** The installations table. Deleted installations are kept (their conversations still refer to them) but hidden. */
+export class Installations extends Context.Service<
+  Installations,
+  {
+    create(input: NewInstallation): Effect.Effect<Installation, SqlError.SqlError>
+    get(id: string): Effect.Effect<Installation, InstallationNotFound | SqlError.SqlError>
+    findByWebhookId(webhookId: string): Effect.Effect<Installation, InstallationNotFound | SqlError.SqlError>
+    readonly list: Effect.Effect<ReadonlyArray<Installation>, SqlError.SqlError>
+    delete(id: string): Effect.Effect<void, InstallationNotFound | SqlError.SqlError>
+  }
+>()("@messaging-api/domain/Installations") {
+  static readonly layer = Layer.effect(
+    Installations,
+    Effect.gen(function* () {
+      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+      const isUuid = Schema.is(InstallationId)
+      const columns = sql`id::text, webhook_id, bot, response_url, signing_secret, retry_schedule, created_at`
+
+      const create = Effect.fn("Installations.create")(function* (input: NewInstallation) {
+        const rows = yield* sql<InstallationRow>`
+          INSERT INTO installations (id, webhook_id, bot, response_url, signing_secret, retry_schedule)
+          VALUES (${randomUUID()}, ${newWebhookId()}, ${JSON.stringify(input.bot)}::jsonb, ${input.responseUrl},
+                  ${newSigningSecret()}, ${JSON.stringify(input.retrySchedule)}::jsonb)
+          RETURNING ${columns}
+        `
+        return fromRow(rows[0]!)
+      })
+
+      const get = Effect.fn("Installations.get")(function* (id: string) {
+        if (!isUuid(id)) return yield* new InstallationNotFound({ id })
+        const rows = yield* sql<InstallationRow>`
+          SELECT ${columns} FROM installations WHERE id = ${id}::uuid AND deleted_at IS NULL
+        `
+        if (rows.length === 0) return yield* new InstallationNotFound({ id })
+        return fromRow(rows[0]!)
+      })
+
+      const findByWebhookId = Effect.fn("Installations.findByWebhookId")(function* (webhookId: string) {
+        const rows = yield* sql<InstallationRow>`
+          SELECT ${columns} FROM installations WHERE webhook_id = ${webhookId} AND deleted_at IS NULL
+        `
+        if (rows.length === 0) return yield* new InstallationNotFound({ id: webhookId })
+        return fromRow(rows[0]!)
+      })
+
+      const list = sql<InstallationRow>`
+        SELECT ${columns} FROM installations WHERE deleted_at IS NULL ORDER BY created_at, id
+      `.pipe(
+        Effect.map((rows) => rows.map(fromRow)),
+        Effect.withSpan("Installations.list")
+      )
+
+      const remove = Effect.fn("Installations.delete")(function* (id: string) {
+        if (!isUuid(id)) return yield* new InstallationNotFound({ id })
+        const rows = yield* sql`
+          UPDATE installations SET deleted_at = now() WHERE id = ${id}::uuid AND deleted_at IS NULL RETURNING id
+        `
+        if (rows.length === 0) return yield* new InstallationNotFound({ id })
+      })
+
+      return Installations.of({ create, get, findByWebhookId, list, delete: remove })
+    })
+  )
+}

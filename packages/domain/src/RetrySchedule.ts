@@ -1,0 +1,51 @@
+import { Schema } from "effect"
+
+/**
+ * A delivery retry schedule: the waits after the first try, in milliseconds. After the last wait
+ * is used up the message is dead-lettered. Written as `1s,5s,30s` on the command line.
+ */
+export const RetrySchedule = Schema.Array(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
+export type RetrySchedule = typeof RetrySchedule.Type
+
+/** The Standard Webhooks / Svix schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+export const defaultRetrySchedule: RetrySchedule = [
+  5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000
+]
+
+const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+export class InvalidRetrySchedule extends Schema.TaggedError<InvalidRetrySchedule>()("InvalidRetrySchedule", {
+  input: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Parses `1s,5s,30s` (units ms, s, m, h, d); an empty string means "no retries". */
+export const parseRetrySchedule = (input: string): RetrySchedule | InvalidRetrySchedule => {
+  const trimmed = input.trim()
+  if (trimmed === "") return []
+  const waits: Array<number> = []
+  for (const part of trimmed.split(",")) {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(part)
+    if (match === null) {
+      return new InvalidRetrySchedule({
+        input,
+        message: `"${part.trim()}" is not a duration like 500ms, 5s, 5m, 2h or 1d`
+      })
+    }
+    waits.push(Math.round(Number(match[1]) * units[match[2]!]!))
+  }
+  return waits
+}
+
+export const formatRetrySchedule = (schedule: RetrySchedule): string =>
+  schedule
+    .map((ms) =>
+      ms % 3_600_000 === 0 && ms > 0
+        ? `${ms / 3_600_000}h`
+        : ms % 60_000 === 0 && ms > 0
+          ? `${ms / 60_000}m`
+          : ms % 1_000 === 0
+            ? `${ms / 1_000}s`
+            : `${ms}ms`
+    )
+    .join(",")
