@@ -5,6 +5,8 @@ import { MigrationsLayer } from "./migrations/index.ts"
 export interface DatabaseOptions {
   readonly url: string
   readonly maxConnections?: number
+  /** Connections opened up front (the embedded database wants them all: a new one waits behind an open transaction). */
+  readonly minConnections?: number | undefined
 }
 
 /**
@@ -15,6 +17,10 @@ export interface DatabaseOptions {
 export const layer = (options: DatabaseOptions) =>
   MigrationsLayer.pipe(
     Layer.provideMerge(
-      PgClient.layer({ url: Redacted.make(options.url), maxConnections: options.maxConnections ?? 10 })
+      PgClient.layer({
+        url: Redacted.make(options.url),
+        maxConnections: options.maxConnections ?? 10,
+        minConnections: options.minConnections
+      })
     )
   )

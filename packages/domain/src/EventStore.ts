@@ -232,7 +232,7 @@ function makeEventStore() {
         sql<EventRow>`
           SELECT ${columns} FROM events
           WHERE stream_id = ${streamId} AND version >= ${from}
-          ORDER BY version LIMIT 1000
+          ORDER BY events.version LIMIT 1000
         `.pipe(
           Effect.map((rows) => {
             const events = rows.map(toRecorded)
@@ -257,7 +257,7 @@ function makeEventStore() {
         SELECT ${columns} FROM events
         WHERE (transaction_id, position) > (${String(from.transactionId)}::xid8, ${from.position})
           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY transaction_id, position
+        ORDER BY events.transaction_id, events.position
         LIMIT ${limit}
       `.pipe(Effect.map((rows) => rows.map(toRecorded)))
 

@@ -264,7 +264,8 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore", (
         )
         .pipe(Effect.forkChild)
       yield* Deferred.await(inserted)
-      yield* store.append(fastStream, "no_stream", [newEvent("Fast")])
+      // Forked: on a single-session embedded Postgres the second writer waits for the first to commit.
+      const fast = yield* store.append(fastStream, "no_stream", [newEvent("Fast")]).pipe(Effect.forkChild)
       yield* Effect.sleep("100 millis")
       assert.isFalse(
         seen.some((event) => event.streamId === fastStream),
@@ -272,6 +273,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore", (
       )
       yield* Deferred.succeed(release, undefined)
       yield* Fiber.join(slow)
+      yield* Fiber.join(fast)
 
       // Then many writers at once, each holding its transaction open for a random time.
       const streams = Array.from({ length: 40 }, streamName)

@@ -1,0 +1,71 @@
+import { Config, Context, Duration, Effect, Layer, type LogLevel, Option, Redacted, Schema } from "effect"
+
+/**
+ * Everything the process reads from its environment, parsed once at start. A bad value stops
+ * the process with one line naming the variable (see bin.ts), never a stack trace.
+ */
+export interface ServerConfigShape {
+  readonly port: number
+  readonly host: string
+  /** A real Postgres server; when absent the embedded one runs under `dataDir`. */
+  readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  readonly dataDir: string
+  /** The base of webhook URLs handed to applications. */
+  readonly publicUrl: string
+  readonly logLevel: LogLevel.LogLevel
+  readonly adminToken: Option.Option<Redacted.Redacted<string>>
+  readonly maxBodyBytes: number
+  readonly requestTimeout: Duration.Duration
+  readonly passivateAfter: Duration.Duration
+  readonly shutdownTimeout: Duration.Duration
+  readonly databasePoolSize: number
+}
+
+const PostgresUrl = Schema.String.check(
+  Schema.makeFilter((value: string) => {
+    try {
+      const url = new URL(value)
+      return url.protocol === "postgres:" || url.protocol === "postgresql:"
+        ? undefined
+        : "must be a postgres:// or postgresql:// URL"
+    } catch {
+      return "must be a URL like postgres://user@host:5432/database"
+    }
+  })
+)
+
+const optionalSecret = (name: string) =>
+  Config.Redacted(name).pipe(
+    Config.option,
+    Config.map(Option.filter((value) => Redacted.value(value).trim() !== ""))
+  )
+
+export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
+  port: Config.Port("PORT").pipe(Config.withDefault(3000)),
+  host: Config.String("HOST").pipe(Config.withDefault("0.0.0.0")),
+  databaseUrl: Config.schema(PostgresUrl, "DATABASE_URL").pipe(
+    Config.option,
+    Config.map(Option.filter((url) => url !== "")),
+    Config.map(Option.map(Redacted.make))
+  ),
+  dataDir: Config.String("DATA_DIR").pipe(Config.withDefault(".data")),
+  publicUrl: Config.String("PUBLIC_URL").pipe(Config.option),
+  logLevel: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
+  adminToken: optionalSecret("MESSAGING_API_ADMIN_TOKEN"),
+  maxBodyBytes: Config.Int("MAX_BODY_BYTES").pipe(Config.withDefault(1024 * 1024)),
+  requestTimeout: Config.Duration("DELIVERY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  passivateAfter: Config.Duration("PASSIVATE_AFTER").pipe(Config.withDefault(Duration.minutes(1))),
+  shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  databasePoolSize: Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10))
+}).pipe(
+  Config.map(({ publicUrl, ...config }) => ({
+    ...config,
+    publicUrl: Option.getOrElse(publicUrl, () => `http://localhost:${config.port}`).replace(/\/+$/, "")
+  }))
+)
+
+export class ServerConfig extends Context.Service<ServerConfig, ServerConfigShape>()(
+  "@messaging-api/server/ServerConfig"
+) {
+  static readonly layer = Layer.effect(ServerConfig, Effect.map(serverConfig, ServerConfig.of))
+}

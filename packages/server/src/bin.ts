@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cause, Effect } from "effect"
+import { Command } from "effect/cli"
+import { cli } from "./Cli.ts"
+import { describeStartupFailure } from "./StartupError.ts"
+
+const program = Command.run(cli, { version: "0.1.0" }).pipe(
+  Effect.provide(NodeServices.layer),
+  Effect.catchCause((cause) =>
+    Cause.hasInterruptsOnly(cause)
+      ? Effect.void
+      : Effect.sync(() => {
+          process.stderr.write(`messaging-api: ${describeStartupFailure(cause)}\n`)
+          process.exitCode = 1
+        })
+  )
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true })
