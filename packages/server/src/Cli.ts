@@ -6,7 +6,7 @@ import { ServerConfig } from "./ServerConfig.ts"
 
 /** `messaging-api <command>`: every command applies pending migrations first (DatabaseLive does). */
 
-const DatabaseWithConfig = DatabaseLive.pipe(Layer.provideMerge(ServerConfig.layer))
+export const DatabaseWithConfig = DatabaseLive.pipe(Layer.provideMerge(ServerConfig.layer))
 
 const migrate = Command.make("migrate", {}, () =>
   Effect.gen(function* () {
