@@ -1,3 +1,4 @@
+export * as AccessTokens from "./AccessTokens.ts"
 export * as Conversation from "./Conversation.ts"
 export * as ConversationCommands from "./ConversationCommands.ts"
 export * as ConversationDecider from "./ConversationDecider.ts"

@@ -1,12 +1,10 @@
 import { Migrations } from "@messaging-api/domain"
-import { Console, Effect, Layer } from "effect"
+import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
-import { DatabaseLive } from "./DatabaseLive.ts"
-import { ServerConfig } from "./ServerConfig.ts"
+import { serveCommand } from "./commands/serve.ts"
+import { DatabaseWithConfig } from "./DatabaseLive.ts"
 
 /** `messaging-api <command>`: every command applies pending migrations first (DatabaseLive does). */
-
-export const DatabaseWithConfig = DatabaseLive.pipe(Layer.provideMerge(ServerConfig.layer))
 
 const migrate = Command.make("migrate", {}, () =>
   Effect.gen(function* () {
@@ -16,5 +14,5 @@ const migrate = Command.make("migrate", {}, () =>
 
 export const cli = Command.make("messaging-api").pipe(
   Command.withDescription("A self-hosted, event-sourced Messaging API"),
-  Command.withSubcommands([migrate])
+  Command.withSubcommands([serveCommand, migrate])
 )

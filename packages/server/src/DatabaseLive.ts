@@ -61,3 +61,6 @@ export const DatabaseLive = Layer.unwrap(
     })
   })
 )
+
+/** The database as configured by the environment, with the configuration itself. */
+export const DatabaseWithConfig = DatabaseLive.pipe(Layer.provideMerge(ServerConfig.layer))

@@ -2,11 +2,13 @@ import { type Effect, Layer } from "effect"
 import { Migrator, type SqlClient } from "effect/sql"
 import createEvents from "./0001_create_events.ts"
 import createInstallations from "./0002_create_installations.ts"
+import createAccessTokens from "./0003_create_access_tokens.ts"
 
 /** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_create_events": createEvents,
-  "0002_create_installations": createInstallations
+  "0002_create_installations": createInstallations,
+  "0003_create_access_tokens": createAccessTokens
 }
 
 const run = Migrator.make({})

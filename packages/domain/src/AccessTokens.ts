@@ -1,0 +1,237 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import { Cache, Context, Effect, Exit, Layer, Option, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { InstallationId } from "./Ids.ts"
+
+/**
+ * Personal access tokens: `mapi_<id>_<secret>`, where `<id>` (16 hex digits) finds the row and
+ * `<secret>` is 32 random bytes in base64url. Only the SHA-256 of the whole string is stored
+ * (the secret is high-entropy, so a slow hash buys nothing), compared in constant time.
+ *
+ * Lookups are cached for at most `cacheTtl`, so a token revoked by another process is refused
+ * within a second while the hot path does not read the database on every request.
+ */
+
+export const cacheTtl = "500 millis"
+
+/** The name of the token seeded from the environment, unless told otherwise. */
+export const defaultSeedName = "MESSAGING_API_ADMIN_TOKEN"
+
+/** Seeded tokens (given by the operator) must be at least this long. */
+export const minimumSeedLength = 16
+
+export const AccessTokenSource = Schema.Literals(["api", "environment"])
+export type AccessTokenSource = typeof AccessTokenSource.Type
+
+export class AccessToken extends Schema.Class<AccessToken>("AccessToken")({
+  id: Schema.String,
+  name: Schema.String,
+  /** Admin tokens may use the /v1 admin API. */
+  admin: Schema.Boolean,
+  /** The installations whose webhooks the token may call; null = all of them. */
+  installationIds: Schema.NullOr(Schema.Array(InstallationId)),
+  /** `api` for tokens created through the API or CLI, `environment` for the seeded admin token. */
+  source: AccessTokenSource,
+  createdAt: Schema.String,
+  revokedAt: Schema.NullOr(Schema.String)
+}) {
+  /** Whether this token may post to the webhook of an installation. */
+  allows(installationId: string): boolean {
+    return this.installationIds === null || this.installationIds.includes(installationId as InstallationId)
+  }
+}
+
+export interface NewAccessToken {
+  readonly name: string
+  readonly admin: boolean
+  readonly installationIds: ReadonlyArray<InstallationId> | null
+}
+
+/** A freshly created token: the only time its secret is ever shown. */
+export interface CreatedAccessToken {
+  readonly accessToken: AccessToken
+  readonly token: string
+}
+
+/** Missing, unknown, malformed or revoked: callers learn nothing more than "not valid". */
+export class InvalidAccessToken extends Schema.TaggedError<InvalidAccessToken>()("InvalidAccessToken", {}) {}
+
+export class AccessTokenNotFound extends Schema.TaggedError<AccessTokenNotFound>()("AccessTokenNotFound", {
+  id: Schema.String
+}) {}
+
+/** An admin token cannot be limited to some installations: admin rights reach every installation. */
+export class AdminTokenRestricted extends Schema.TaggedError<AdminTokenRestricted>()(
+  "AdminTokenRestricted",
+  {}
+) {}
+
+/** The operator's seed token is too short, was revoked, or collides with a token that is not one. */
+export class InvalidSeedToken extends Schema.TaggedError<InvalidSeedToken>()("InvalidSeedToken", {
+  message: Schema.String
+}) {}
+
+const PREFIX = "mapi_"
+const tokenPattern = /^mapi_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/
+
+const sha256 = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest()
+
+/**
+ * The row id of a presented token: the id inside a `mapi_` token, or for any other string (a
+ * seeded token) one derived from its hash.
+ */
+export const tokenIdOf = (token: string): string => {
+  const match = tokenPattern.exec(token)
+  return match === null ? `env${sha256(token).toString("hex").slice(0, 16)}` : match[1]!
+}
+
+const newToken = (): { readonly id: string; readonly token: string } => {
+  const id = randomBytes(8).toString("hex")
+  return { id, token: `${PREFIX}${id}_${randomBytes(32).toString("base64url")}` }
+}
+
+interface AccessTokenRow {
+  readonly id: string
+  readonly name: string
+  readonly secret_hash: string
+  readonly admin: boolean
+  readonly installation_ids: ReadonlyArray<string> | null
+  readonly source: string
+  readonly created_at: Date
+  readonly revoked_at: Date | null
+}
+
+const decodeToken = Schema.decodeUnknownSync(AccessToken)
+const fromRow = (row: AccessTokenRow): AccessToken =>
+  decodeToken({
+    id: row.id,
+    name: row.name,
+    admin: row.admin,
+    installationIds: row.installation_ids,
+    source: row.source,
+    createdAt: row.created_at.toISOString(),
+    revokedAt: row.revoked_at?.toISOString() ?? null
+  })
+
+const hashMatches = (row: AccessTokenRow, presented: Buffer): boolean => {
+  const stored = Buffer.from(row.secret_hash, "hex")
+  return stored.length === presented.length && timingSafeEqual(stored, presented)
+}
+
+export class AccessTokens extends Context.Service<
+  AccessTokens,
+  {
+    create(input: NewAccessToken): Effect.Effect<CreatedAccessToken, AdminTokenRestricted | SqlError.SqlError>
+    readonly list: Effect.Effect<ReadonlyArray<AccessToken>, SqlError.SqlError>
+    get(id: string): Effect.Effect<AccessToken, AccessTokenNotFound | SqlError.SqlError>
+    /** Revokes a token (a no-op for one already revoked). */
+    revoke(id: string): Effect.Effect<AccessToken, AccessTokenNotFound | SqlError.SqlError>
+    /** The live token a presented string belongs to. */
+    authenticate(token: string): Effect.Effect<AccessToken, InvalidAccessToken | SqlError.SqlError>
+    /**
+     * Makes an operator-chosen string (e.g. MESSAGING_API_ADMIN_TOKEN) an admin token named `name`,
+     * and revokes the tokens seeded under that name before it. A seeded token revoked through the
+     * API stays revoked (seeding it again fails): choose a new string to get a new one.
+     */
+    ensureSeeded(
+      token: string,
+      name?: string
+    ): Effect.Effect<AccessToken, InvalidSeedToken | SqlError.SqlError>
+  }
+>()("@messaging-api/domain/AccessTokens") {
+  static readonly layer = Layer.effect(
+    AccessTokens,
+    Effect.gen(function* () {
+      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+      const columns = sql`id, name, secret_hash, admin, installation_ids, source, created_at, revoked_at`
+
+      const findRow = (id: string) =>
+        sql<AccessTokenRow>`SELECT ${columns} FROM access_tokens WHERE id = ${id}`.pipe(
+          Effect.map((rows) => Option.fromNullishOr(rows[0]))
+        )
+
+      // Failed lookups (database down) are not kept: the next request asks again.
+      const rows = yield* Cache.makeWith(findRow, {
+        capacity: 10_000,
+        timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
+      })
+
+      const create = Effect.fn("AccessTokens.create")(function* (input: NewAccessToken) {
+        if (input.admin && input.installationIds !== null) return yield* new AdminTokenRestricted()
+        const { id, token } = newToken()
+        const installationIds = input.installationIds === null ? null : JSON.stringify(input.installationIds)
+        const inserted = yield* sql<AccessTokenRow>`
+          INSERT INTO access_tokens (id, name, secret_hash, admin, installation_ids, source)
+          VALUES (${id}, ${input.name}, ${sha256(token).toString("hex")}, ${input.admin},
+                  ${installationIds}::jsonb, 'api')
+          RETURNING ${columns}
+        `
+        return { accessToken: fromRow(inserted[0]!), token }
+      })
+
+      const list = sql<AccessTokenRow>`SELECT ${columns} FROM access_tokens ORDER BY created_at, id`.pipe(
+        Effect.map((rows) => rows.map(fromRow)),
+        Effect.withSpan("AccessTokens.list")
+      )
+
+      const get = Effect.fn("AccessTokens.get")(function* (id: string) {
+        const row = yield* findRow(id)
+        if (Option.isNone(row)) return yield* new AccessTokenNotFound({ id })
+        return fromRow(row.value)
+      })
+
+      const revoke = Effect.fn("AccessTokens.revoke")(function* (id: string) {
+        yield* sql`UPDATE access_tokens SET revoked_at = now() WHERE id = ${id} AND revoked_at IS NULL`
+        yield* Cache.invalidate(rows, id)
+        return yield* get(id)
+      })
+
+      const authenticate = Effect.fn("AccessTokens.authenticate")(function* (token: string) {
+        const row = yield* Cache.get(rows, tokenIdOf(token))
+        if (Option.isNone(row) || !hashMatches(row.value, sha256(token)) || row.value.revoked_at !== null) {
+          return yield* new InvalidAccessToken()
+        }
+        return fromRow(row.value)
+      })
+
+      const ensureSeeded = Effect.fn("AccessTokens.ensureSeeded")(function* (
+        token: string,
+        name: string = defaultSeedName
+      ) {
+        if (token.length < minimumSeedLength) {
+          return yield* new InvalidSeedToken({
+            message: `the admin token must be at least ${minimumSeedLength} characters long`
+          })
+        }
+        const id = tokenIdOf(token)
+        const seeded = yield* sql.withTransaction(
+          Effect.gen(function* () {
+            yield* sql`
+              INSERT INTO access_tokens (id, name, secret_hash, admin, installation_ids, source)
+              VALUES (${id}, ${name}, ${sha256(token).toString("hex")}, true, NULL, 'environment')
+              ON CONFLICT (id) DO NOTHING
+            `
+            const row = yield* findRow(id)
+            if (Option.isNone(row) || !hashMatches(row.value, sha256(token)) || !row.value.admin) {
+              return yield* new InvalidSeedToken({ message: "the admin token collides with another token" })
+            }
+            if (row.value.revoked_at !== null) {
+              return yield* new InvalidSeedToken({
+                message: "this admin token was revoked; choose a new one"
+              })
+            }
+            yield* sql`
+              UPDATE access_tokens SET revoked_at = now()
+              WHERE source = 'environment' AND name = ${name} AND id <> ${id} AND revoked_at IS NULL
+            `
+            return row.value
+          })
+        )
+        yield* Cache.invalidateAll(rows)
+        return fromRow(seeded)
+      })
+
+      return AccessTokens.of({ create, list, get, revoke, authenticate, ensureSeeded })
+    })
+  )
+}

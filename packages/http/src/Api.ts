@@ -1,0 +1,21 @@
+import { HttpApi, OpenApi } from "effect/http-api"
+import { InstallationsApi } from "./api/InstallationsApi.ts"
+import { SystemApi } from "./api/SystemApi.ts"
+import { TokensApi } from "./api/TokensApi.ts"
+import { WebhooksApi } from "./api/WebhooksApi.ts"
+
+/** The one definition the server, `/openapi.json`, `/docs` and the typed client are derived from. */
+export class Api extends HttpApi.make("messaging-api")
+  .add(WebhooksApi)
+  .add(InstallationsApi)
+  .add(TokensApi)
+  .add(SystemApi)
+  // Name every bad field, not just the first.
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "Messaging API",
+      description:
+        "Send user messages to a bot over HTTP; every bot message comes back to your endpoint as a signed POST."
+    })
+  ) {}

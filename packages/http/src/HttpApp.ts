@@ -1,0 +1,51 @@
+import { AccessTokens, Installations } from "@messaging-api/domain"
+import { Layer } from "effect"
+import { FetchHttpClient, HttpRouter } from "effect/http"
+import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { Api } from "./Api.ts"
+import { EndpointVerifier } from "./EndpointVerifier.ts"
+import * as HttpSettings from "./HttpSettings.ts"
+import { AdminOnlyLayer, AuthenticationLayer } from "./server/Authentication.ts"
+import { ErrorResponsesLayer } from "./server/ErrorResponses.ts"
+import { InstallationsHandlers } from "./server/InstallationsHandlers.ts"
+import { RequestValidationLayer } from "./server/RequestValidation.ts"
+import { SystemHandlers } from "./server/SystemHandlers.ts"
+import { TokensHandlers } from "./server/TokensHandlers.ts"
+import { WebhookAccessLayer } from "./server/WebhookAccess.ts"
+import { WebhooksHandlers } from "./server/WebhooksHandlers.ts"
+
+const Middleware = Layer.mergeAll(
+  AuthenticationLayer,
+  AdminOnlyLayer,
+  WebhookAccessLayer,
+  RequestValidationLayer
+)
+
+const Handlers = Layer.mergeAll(WebhooksHandlers, InstallationsHandlers, TokensHandlers, SystemHandlers).pipe(
+  Layer.provide(Middleware)
+)
+
+/**
+ * Every route: the API, `/openapi.json`, the `/docs` page, and our error shape for whatever the
+ * API does not answer itself. Needs a router plus the services below.
+ */
+export const routes = Layer.mergeAll(
+  HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers)),
+  HttpApiScalar.layer(Api, { path: "/docs" }),
+  ErrorResponsesLayer
+)
+
+/** The services the routes use that this package knows how to build (over a SqlClient). */
+export const services = Layer.mergeAll(
+  Installations.Installations.layer,
+  AccessTokens.AccessTokens.layer,
+  EndpointVerifier.layer.pipe(Layer.provide(FetchHttpClient.layer))
+)
+
+/**
+ * The whole HTTP surface, served. Needs from outside: `HttpServer` (e.g.
+ * `NodeHttpServer.layer(createServer, { port, host })`), a `SqlClient` (`Database.layer`) and the
+ * `Conversations` service.
+ */
+export const makeHttpLayer = (settings: Partial<HttpSettings.HttpSettingsShape> = {}) =>
+  HttpRouter.serve(routes).pipe(Layer.provide(services), Layer.provide(HttpSettings.layer(settings)))

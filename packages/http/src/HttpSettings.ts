@@ -1,0 +1,28 @@
+import { Context, type Duration, Layer } from "effect"
+
+export interface HttpSettingsShape {
+  /** Where clients reach this service: webhook URLs are built from it (`PUBLIC_URL`). */
+  readonly publicUrl: string
+  /** Request bodies above this many bytes are refused with 413. */
+  readonly maxBodyBytes: number
+  /** How long a response endpoint has to answer the test message when an installation is created. */
+  readonly verifyTimeout: Duration.Input
+}
+
+export const defaultSettings: HttpSettingsShape = {
+  publicUrl: "http://localhost:3000",
+  maxBodyBytes: 1024 * 1024,
+  verifyTimeout: "10 seconds"
+}
+
+/** The HTTP surface's settings; port and host belong to whoever serves it. */
+export const HttpSettings = Context.Reference<HttpSettingsShape>("@messaging-api/http/HttpSettings", {
+  defaultValue: () => defaultSettings
+})
+
+export const layer = (settings: Partial<HttpSettingsShape>): Layer.Layer<never> =>
+  Layer.succeed(HttpSettings, { ...defaultSettings, ...settings })
+
+/** The webhook URL of an installation, as its callers see it. */
+export const webhookUrl = (settings: HttpSettingsShape, webhookId: string): string =>
+  `${settings.publicUrl.replace(/\/+$/, "")}/webhooks/${webhookId}`

@@ -1,0 +1,70 @@
+import { Installation, RetrySchedule } from "@messaging-api/domain"
+import { Effect, Schema, SchemaGetter, SchemaIssue } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"
+import { AdminOnly, Authentication } from "./Authentication.ts"
+import { RequestValidation } from "./RequestValidation.ts"
+
+/** `"1s,5s,30s"`, as on the command line. */
+export const RetryScheduleString = Schema.String.pipe(
+  Schema.decodeTo(RetrySchedule.RetrySchedule, {
+    decode: SchemaGetter.transformEffect((input: string) => {
+      const parsed = RetrySchedule.parseRetrySchedule(input)
+      return parsed instanceof RetrySchedule.InvalidRetrySchedule
+        ? Effect.fail(new SchemaIssue.InvalidValue({ message: parsed.message }, input))
+        : Effect.succeed(parsed)
+    }),
+    encode: SchemaGetter.transform(RetrySchedule.formatRetrySchedule)
+  })
+)
+
+export const CreateInstallation = Schema.Struct({
+  bot: Installation.BotConfig,
+  responseUrl: Installation.HttpUrl,
+  retrySchedule: Schema.optionalKey(
+    Schema.Union([RetryScheduleString, RetrySchedule.RetrySchedule]).annotate({
+      description:
+        'Waits between delivery attempts: "1s,5s,30s" or milliseconds. Default: 5s, 5m, 30m, 2h, 5h, 10h, 10h.'
+    })
+  ),
+  skipVerify: Schema.optionalKey(
+    Schema.Boolean.annotate({ description: "Create without POSTing the test message to responseUrl." })
+  )
+}).annotate({ identifier: "CreateInstallation" })
+export type CreateInstallation = typeof CreateInstallation.Type
+
+export const InstallationView = Schema.Struct({
+  ...Installation.Installation.fields,
+  /** Where the application POSTs user messages. */
+  webhookUrl: Schema.String
+}).annotate({ identifier: "Installation" })
+export type InstallationView = typeof InstallationView.Type
+
+const id = { id: Schema.String }
+
+export class InstallationsApi extends HttpApiGroup.make("installations")
+  .add(
+    HttpApiEndpoint.post("create", "/", {
+      payload: CreateInstallation,
+      success: InstallationView.pipe(HttpApiSchema.status(201)),
+      error: [InvalidRequest, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.get("list", "/", {
+      success: Schema.Array(InstallationView),
+      error: ServiceUnavailable
+    }),
+    HttpApiEndpoint.get("get", "/:id", {
+      params: id,
+      success: InstallationView,
+      error: [NotFound, ServiceUnavailable]
+    }),
+    HttpApiEndpoint.delete("delete", "/:id", {
+      params: id,
+      error: [NotFound, ServiceUnavailable]
+    })
+  )
+  .middleware(RequestValidation)
+  .middleware(AdminOnly)
+  .middleware(Authentication)
+  .prefix("/v1/installations")
+  .annotateMerge(OpenApi.annotations({ title: "Installations", description: "Admin tokens only." })) {}

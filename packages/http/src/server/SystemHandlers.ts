@@ -1,0 +1,38 @@
+import { Migrations } from "@messaging-api/domain"
+import { Effect } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { SqlClient } from "effect/sql"
+import { Api } from "../Api.ts"
+import { databaseUnavailable, ServiceUnavailable } from "../api/ApiErrors.ts"
+
+export const SystemHandlers = HttpApiBuilder.group(
+  Api,
+  "system",
+  Effect.fn(function* (handlers) {
+    const sql = yield* SqlClient.SqlClient
+    const appliedMigration = sql<{ readonly id: number | null }>`
+      SELECT max(migration_id) AS id FROM messaging_api_migrations
+    `.pipe(
+      Effect.map((rows) => rows[0]?.id ?? 0),
+      Effect.timeout("2 seconds"),
+      Effect.mapError(databaseUnavailable)
+    )
+
+    return handlers.handleAll({
+      healthz: () => Effect.succeed({ status: "ok" as const }),
+      readyz: Effect.fn("System.readyz")(function* () {
+        const migration = yield* appliedMigration
+        // A database migrated further by a newer process still serves this one (rolling deploys).
+        if (migration < Migrations.latestMigrationId) {
+          return yield* new ServiceUnavailable({
+            error: {
+              code: "migrations_pending",
+              message: `migration ${migration} applied, ${Migrations.latestMigrationId} expected`
+            }
+          })
+        }
+        return { status: "ready" as const, migration }
+      })
+    })
+  })
+)

@@ -1,0 +1,141 @@
+import { createServer, type Server } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Conversations } from "@messaging-api/delivery/Conversations"
+import { AccessTokens, Database, EventStore } from "@messaging-api/domain"
+import { Context, Effect, Layer, References } from "effect"
+import { FetchHttpClient, HttpServer } from "effect/http"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
+import { makeClient } from "../src/Client.ts"
+import { makeHttpLayer } from "../src/HttpApp.ts"
+
+/**
+ * The real server on 127.0.0.1 (port 0) over the run's Postgres, with a real response endpoint
+ * beside it: `/ok` answers 200, `/fail` answers 500.
+ */
+
+export interface ReceivedRequest {
+  readonly path: string
+  readonly body: string
+}
+
+export class Receiver extends Context.Service<
+  Receiver,
+  { readonly url: string; readonly received: Array<ReceivedRequest> }
+>()("test/Receiver") {
+  static readonly layer = Layer.effect(
+    Receiver,
+    Effect.gen(function* () {
+      const received: Array<ReceivedRequest> = []
+      const server = yield* Effect.acquireRelease(
+        Effect.callback<Server>((resume) => {
+          const server = createServer((request, response) => {
+            const chunks: Array<Buffer> = []
+            request.on("data", (chunk: Buffer) => chunks.push(chunk))
+            request.on("end", () => {
+              received.push({ path: request.url ?? "", body: Buffer.concat(chunks).toString("utf8") })
+              response.statusCode = request.url === "/fail" ? 500 : 200
+              response.end()
+            })
+          })
+          server.listen(0, "127.0.0.1", () => {
+            resume(Effect.succeed(server))
+          })
+        }),
+        (server) =>
+          Effect.callback<void>((resume) => {
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const address = server.address()
+      if (address === null || typeof address === "string") return yield* Effect.die("receiver has no port")
+      return Receiver.of({ url: `http://127.0.0.1:${address.port}`, received })
+    })
+  )
+}
+
+const ConversationsLive = Conversations.layerDirect.pipe(Layer.provide(EventStore.EventStore.layer))
+
+/** The server as the server package composes it, over the database at `databaseUrl`. */
+export const makeTestLayer = (databaseUrl: string) =>
+  makeHttpLayer({ publicUrl: "https://messaging.example", verifyTimeout: "2 seconds" }).pipe(
+    Layer.provide(ConversationsLive),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(
+      Layer.mergeAll(AccessTokens.AccessTokens.layer, Receiver.layer, FetchHttpClient.layer)
+    ),
+    Layer.provideMerge(Database.layer({ url: databaseUrl, maxConnections: 8 })),
+    Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
+  )
+
+export const TestLayer = makeTestLayer(inject("databaseUrl"))
+
+export const baseUrl = HttpServer.HttpServer.pipe(
+  Effect.map((server) => HttpServer.formatAddress(server.address).replace(/\/$/, ""))
+)
+
+/** A fresh admin token, made directly in the table (the server package seeds one from the environment). */
+export const adminToken = Effect.gen(function* () {
+  const tokens = yield* AccessTokens.AccessTokens
+  const created = yield* tokens.create({ name: "test admin", admin: true, installationIds: null })
+  return created.token
+})
+
+/** The typed client, as an embedder would use it. */
+export const client = (token?: string) =>
+  Effect.flatMap(baseUrl, (url) => makeClient({ baseUrl: url, token }))
+
+export interface RawResponse {
+  readonly status: number
+  readonly contentType: string | null
+  readonly text: string
+  // biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
+  readonly json: any
+}
+
+/** A request exactly as written: no client-side validation, no encoding. */
+export const send = (
+  method: string,
+  path: string,
+  init: {
+    readonly headers?: Record<string, string>
+    readonly body?: RequestInit["body"]
+    readonly duplex?: "half"
+  } = {}
+) =>
+  Effect.flatMap(baseUrl, (url) =>
+    Effect.promise(async (): Promise<RawResponse> => {
+      const response = await fetch(`${url}${path}`, { method, ...init } as RequestInit)
+      const text = await response.text()
+      let json: unknown = null
+      try {
+        json = JSON.parse(text)
+      } catch {
+        json = null
+      }
+      return { status: response.status, contentType: response.headers.get("content-type"), text, json }
+    })
+  )
+
+export const postJson = (path: string, body: unknown, token?: string) =>
+  send("POST", path, {
+    headers: {
+      "content-type": "application/json",
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` })
+    },
+    body: JSON.stringify(body)
+  })
+
+/** Every event in the conversations of one installation: what "nothing was written" is checked against. */
+export const eventCount = (installationId: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly n: number }>`
+      SELECT count(*)::int AS n FROM events
+      WHERE stream_id IN (
+        SELECT stream_id FROM events
+        WHERE type = 'ConversationStarted' AND data->>'installationId' = ${installationId}
+      )
+    `
+    return rows[0]!.n
+  })

@@ -1,0 +1,117 @@
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Conversations } from "@messaging-api/delivery/Conversations"
+import { AccessTokens, EventStore, Installations, RetrySchedule } from "@messaging-api/domain"
+import { HttpApp, HttpSettings } from "@messaging-api/http"
+import { Console, Effect, Layer, Option, Redacted, References } from "effect"
+import { Command } from "effect/cli"
+import { HttpRouter, HttpServer } from "effect/http"
+import { DatabaseWithConfig } from "../DatabaseLive.ts"
+import * as DemoInbox from "../DemoInbox.ts"
+import { ServerConfig } from "../ServerConfig.ts"
+
+/** `messaging-api serve`: the HTTP API and the delivery engine, until SIGTERM/SIGINT. */
+
+const ConversationsLive = Conversations.layerDirect.pipe(Layer.provide(EventStore.EventStore.layer))
+
+const HttpLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    return HttpRouter.serve(Layer.mergeAll(HttpApp.routes, DemoInbox.routes), {
+      disableListenLog: true,
+      disableLogger: true
+    }).pipe(
+      Layer.provide(HttpApp.services),
+      Layer.provide(HttpSettings.layer({ publicUrl: config.publicUrl, maxBodyBytes: config.maxBodyBytes })),
+      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+    )
+  })
+)
+
+/** MESSAGING_API_ADMIN_TOKEN becomes an admin token (and replaces the one seeded before it). */
+const seedAdminToken = Effect.gen(function* () {
+  const config = yield* ServerConfig
+  if (Option.isNone(config.adminToken)) return
+  const tokens = yield* AccessTokens.AccessTokens
+  yield* tokens.ensureSeeded(Redacted.value(config.adminToken.value))
+})
+
+/**
+ * First start on the embedded database with nothing installed: an echo installation whose
+ * replies go to this process's own demo inbox, a token for it, and a curl line to paste.
+ */
+const startDemo = Effect.gen(function* () {
+  const config = yield* ServerConfig
+  if (Option.isSome(config.databaseUrl)) return
+  const installations = yield* Installations.Installations
+  if ((yield* installations.list).length > 0) return
+  const server = yield* HttpServer.HttpServer
+  const port = server.address._tag === "UnixPathAddress" ? config.port : server.address.port
+  const installation = yield* installations.create({
+    bot: { _tag: "echo" },
+    responseUrl: `http://127.0.0.1:${port}${DemoInbox.path}`,
+    retrySchedule: RetrySchedule.defaultRetrySchedule
+  })
+  const tokens = yield* AccessTokens.AccessTokens
+  const created = yield* tokens.create({ name: "demo", admin: false, installationIds: [installation.id] })
+  const body = JSON.stringify({
+    userId: "user-1",
+    messageId: "message-1",
+    conversationId: "conversation-1",
+    type: "text",
+    text: "Hello, bot!"
+  })
+  yield* Console.log(
+    [
+      "",
+      "First start: a demo installation (echo bot) was created. Send it a message:",
+      "",
+      `  curl -X POST ${config.publicUrl}/webhooks/${installation.webhookId} \\`,
+      `    -H 'Authorization: Bearer ${created.token}' \\`,
+      `    -H 'Content-Type: application/json' \\`,
+      `    -d '${body}'`,
+      "",
+      `The bot's reply is POSTed to this server's demo inbox: it is printed here, and`,
+      `  curl ${config.publicUrl}${DemoInbox.path}`,
+      "lists the replies received so far. The token above is shown once.",
+      ""
+    ].join("\n")
+  )
+})
+
+const announce = Effect.gen(function* () {
+  const config = yield* ServerConfig
+  const server = yield* HttpServer.HttpServer
+  yield* Effect.logInfo(
+    `messaging-api listening on ${HttpServer.formatAddress(server.address)} (public URL ${config.publicUrl}); ` +
+      (Option.isSome(config.databaseUrl)
+        ? "database: DATABASE_URL"
+        : `database: embedded Postgres in ${config.dataDir} (single process)`)
+  )
+})
+
+export const ServeLive = Layer.effectDiscard(
+  Effect.all([seedAdminToken, announce, startDemo], { discard: true })
+).pipe(
+  Layer.provideMerge(HttpLive),
+  Layer.provideMerge(ConversationsLive),
+  Layer.provideMerge(
+    Layer.mergeAll(
+      DemoInbox.DemoInbox.layer,
+      AccessTokens.AccessTokens.layer,
+      Installations.Installations.layer
+    )
+  ),
+  Layer.provideMerge(DatabaseWithConfig)
+)
+
+const logLevel = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    return Layer.succeed(References.MinimumLogLevel, config.logLevel)
+  })
+)
+
+export const serveCommand = Command.make("serve", {}, () =>
+  Layer.launch(ServeLive).pipe(Effect.provide(Layer.provide(logLevel, ServerConfig.layer)))
+).pipe(Command.withDescription("Serve the HTTP API and deliver bot replies (applies migrations first)"))

@@ -1,0 +1,41 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { inject } from "vitest"
+import { runCli } from "./ServerProcess.ts"
+
+// Invalid configuration stops the process with one line naming the problem and a non-zero exit.
+describe("configuration errors", () => {
+  const cases: ReadonlyArray<{ name: string; env: Record<string, string>; expected: RegExp }> = [
+    { name: "PORT=abc", env: { PORT: "abc", DATABASE_URL: inject("databaseUrl") }, expected: /PORT/ },
+    { name: "unparsable DATABASE_URL", env: { DATABASE_URL: "not a url" }, expected: /DATABASE_URL/ },
+    {
+      name: "unreachable database",
+      env: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere" },
+      expected: /cannot connect to the database/
+    }
+  ]
+  for (const { name, env, expected } of cases) {
+    it.live(name, () =>
+      Effect.gen(function* () {
+        const result = yield* runCli(["migrate"], env)
+        assert.strictEqual(result.code, 1)
+        const lines = result.stderr.trim().split("\n")
+        assert.strictEqual(lines.length, 1, `one line, got:\n${result.stderr}`)
+        assert.match(lines[0]!, /^messaging-api: /)
+        assert.match(lines[0]!, expected)
+        assert.notMatch(result.stderr, /\bat .*\.ts:\d+/, "no stack trace")
+      })
+    )
+  }
+
+  it.live("migrate succeeds twice on the same database", () =>
+    Effect.gen(function* () {
+      const env = { DATABASE_URL: inject("databaseUrl") }
+      const [first, second] = yield* Effect.all([runCli(["migrate"], env), runCli(["migrate"], env)], {
+        concurrency: 2
+      })
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.strictEqual(second.code, 0, second.stderr)
+    })
+  )
+})
