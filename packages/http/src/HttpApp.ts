@@ -5,6 +5,7 @@ import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { Api } from "./Api.ts"
 import { EndpointVerifier } from "./EndpointVerifier.ts"
 import * as HttpSettings from "./HttpSettings.ts"
+import { InstallationSetup } from "./InstallationSetup.ts"
 import { AdminOnlyLayer, AuthenticationLayer } from "./server/Authentication.ts"
 import { ErrorResponsesLayer } from "./server/ErrorResponses.ts"
 import { InstallationsHandlers } from "./server/InstallationsHandlers.ts"
@@ -13,6 +14,7 @@ import { SystemHandlers } from "./server/SystemHandlers.ts"
 import { TokensHandlers } from "./server/TokensHandlers.ts"
 import { WebhookAccessLayer } from "./server/WebhookAccess.ts"
 import { WebhooksHandlers } from "./server/WebhooksHandlers.ts"
+import { TokenIssuer } from "./TokenIssuer.ts"
 
 const Middleware = Layer.mergeAll(
   AuthenticationLayer,
@@ -36,10 +38,14 @@ export const routes = Layer.mergeAll(
 )
 
 /** The services the routes use that this package knows how to build (over a SqlClient). */
-export const services = Layer.mergeAll(
-  Installations.Installations.layer,
-  AccessTokens.AccessTokens.layer,
-  EndpointVerifier.layer.pipe(Layer.provide(FetchHttpClient.layer))
+export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.layer).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      Installations.Installations.layer,
+      AccessTokens.AccessTokens.layer,
+      EndpointVerifier.layer.pipe(Layer.provide(FetchHttpClient.layer))
+    )
+  )
 )
 
 /**

@@ -1,7 +1,9 @@
 import { Migrations } from "@messaging-api/domain"
 import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
+import { installationsCommand } from "./commands/installations.ts"
 import { serveCommand } from "./commands/serve.ts"
+import { tokensCommand } from "./commands/tokens.ts"
 import { DatabaseWithConfig } from "./DatabaseLive.ts"
 
 /** `messaging-api <command>`: every command applies pending migrations first (DatabaseLive does). */
@@ -14,5 +16,5 @@ const migrate = Command.make("migrate", {}, () =>
 
 export const cli = Command.make("messaging-api").pipe(
   Command.withDescription("A self-hosted, event-sourced Messaging API"),
-  Command.withSubcommands([serveCommand, migrate])
+  Command.withSubcommands([serveCommand, migrate, installationsCommand, tokensCommand])
 )

@@ -1,4 +1,8 @@
+import { AccessTokens, Installations } from "@messaging-api/domain"
+import { EndpointVerifier } from "@messaging-api/http"
 import { Cause, Option } from "effect"
+import { CliError } from "effect/cli"
+import { InvalidFlagValue } from "./commands/installations.ts"
 
 /**
  * Turns why the process could not start into one line for the operator: the variable that is
@@ -6,6 +10,8 @@ import { Cause, Option } from "effect"
  */
 export const describeStartupFailure = (cause: Cause.Cause<unknown>): string => {
   const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+  const userError = describeUserError(error)
+  if (userError !== undefined) return userError
   if (error === undefined || typeof error !== "object" || error === null || !("_tag" in error)) {
     return Cause.pretty(cause)
   }
@@ -22,6 +28,29 @@ export const describeStartupFailure = (cause: Cause.Cause<unknown>): string => {
     default:
       return `${tagged._tag}: ${oneLine(String(tagged.message ?? ""))}`
   }
+}
+
+/** What an operator got wrong on the command line, or asked for that does not exist. */
+const describeUserError = (error: unknown): string | undefined => {
+  if (CliError.isCliError(error) && error._tag === "ShowHelp") {
+    // The usage and what was wrong with it are printed already; this repeats the latter in one line.
+    return oneLine(
+      error.errors.map((each) => each.message).join("; ") || "choose one of the subcommands listed above"
+    )
+  }
+  if (error instanceof InvalidFlagValue) return `${error.flag}: ${oneLine(error.message)}`
+  if (error instanceof EndpointVerifier.EndpointVerificationFailed) {
+    return (
+      `the response endpoint ${error.url} did not accept the test message (${oneLine(error.reason)}); ` +
+      "nothing was created (--skip-verify creates it without the check)"
+    )
+  }
+  if (error instanceof Installations.InstallationNotFound) return `no installation ${error.id}`
+  if (error instanceof AccessTokens.AccessTokenNotFound) return `no access token ${error.id}`
+  if (error instanceof AccessTokens.AdminTokenRestricted) {
+    return "an admin token reaches every installation: use --admin or --installation, not both"
+  }
+  return undefined
 }
 
 const reasonMessage = (error: { readonly message?: string; readonly reason?: unknown }): string => {

@@ -8,6 +8,12 @@ import { Effect, Schedule } from "effect"
  * process, so tests can send it signals (SIGTERM, SIGKILL) and start it again.
  */
 
+/**
+ * The admin token every server test seeds. Seeding a new value revokes the one seeded before it,
+ * so tests sharing a database share this one.
+ */
+export const adminToken = "test-admin-token-for-server-tests"
+
 export const binPath = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 
 export interface CommandResult {

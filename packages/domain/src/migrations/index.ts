@@ -21,4 +21,5 @@ export const migrate = run({ loader: Migrator.fromRecord(migrations), table: "me
 
 export const MigrationsLayer = Layer.effectDiscard(migrate)
 
-export const latestMigrationId = Object.keys(migrations).length
+/** The id of the newest migration (ids may leave gaps between areas of the schema). */
+export const latestMigrationId = Math.max(...Object.keys(migrations).map((key) => Number.parseInt(key, 10)))

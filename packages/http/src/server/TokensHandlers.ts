@@ -1,43 +1,40 @@
-import { AccessTokens, Installations } from "@messaging-api/domain"
+import { AccessTokens } from "@messaging-api/domain"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../Api.ts"
 import { databaseUnavailable, InvalidRequest, NotFound } from "../api/ApiErrors.ts"
+import { TokenIssuer } from "../TokenIssuer.ts"
 
 export const TokensHandlers = HttpApiBuilder.group(
   Api,
   "tokens",
   Effect.fn(function* (handlers) {
     const tokens = yield* AccessTokens.AccessTokens
-    const installations = yield* Installations.Installations
+    const issuer = yield* TokenIssuer
 
     return handlers.handleAll({
       create: Effect.fn("Tokens.create")(function* ({ payload }) {
         const installationIds = payload.installationIds ?? null
-        if (installationIds !== null) {
-          // A token for an installation that does not exist is a typo, not a wish.
-          yield* Effect.forEach(installationIds, (id, index) =>
-            installations.get(id).pipe(
-              Effect.catchTags({
-                InstallationNotFound: () =>
-                  Effect.fail(
-                    new InvalidRequest({
-                      error: {
-                        code: "unknown_installation",
-                        message: `no installation ${id}`,
-                        details: [{ field: `installationIds.${index}`, message: "no such installation" }]
-                      }
-                    })
-                  ),
-                SqlError: () => Effect.fail(databaseUnavailable())
-              })
-            )
-          )
-        }
-        const created = yield* tokens
+        const requested: ReadonlyArray<string> = installationIds ?? []
+        const created = yield* issuer
           .create({ name: payload.name ?? "", admin: payload.admin ?? false, installationIds })
           .pipe(
             Effect.catchTags({
+              InstallationNotFound: ({ id }) =>
+                Effect.fail(
+                  new InvalidRequest({
+                    error: {
+                      code: "unknown_installation",
+                      message: `no installation ${id}`,
+                      details: [
+                        {
+                          field: `installationIds.${requested.indexOf(id)}`,
+                          message: "no such installation"
+                        }
+                      ]
+                    }
+                  })
+                ),
               AdminTokenRestricted: () =>
                 Effect.fail(
                   new InvalidRequest({

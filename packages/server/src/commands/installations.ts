@@ -1,0 +1,194 @@
+import { Installation, Installations, RetrySchedule } from "@messaging-api/domain"
+import { EndpointVerifier, HttpSettings, InstallationSetup, InstallationsApi } from "@messaging-api/http"
+import { Console, Effect, Layer, Option, Schema } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { FetchHttpClient } from "effect/http"
+import { DatabaseWithConfig } from "../DatabaseLive.ts"
+import { ServerConfig } from "../ServerConfig.ts"
+import { formatTable } from "./TextTable.ts"
+
+/**
+ * `messaging-api installations create|list|delete`: the admin API's installations, from the shell.
+ * Creating one goes through the same `InstallationSetup` as `POST /v1/installations` (the response
+ * endpoint must accept the test message first), and webhook URLs are built from PUBLIC_URL.
+ */
+
+/** A flag's value is not what the flag takes (a URL that is not one, a schedule that does not parse). */
+export class InvalidFlagValue extends Schema.TaggedError<InvalidFlagValue>()("InvalidFlagValue", {
+  flag: Schema.String,
+  message: Schema.String
+}) {}
+
+const InstallationsLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    return InstallationSetup.InstallationSetup.layer.pipe(
+      Layer.provide(EndpointVerifier.EndpointVerifier.layer.pipe(Layer.provide(FetchHttpClient.layer))),
+      Layer.provideMerge(Installations.Installations.layer),
+      Layer.provide(HttpSettings.layer({ publicUrl: config.publicUrl }))
+    )
+  })
+).pipe(Layer.provideMerge(DatabaseWithConfig))
+
+/** What `create --json` prints: enough for a script to wire up its side, nothing more. */
+const CreatedJson = Schema.Struct({
+  id: Schema.String,
+  webhookUrl: Schema.String,
+  signingSecret: Schema.String
+})
+const encodeCreated = Schema.encodeSync(Schema.fromJsonString(CreatedJson))
+const encodeList = Schema.encodeSync(Schema.fromJsonString(Schema.Array(InstallationsApi.InstallationView)))
+
+const json = Flag.Boolean("json").pipe(
+  Flag.withDefault(false),
+  Flag.withDescription("Print one JSON document instead of text")
+)
+
+const httpUrl = (flag: string, value: string) =>
+  Schema.decodeUnknownEffect(Installation.HttpUrl)(value).pipe(
+    Effect.mapError((error) => new InvalidFlagValue({ flag, message: error.message }))
+  )
+
+const botConfig = (bot: "echo" | "http", botUrl: Option.Option<string>) => {
+  if (bot === "echo") {
+    return Option.isSome(botUrl)
+      ? Effect.fail(new InvalidFlagValue({ flag: "--bot-url", message: "is only used with --bot http" }))
+      : Effect.succeed<Installation.BotConfig>({ _tag: "echo" })
+  }
+  if (Option.isNone(botUrl)) {
+    return Effect.fail(
+      new InvalidFlagValue({
+        flag: "--bot-url",
+        message: "is required with --bot http (where turns are POSTed)"
+      })
+    )
+  }
+  return httpUrl("--bot-url", botUrl.value).pipe(
+    Effect.map((url): Installation.BotConfig => ({ _tag: "http", url }))
+  )
+}
+
+const retrySchedule = (value: Option.Option<string>) => {
+  if (Option.isNone(value)) return Effect.succeed(undefined)
+  const parsed = RetrySchedule.parseRetrySchedule(value.value)
+  return parsed instanceof RetrySchedule.InvalidRetrySchedule
+    ? Effect.fail(new InvalidFlagValue({ flag: "--retry-schedule", message: parsed.message }))
+    : Effect.succeed(parsed)
+}
+
+const describeBot = (bot: Installation.BotConfig) => (bot._tag === "http" ? `http ${bot.url}` : bot._tag)
+const describeSchedule = (schedule: RetrySchedule.RetrySchedule) =>
+  schedule.length === 0 ? "none" : RetrySchedule.formatRetrySchedule(schedule)
+
+const create = Command.make(
+  "create",
+  {
+    bot: Flag.Literals("bot", ["echo", "http"]).pipe(
+      Flag.withDefault("echo"),
+      Flag.withDescription("The bot answering this installation's conversations (default echo)")
+    ),
+    botUrl: Flag.String("bot-url").pipe(
+      Flag.optional,
+      Flag.withDescription("With --bot http: the URL each turn is POSTed to")
+    ),
+    responseUrl: Flag.String("response-url").pipe(
+      Flag.withDescription("Your endpoint: every bot message is POSTed there, signed")
+    ),
+    retrySchedule: Flag.String("retry-schedule").pipe(
+      Flag.optional,
+      Flag.withDescription(
+        "Waits after the first delivery try, e.g. 1s,5s,30s (default 5s,5m,30m,2h,5h,10h,10h)"
+      )
+    ),
+    skipVerify: Flag.Boolean("skip-verify").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription(
+        'Create it without first POSTing {"type":"test","payload":"test"} to the response URL'
+      )
+    ),
+    json
+  },
+  Effect.fn("InstallationsCommand.create")(function* (flags) {
+    const request = {
+      bot: yield* botConfig(flags.bot, flags.botUrl),
+      responseUrl: yield* httpUrl("--response-url", flags.responseUrl),
+      retrySchedule: yield* retrySchedule(flags.retrySchedule),
+      skipVerify: flags.skipVerify
+    }
+    yield* Effect.gen(function* () {
+      const setup = yield* InstallationSetup.InstallationSetup
+      const created = yield* setup.create(request)
+      if (flags.json) return yield* Console.log(encodeCreated(created))
+      yield* Console.log(
+        [
+          `Created installation ${created.id}`,
+          `  bot             ${describeBot(created.bot)}`,
+          `  response URL    ${created.responseUrl}`,
+          `  webhook URL     ${created.webhookUrl}`,
+          `  signing secret  ${created.signingSecret}`,
+          `  retry schedule  ${describeSchedule(created.retrySchedule)}`,
+          "",
+          "POST user messages to the webhook URL with a token from:",
+          `  messaging-api tokens create --installation ${created.id}`
+        ].join("\n")
+      )
+    }).pipe(Effect.provide(InstallationsLive))
+  })
+).pipe(
+  Command.withDescription(
+    "Create an installation (its response endpoint must answer the test message with a 2xx)"
+  ),
+  Command.withExamples([
+    {
+      command: "messaging-api installations create --bot echo --response-url https://app.example/replies",
+      description: "An echo bot replying to your endpoint"
+    },
+    {
+      command:
+        "messaging-api installations create --bot http --bot-url https://bot.example/turn --response-url https://app.example/replies --retry-schedule 1s,5s,30s --json",
+      description: "Your own bot, a short retry schedule, and JSON for a script"
+    }
+  ])
+)
+
+const list = Command.make("list", { json }, (flags) =>
+  Effect.gen(function* () {
+    const installations = yield* Installations.Installations
+    const setup = yield* InstallationSetup.InstallationSetup
+    const all = (yield* installations.list).map(setup.view)
+    if (flags.json) return yield* Console.log(encodeList(all))
+    if (all.length === 0) {
+      return yield* Console.log(
+        "No installations. Create one with: messaging-api installations create --response-url URL"
+      )
+    }
+    yield* Console.log(
+      formatTable(
+        ["ID", "BOT", "RESPONSE URL", "WEBHOOK URL", "RETRY SCHEDULE"],
+        all.map((installation) => [
+          installation.id,
+          describeBot(installation.bot),
+          installation.responseUrl,
+          installation.webhookUrl,
+          describeSchedule(installation.retrySchedule)
+        ])
+      )
+    )
+  }).pipe(Effect.provide(InstallationsLive))
+).pipe(Command.withDescription("List the installations (--json includes their signing secrets)"))
+
+const remove = Command.make(
+  "delete",
+  { id: Argument.String("id").pipe(Argument.withDescription("The installation's id")) },
+  ({ id }) =>
+    Effect.gen(function* () {
+      const installations = yield* Installations.Installations
+      yield* installations.delete(id)
+      yield* Console.log(`Deleted installation ${id}`)
+    }).pipe(Effect.provide(InstallationsLive))
+).pipe(Command.withDescription("Delete an installation (its conversations' history is kept)"))
+
+export const installationsCommand = Command.make("installations").pipe(
+  Command.withDescription("Create, list and delete installations"),
+  Command.withSubcommands([create, list, remove])
+)
