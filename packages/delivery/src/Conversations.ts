@@ -1,18 +1,53 @@
 import {
   ConversationCommands,
-  ConversationDecider,
   ConversationEvents,
   ConversationStream,
   EventStore,
-  Ids
+  Ids,
+  type Installations
 } from "@messaging-api/domain"
-import { Context, Effect, Layer, Result, Schedule, Schema } from "effect"
-import type { SqlError } from "effect/sql"
+import { Clock, Context, Effect, FiberSet, Layer, Schema, Stream } from "effect"
+import type { Sharding } from "effect/cluster"
+import type { HttpClient } from "effect/http"
+import type { SqlClient } from "effect/sql"
+import { Bot } from "./Bot.ts"
+import * as ConversationEntity from "./ConversationEntity.ts"
+import {
+  type CommandError,
+  type CommandResult,
+  ConversationNotFound,
+  ConversationUnavailable,
+  conversationOfMessage,
+  unavailable,
+  write
+} from "./ConversationWriter.ts"
+import { Deliverer } from "./Deliverer.ts"
+import { Deliveries } from "./Deliveries.ts"
+import * as DeliveryProjector from "./DeliveryProjector.ts"
+import { DeliverySettings } from "./DeliverySettings.ts"
+import { Draining } from "./Draining.ts"
+import * as InProcessCluster from "./InProcessCluster.ts"
+import * as MessagePayload from "./MessagePayload.ts"
+import { WebhookClient } from "./WebhookClient.ts"
+import { WorkIndex } from "./WorkIndex.ts"
+import * as WorkScheduler from "./WorkScheduler.ts"
+
+export {
+  type CommandError,
+  type CommandResult,
+  ConversationNotFound,
+  ConversationUnavailable,
+  eventIdFor
+} from "./ConversationWriter.ts"
 
 /**
- * The front door to conversations: every command goes through here. The layer below runs each
- * command as load → decide → append, retrying when another writer got there first (the event
- * store's expected-version check is the guard). The actor layer keeps the same contract.
+ * The front door to conversations: every command goes through here.
+ * - `layer`: one actor per live conversation (effect/cluster entities in this process), each
+ *   running its bot turns and deliveries; the delivery projector and the durable schedule bring
+ *   back every conversation with pending work after a restart.
+ * - `layerDirect`: load → decide → append per command, nothing runs in the background (for
+ *   tools such as the CLI; a running server picks up what they append).
+ * Both write through `ConversationWriter`: the event store's expected-version check is the guard.
  */
 
 /** What the inbound webhook answers with: our ids for the message, its user and its conversation. */
@@ -24,25 +59,21 @@ export interface ReceivedMessage {
   readonly duplicate: boolean
 }
 
-export class ConversationNotFound extends Schema.TaggedError<ConversationNotFound>()("ConversationNotFound", {
-  conversationId: Schema.String
-}) {}
+/** A message a bot sends on its own (not as the answer to a user message). */
+export interface NewBotMessage {
+  readonly type: string
+  readonly payload: Schema.Json
+}
 
-/** The log could not be read or written (database down, a corrupt event): nothing was changed. */
-export class ConversationUnavailable extends Schema.TaggedError<ConversationUnavailable>()(
-  "ConversationUnavailable",
-  { message: Schema.String }
-) {}
+/** Our ids for an accepted bot message or redelivery. */
+export interface AcceptedBotMessage {
+  readonly messageId: Ids.MessageId
+  readonly conversationId: Ids.ConversationId
+}
 
-/** Why a command changed nothing: the decider's rejection, an event already recorded, or the store. */
-export type CommandError =
-  | ConversationCommands.ConversationRejection
-  | EventStore.DuplicateEventId
-  | ConversationUnavailable
-
-export interface CommandResult {
-  readonly events: ReadonlyArray<ConversationEvents.ConversationEvent>
-  readonly version: number
+export interface Scope {
+  /** The caller's token is scoped to this installation: others' conversations are not found. */
+  readonly installationId?: Ids.InstallationId | undefined
 }
 
 export class Conversations extends Context.Service<
@@ -57,36 +88,224 @@ export class Conversations extends Context.Service<
       conversationId: Ids.ConversationId,
       command: ConversationCommands.ConversationCommand
     ): Effect.Effect<CommandResult, CommandError>
+    /** A bot message posted later by the bot; validated, appended, then delivered in order. */
+    post(
+      conversationId: string,
+      message: NewBotMessage,
+      scope?: Scope
+    ): Effect.Effect<
+      AcceptedBotMessage,
+      ConversationNotFound | MessagePayload.InvalidMessagePayload | ConversationUnavailable
+    >
+    /** Queues a dead-lettered message for delivery again (behind whatever is pending). */
+    redeliver(
+      messageId: string,
+      scope?: Scope
+    ): Effect.Effect<
+      AcceptedBotMessage,
+      ConversationCommands.UnknownBotMessage | ConversationCommands.NotDeadLettered | ConversationUnavailable
+    >
   }
 >()("@messaging-api/delivery/Conversations") {
   static readonly layerDirect = Layer.effect(
     Conversations,
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore
-      const execute = makeExecute(store)
-      return Conversations.of({ execute, receive: makeReceive(store, execute) })
+      return makeFrontDoor(store, makeExecute(store), () => Effect.void)
     })
+  )
+
+  /**
+   * The actors, their work loops, the delivery projector and the durable schedule, on the given
+   * cluster (`Sharding`) and bot. Also provides `Deliveries`. Closing it drains: no new attempts,
+   * in-flight ones get `drainTimeout`, then they are interrupted (and retried after a restart).
+   */
+  static readonly layerOnSharding: Layer.Layer<
+    Conversations | Deliveries,
+    never,
+    | EventStore.EventStore
+    | Installations.Installations
+    | SqlClient.SqlClient
+    | HttpClient.HttpClient
+    | Bot
+    | Sharding.Sharding
+  > = Layer.effect(
+    Conversations,
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const clientFor = yield* ConversationEntity.Conversation.client
+      const draining = yield* Draining
+      const settings = yield* DeliverySettings
+
+      const runs = yield* FiberSet.make<void, never>()
+      const busy = new Map<string, number>()
+      const release = (id: string) =>
+        Effect.sync(() => {
+          const count = (busy.get(id) ?? 1) - 1
+          if (count === 0) busy.delete(id)
+          else busy.set(id, count)
+        })
+
+      /** Asks the conversation's actor to run its work loop (a no-op when it already runs). */
+      const start = (conversationId: Ids.ConversationId): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          if (draining.isDraining()) return Effect.void
+          busy.set(conversationId, (busy.get(conversationId) ?? 0) + 1)
+          return FiberSet.run(
+            runs,
+            clientFor(conversationId)
+              .Run()
+              .pipe(
+                Effect.catchCause((cause) =>
+                  Effect.logWarning("could not start a conversation's work loop", cause).pipe(
+                    Effect.annotateLogs({ conversationId })
+                  )
+                ),
+                Effect.ensuring(release(conversationId))
+              )
+          )
+        }).pipe(Effect.asVoid)
+
+      const execute = (
+        conversationId: Ids.ConversationId,
+        command: ConversationCommands.ConversationCommand
+      ): Effect.Effect<CommandResult, CommandError> =>
+        clientFor(conversationId)
+          .Execute({ command })
+          .pipe(
+            Effect.catchTags({
+              MailboxFull: () =>
+                Effect.fail(new ConversationUnavailable({ message: "the conversation is busy" })),
+              AlreadyProcessingMessage: () =>
+                Effect.fail(
+                  new ConversationUnavailable({ message: "the command is already being processed" })
+                ),
+              PersistenceError: () =>
+                Effect.fail(
+                  new ConversationUnavailable({ message: "the conversation could not be reached" })
+                ),
+              EntityNotAssignedToRunner: () =>
+                Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" }))
+            }),
+            Effect.tap((result) => (result.events.length > 0 ? start(conversationId) : Effect.void))
+          )
+
+      // Registered after the FiberSet, so it runs first on close: stop, then wait (bounded), then interrupt.
+      yield* Effect.addFinalizer(() =>
+        draining.start.pipe(
+          Effect.andThen(FiberSet.awaitEmpty(runs).pipe(Effect.timeoutOption(settings.drainTimeout))),
+          Effect.andThen(Effect.logInfo("delivery drained"))
+        )
+      )
+      yield* WorkScheduler.run({ start, busy: () => [...busy.keys()] }).pipe(Effect.forkScoped)
+
+      return makeFrontDoor(store, execute, start)
+    })
+  ).pipe(
+    Layer.provide(ConversationEntity.layer),
+    Layer.merge(DeliveryProjector.layer),
+    Layer.provideMerge(Deliveries.layer),
+    Layer.provide(Layer.mergeAll(WorkIndex.layer, Draining.layer, Deliverer.layer)),
+    Layer.provide(WebhookClient.layerNoClient)
+  )
+
+  /** `layerOnSharding` on a cluster of this process alone, with the given bot. */
+  static readonly layerNoBot = Conversations.layerOnSharding.pipe(Layer.provide(InProcessCluster.layer))
+
+  /**
+   * Everything in this process with the built-in bots. Needs the event store, installations, SQL
+   * and an HttpClient (e.g. `NodeHttpClient.layerUndici`: pooled keep-alive connections).
+   */
+  static readonly layer = Conversations.layerNoBot.pipe(
+    Layer.provide(Bot.layer),
+    Layer.provide(WebhookClient.layerNoClient)
   )
 }
 
-const unavailable = (error: SqlError.SqlError | ConversationStream.EventDecodeError) =>
-  new ConversationUnavailable({
-    message: error._tag === "SqlError" ? "the event store is unavailable" : error.message
+/** receive/post/redeliver over some `execute`; `start` kicks the conversation's work loop. */
+const makeFrontDoor = (
+  store: EventStore.EventStore["Service"],
+  execute: Conversations["Service"]["execute"],
+  start: (conversationId: Ids.ConversationId) => Effect.Effect<void>
+): Conversations["Service"] => {
+  const receive = makeReceive(store, execute)
+
+  const inScope = (conversationId: Ids.ConversationId, scope: Scope | undefined) =>
+    scope?.installationId === undefined
+      ? Effect.succeed(true)
+      : installationOf(store, conversationId).pipe(Effect.map((owner) => owner === scope.installationId))
+
+  const post = Effect.fn("Conversations.post")(function* (
+    conversationId: string,
+    message: NewBotMessage,
+    scope?: Scope
+  ) {
+    if (!Schema.is(Ids.ConversationId)(conversationId))
+      return yield* new ConversationNotFound({ conversationId })
+    yield* MessagePayload.validate(message.type, message.payload)
+    const messageId = Ids.newMessageId()
+    yield* execute(
+      conversationId,
+      new ConversationCommands.PostBotMessage({
+        message: { messageId, type: message.type, payload: message.payload },
+        ...(scope?.installationId === undefined ? {} : { installationId: scope.installationId }),
+        at: new Date(yield* Clock.currentTimeMillis).toISOString()
+      })
+    ).pipe(
+      Effect.catchTags({
+        ConversationNotStarted: () => Effect.fail(new ConversationNotFound({ conversationId })),
+        DuplicateEventId: () => Effect.fail(new ConversationUnavailable({ message: "message id collision" })),
+        DuplicateUserMessage: Effect.die,
+        MessageIdReused: Effect.die,
+        UnknownBotMessage: Effect.die,
+        NotDeadLettered: Effect.die
+      })
+    )
+    return { messageId, conversationId } satisfies AcceptedBotMessage
   })
 
-/** Event ids are derived from the command where a repeat must not append twice. */
-export const eventIdFor = (event: ConversationEvents.ConversationEvent): string => {
-  switch (event._tag) {
-    case "ConversationStarted":
-      return Ids.uuidV5("conversation-started", event.conversationId)
-    case "UserMessageReceived":
-      return event.messageId
-    case "BotMessageEmitted":
-      return Ids.uuidV5("bot-message-emitted", event.messageId)
-    default:
-      return crypto.randomUUID()
-  }
+  const redeliver = Effect.fn("Conversations.redeliver")(function* (messageId: string, scope?: Scope) {
+    const conversationId = yield* conversationOfMessage(store, messageId)
+    if (conversationId === undefined || !(yield* inScope(conversationId, scope))) {
+      return yield* new ConversationCommands.UnknownBotMessage({ messageId })
+    }
+    yield* execute(
+      conversationId,
+      new ConversationCommands.RequestRedelivery({
+        messageId: messageId as Ids.MessageId,
+        at: new Date(yield* Clock.currentTimeMillis).toISOString()
+      })
+    ).pipe(
+      Effect.catchTags({
+        DuplicateEventId: () => Effect.fail(new ConversationUnavailable({ message: "event id collision" })),
+        DuplicateUserMessage: Effect.die,
+        MessageIdReused: Effect.die,
+        ConversationNotStarted: Effect.die
+      })
+    )
+    yield* start(conversationId)
+    return { messageId: messageId as Ids.MessageId, conversationId } satisfies AcceptedBotMessage
+  })
+
+  return Conversations.of({ receive, execute, post, redeliver })
 }
+
+/** The installation a conversation belongs to, from its first event. */
+const installationOf = (
+  store: EventStore.EventStore["Service"],
+  conversationId: Ids.ConversationId
+): Effect.Effect<string | undefined, ConversationUnavailable> =>
+  store.readStream(Ids.conversationStream(conversationId)).pipe(
+    Stream.take(1),
+    Stream.mapEffect(ConversationStream.fromRecorded),
+    Stream.runHead,
+    Effect.map((first) =>
+      first._tag === "Some" && first.value._tag === "ConversationStarted"
+        ? first.value.installationId
+        : undefined
+    ),
+    Effect.mapError(unavailable)
+  )
 
 export const makeExecute =
   (store: EventStore.EventStore["Service"]) =>
@@ -94,35 +313,7 @@ export const makeExecute =
     conversationId: Ids.ConversationId,
     command: ConversationCommands.ConversationCommand
   ): Effect.Effect<CommandResult, CommandError> =>
-    Effect.gen(function* () {
-      const loaded = yield* ConversationStream.load(store, conversationId)
-      const decision = ConversationDecider.decide(command, loaded.state)
-      if (Result.isFailure(decision)) return yield* decision.failure
-      const events = decision.success
-      if (events.length === 0) return { events, version: loaded.version }
-      const appended = yield* store.append(
-        Ids.conversationStream(conversationId),
-        loaded.version,
-        events.map((event) => ConversationStream.toNewEvent(event, eventIdFor(event)))
-      )
-      return { events, version: appended.version }
-    }).pipe(
-      Effect.retry({
-        while: (error) => error._tag === "WrongExpectedVersion",
-        schedule: Schedule.spaced("1 millis"),
-        times: 20
-      }),
-      Effect.catchTags({
-        WrongExpectedVersion: () =>
-          Effect.fail(
-            new ConversationUnavailable({ message: "too many concurrent writers on one conversation" })
-          ),
-        SqlError: (error) => Effect.fail(unavailable(error)),
-        UnknownEventType: (error) => Effect.fail(unavailable(error)),
-        MalformedEvent: (error) => Effect.fail(unavailable(error))
-      }),
-      Effect.withSpan("Conversations.execute", { attributes: { conversationId, command: command._tag } })
-    )
+    write(store, conversationId, command)
 
 /**
  * Receiving is `execute` plus idempotency across conversations: the user message's event id is

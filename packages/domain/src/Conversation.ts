@@ -5,7 +5,7 @@ import type {
   Instant,
   UserMessageReceived
 } from "./ConversationEvents.ts"
-import type { MessageId } from "./Ids.ts"
+import type { MessageId, UserId } from "./Ids.ts"
 
 /**
  * The state of one conversation, folded from its events by `evolve`. It holds exactly what
@@ -21,10 +21,13 @@ export interface ConversationState {
   readonly botMessages: HashMap.HashMap<MessageId, BotMessage>
   /** Bot messages awaiting delivery, in the order they must arrive. */
   readonly outbox: ReadonlyArray<MessageId>
+  /** The user who wrote last: bot messages posted on the bot's own initiative are addressed to them. */
+  readonly lastUserId: UserId | null
 }
 
 export interface OpenTurn {
   readonly userMessageId: MessageId
+  readonly userId: UserId
   readonly failures: number
   /** When the next try is due; null for "now". */
   readonly retryAt: Instant | null
@@ -35,6 +38,8 @@ export type DeliveryStatus = "pending" | "delivered" | "dead_lettered"
 export interface BotMessage {
   readonly messageId: MessageId
   readonly inReplyTo: MessageId | null
+  /** The user the message is addressed to (`botpressUserId` on the wire). */
+  readonly userId: UserId | null
   readonly type: string
   readonly payload: unknown
   readonly emittedAt: Instant
@@ -50,7 +55,8 @@ export const initialState: ConversationState = {
   userMessages: HashMap.empty(),
   openTurns: [],
   botMessages: HashMap.empty(),
-  outbox: []
+  outbox: [],
+  lastUserId: null
 }
 
 const updateBotMessage = (
@@ -68,6 +74,10 @@ const leaveOutbox = (state: ConversationState, id: MessageId): ConversationState
   outbox: state.outbox.filter((queued) => queued !== id)
 })
 
+/** A reply goes to the user of the turn it answers; anything else to the last user who wrote. */
+const addresseeOf = (state: ConversationState, inReplyTo: MessageId | null): UserId | null =>
+  state.openTurns.find((turn) => turn.userMessageId === inReplyTo)?.userId ?? state.lastUserId
+
 export const evolve = (state: ConversationState, event: ConversationEvent): ConversationState => {
   switch (event._tag) {
     case "ConversationStarted":
@@ -76,7 +86,11 @@ export const evolve = (state: ConversationState, event: ConversationEvent): Conv
       return {
         ...state,
         userMessages: HashMap.set(state.userMessages, event.externalMessageId, event),
-        openTurns: [...state.openTurns, { userMessageId: event.messageId, failures: 0, retryAt: null }]
+        openTurns: [
+          ...state.openTurns,
+          { userMessageId: event.messageId, userId: event.userId, failures: 0, retryAt: null }
+        ],
+        lastUserId: event.userId
       }
     case "BotMessageEmitted":
       return {
@@ -84,6 +98,7 @@ export const evolve = (state: ConversationState, event: ConversationEvent): Conv
         botMessages: HashMap.set(state.botMessages, event.messageId, {
           messageId: event.messageId,
           inReplyTo: event.inReplyTo,
+          userId: addresseeOf(state, event.inReplyTo),
           type: event.type,
           payload: event.payload,
           emittedAt: event.emittedAt,

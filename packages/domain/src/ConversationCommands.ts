@@ -42,6 +42,8 @@ export class FailBotTurn extends Schema.TaggedClass<FailBotTurn>()("FailBotTurn"
 
 export class PostBotMessage extends Schema.TaggedClass<PostBotMessage>()("PostBotMessage", {
   message: OutgoingMessage,
+  /** When given, the conversation must belong to this installation (the poster's token is scoped to it). */
+  installationId: Schema.optionalKey(InstallationId),
   at: Instant
 }) {}
 

@@ -114,6 +114,9 @@ const failBotTurn = (command: FailBotTurn, state: ConversationState): Decision =
 
 const postBotMessage = (command: PostBotMessage, state: ConversationState): Decision => {
   if (state.started === null) return Result.fail(new ConversationNotStarted())
+  if (command.installationId !== undefined && command.installationId !== state.started.installationId) {
+    return Result.fail(new ConversationNotStarted())
+  }
   if (HashMap.has(state.botMessages, command.message.messageId)) return accept()
   return accept(
     new BotMessageEmitted({

@@ -121,6 +121,7 @@ describe("Conversation decide/evolve", () => {
     )
     assert.deepStrictEqual(fold(retried).openTurns[0], {
       userMessageId,
+      userId: userIdFor(installation, "user-1"),
       failures: 1,
       retryAt: "2026-11-25T12:00:05.000Z"
     })
@@ -208,6 +209,48 @@ describe("Conversation decide/evolve", () => {
     )
     const events = thenEvents(given(eventsOf(receive("m1"))).when(new PostBotMessage({ message, at })))
     assert.strictEqual(events[0]?._tag, "BotMessageEmitted")
+    // A poster scoped to another installation does not see the conversation.
+    const other = "5a0c8f3e-1d2b-4c6a-8e9f-0a1b2c3d4e5f" as InstallationId
+    assert.strictEqual(
+      thenRejected(
+        given(eventsOf(receive("m1"))).when(new PostBotMessage({ message, installationId: other, at }))
+      )._tag,
+      "ConversationNotStarted"
+    )
+    assert.strictEqual(
+      thenEvents(
+        given(eventsOf(receive("m1"))).when(new PostBotMessage({ message, installationId: installation, at }))
+      ).length,
+      1
+    )
+  })
+
+  it("addresses replies to the user of their turn, and bot-posted messages to the last user", () => {
+    const first = userIdFor(installation, "user-1")
+    const second = userIdFor(installation, "user-2")
+    const fromSecond = new ReceiveUserMessage({
+      ...receive("m2", "from the second user"),
+      userId: second,
+      externalUserId: "user-2"
+    })
+    const reply = newMessageId()
+    const posted = newMessageId()
+    const state = fold(
+      eventsOf(
+        receive("m1"),
+        fromSecond,
+        new CompleteBotTurn({
+          userMessageId: userMessageIdFor(installation, "m1"),
+          messages: [{ messageId: reply, type: "text", payload: { text: "to the first" } }],
+          at
+        }),
+        new PostBotMessage({ message: { messageId: posted, type: "text", payload: { text: "later" } }, at })
+      )
+    )
+    assert.strictEqual(state.lastUserId, second)
+    const addressee = (id: MessageId) => [...state.botMessages].find(([key]) => key === id)?.[1].userId
+    assert.strictEqual(addressee(reply), first)
+    assert.strictEqual(addressee(posted), second)
   })
 
   it("folds from the initial state", () => {

@@ -2,6 +2,7 @@ import { Migrations } from "@messaging-api/domain"
 import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import { installationsCommand } from "./commands/installations.ts"
+import { replayCommand } from "./commands/replay.ts"
 import { serveCommand } from "./commands/serve.ts"
 import { tokensCommand } from "./commands/tokens.ts"
 import { DatabaseWithConfig } from "./DatabaseLive.ts"
@@ -16,5 +17,5 @@ const migrate = Command.make("migrate", {}, () =>
 
 export const cli = Command.make("messaging-api").pipe(
   Command.withDescription("A self-hosted, event-sourced Messaging API"),
-  Command.withSubcommands([serveCommand, migrate, installationsCommand, tokensCommand])
+  Command.withSubcommands([serveCommand, migrate, installationsCommand, tokensCommand, replayCommand])
 )

@@ -72,6 +72,7 @@ export const startServer = (env: Readonly<Record<string, string>>) =>
             HOST: "127.0.0.1",
             PORT: String(port),
             PUBLIC_URL: url,
+            MESSAGING_API_ADMIN_TOKEN: adminToken,
             ...env
           },
           stdio: ["ignore", "pipe", "pipe"]

@@ -1,7 +1,8 @@
 import { createServer } from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { Conversations } from "@messaging-api/delivery/Conversations"
-import { AccessTokens, EventStore, Installations, RetrySchedule } from "@messaging-api/domain"
+import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
+import { AccessTokens, EventStore, Installations, Projector, RetrySchedule } from "@messaging-api/domain"
 import { HttpApp, HttpSettings } from "@messaging-api/http"
 import { Console, Effect, Layer, Option, Redacted, References } from "effect"
 import { Command } from "effect/cli"
@@ -12,7 +13,28 @@ import { ServerConfig } from "../ServerConfig.ts"
 
 /** `messaging-api serve`: the HTTP API and the delivery engine, until SIGTERM/SIGINT. */
 
-const ConversationsLive = Conversations.layerDirect.pipe(Layer.provide(EventStore.EventStore.layer))
+/**
+ * The delivery engine: conversation actors, bots, the deliverer and the recovery sweep, with a
+ * pooled keep-alive HTTP client. Closing it (SIGTERM) drains in-flight attempts first.
+ */
+const DeliveryLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    return Conversations.layer.pipe(
+      Layer.provide(NodeHttpClient.layerUndici),
+      Layer.provide(
+        Layer.succeed(
+          DeliverySettings.DeliverySettings,
+          DeliverySettings.make({
+            requestTimeout: config.requestTimeout,
+            passivateAfter: config.passivateAfter,
+            drainTimeout: config.shutdownTimeout
+          })
+        )
+      )
+    )
+  })
+)
 
 const HttpLive = Layer.unwrap(
   Effect.gen(function* () {
@@ -90,13 +112,14 @@ const announce = Effect.gen(function* () {
   )
 })
 
-export const ServeLive = Layer.effectDiscard(
-  Effect.all([seedAdminToken, announce, startDemo], { discard: true })
-).pipe(
+export const ServeLive = Layer.effectDiscard(Effect.all([announce, startDemo], { discard: true })).pipe(
   Layer.provideMerge(HttpLive),
-  Layer.provideMerge(ConversationsLive),
+  // Seeded before the server listens, so a ready server already accepts the token.
+  Layer.provideMerge(Layer.effectDiscard(seedAdminToken)),
+  Layer.provideMerge(Layer.mergeAll(DeliveryLive, Projector.Projector.layerFollowing())),
   Layer.provideMerge(
     Layer.mergeAll(
+      EventStore.EventStore.layer,
       DemoInbox.DemoInbox.layer,
       AccessTokens.AccessTokens.layer,
       Installations.Installations.layer

@@ -1,0 +1,353 @@
+import {
+  Conversation,
+  ConversationCommands,
+  type ConversationEvents,
+  ConversationStream,
+  EventStore,
+  Ids,
+  Installations
+} from "@messaging-api/domain"
+import type { Installation } from "@messaging-api/domain/Installation"
+import { Clock, Deferred, Duration, Effect, Exit, HashMap, Option, Result, Semaphore, Stream } from "effect"
+import { Bot, BotError } from "./Bot.ts"
+import type { BotReply } from "./BotTurn.ts"
+import { type CommandError, type CommandResult, type StateCache, write } from "./ConversationWriter.ts"
+import { Deliverer } from "./Deliverer.ts"
+import * as DeliveryPolicy from "./DeliveryPolicy.ts"
+import { DeliverySettings } from "./DeliverySettings.ts"
+import { Draining } from "./Draining.ts"
+import * as MessagePayload from "./MessagePayload.ts"
+import { WorkIndex } from "./WorkIndex.ts"
+
+/**
+ * One live conversation: its folded state in memory, its commands one at a time, and its work
+ * loop. The loop runs the oldest open bot turn, then delivers the head of the outbox, one attempt
+ * at a time, each outcome recorded as an event before the next step; it sleeps until the next
+ * retry is due, and ends when nothing is due within `passivateAfter` (after writing down in
+ * `conversation_work` when to look again), so an idle conversation leaves memory.
+ * Commands and the loop's own writes take the same lock, so the loop's attempt in flight never
+ * holds up an inbound message: only the append is serialised, not the HTTP call.
+ */
+
+export interface ConversationActor {
+  execute(command: ConversationCommands.ConversationCommand): Effect.Effect<CommandResult, CommandError>
+  /** Runs the work loop unless it is already running; resolves when the loop ends. */
+  readonly run: Effect.Effect<void>
+}
+
+/** What the loop does next. */
+export type Work =
+  | { readonly _tag: "Turn"; readonly turn: Conversation.OpenTurn }
+  | { readonly _tag: "Deliver"; readonly message: Conversation.BotMessage }
+  | { readonly _tag: "Wait"; readonly until: number }
+  | { readonly _tag: "Idle" }
+
+/** Bot turns first, oldest first; then the outbox head; otherwise the earliest retry time. */
+export const nextWork = (state: Conversation.ConversationState, now: number): Work => {
+  let until = Number.POSITIVE_INFINITY
+  const turn = state.openTurns[0]
+  if (turn !== undefined) {
+    const due = turn.retryAt === null ? now : Date.parse(turn.retryAt)
+    if (due <= now) return { _tag: "Turn", turn }
+    until = Math.min(until, due)
+  }
+  const message = Conversation.nextDelivery(state)
+  if (message !== undefined) {
+    const due = message.nextAttemptAt === null ? now : Date.parse(message.nextAttemptAt)
+    if (due <= now) return { _tag: "Deliver", message }
+    until = Math.min(until, due)
+  }
+  return Number.isFinite(until) ? { _tag: "Wait", until } : { _tag: "Idle" }
+}
+
+/** Bot message ids are derived from the turn, so a repeated completion names the same messages. */
+export const replyIdFor = (userMessageId: Ids.MessageId, index: number): Ids.MessageId =>
+  Ids.uuidV5("bot-reply", userMessageId, String(index)) as Ids.MessageId
+
+const INSTALLATION_TTL_MS = 5_000
+
+const iso = (millis: number) => new Date(millis).toISOString()
+
+const userMessageOf = (
+  state: Conversation.ConversationState,
+  id: Ids.MessageId
+): ConversationEvents.UserMessageReceived | undefined => {
+  for (const message of HashMap.values(state.userMessages)) if (message.messageId === id) return message
+  return undefined
+}
+
+export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId) {
+  const store = yield* EventStore.EventStore
+  const installations = yield* Installations.Installations
+  const bot = yield* Bot
+  const deliverer = yield* Deliverer
+  const index = yield* WorkIndex
+  const draining = yield* Draining
+  const settings = yield* DeliverySettings
+
+  // The installation is read at most every few seconds per actor, not once per attempt.
+  let installationCache: { readonly value: Installation | undefined; readonly until: number } | undefined
+  const installationOf = (id: Ids.InstallationId) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      if (installationCache !== undefined && installationCache.until > now) return installationCache.value
+      const value = yield* installations
+        .get(id)
+        .pipe(Effect.catchTag("InstallationNotFound", () => Effect.succeed(undefined)))
+      installationCache = { value, until: now + INSTALLATION_TTL_MS }
+      return value
+    })
+
+  const lock = Semaphore.makeUnsafe(1)
+  const cache: StateCache = { current: undefined }
+  // Every committed change bumps `changes` and wakes a sleeping loop.
+  let changes = 0
+  let wake = Deferred.makeUnsafe<void>()
+  let running = false
+
+  const changed = () => {
+    changes++
+    const previous = wake
+    wake = Deferred.makeUnsafe<void>()
+    Deferred.doneUnsafe(previous, Effect.void)
+  }
+
+  const execute = (command: ConversationCommands.ConversationCommand) =>
+    lock
+      .withPermit(write(store, conversationId, command, cache))
+      .pipe(Effect.tap((result) => (result.events.length > 0 ? Effect.sync(changed) : Effect.void)))
+
+  const current = lock.withPermit(
+    Effect.gen(function* () {
+      if (cache.current === undefined) cache.current = yield* ConversationStream.load(store, conversationId)
+      return cache.current
+    })
+  )
+
+  const forget = lock.withPermit(
+    Effect.sync(() => {
+      cache.current = undefined
+    })
+  )
+
+  const runTurn = Effect.fn("ConversationActor.runTurn")(function* (
+    state: Conversation.ConversationState,
+    turn: Conversation.OpenTurn
+  ) {
+    const started = state.started
+    const message = userMessageOf(state, turn.userMessageId)
+    const at = iso(yield* Clock.currentTimeMillis)
+    if (started === null || message === undefined) {
+      return yield* execute(
+        new ConversationCommands.FailBotTurn({
+          userMessageId: turn.userMessageId,
+          reason: "the user message of this turn is missing",
+          retryAt: null,
+          at
+        })
+      )
+    }
+    const installation = yield* installationOf(started.installationId)
+    if (installation === undefined) {
+      return yield* execute(
+        new ConversationCommands.FailBotTurn({
+          userMessageId: turn.userMessageId,
+          reason: "the installation no longer exists",
+          retryAt: null,
+          at
+        })
+      )
+    }
+    const config = installation.bot
+    const limit = Duration.sum(
+      config._tag === "http" && config.timeoutMs !== undefined
+        ? Duration.millis(config.timeoutMs)
+        : settings.botTimeout,
+      Duration.seconds(1)
+    )
+    const replies = yield* bot
+      .respond({
+        installation,
+        conversationId,
+        externalConversationId: started.externalConversationId,
+        message
+      })
+      .pipe(
+        Stream.runCollect,
+        Effect.flatMap((collected: ReadonlyArray<BotReply>) =>
+          Effect.forEach(collected, (reply) =>
+            MessagePayload.validate(reply.type, reply.payload).pipe(
+              Effect.mapError(
+                (invalid) =>
+                  new BotError({
+                    reason: `the bot sent an invalid ${invalid.type} payload: ${invalid.message}`,
+                    retryable: false
+                  })
+              )
+            )
+          ).pipe(Effect.as(collected))
+        ),
+        Effect.timeoutOrElse({
+          duration: limit,
+          orElse: () =>
+            Effect.fail(
+              new BotError({ reason: `no answer within ${Duration.format(limit)}`, retryable: true })
+            )
+        }),
+        Effect.catchDefect((defect) =>
+          Effect.fail(new BotError({ reason: `the bot crashed: ${String(defect)}`, retryable: true }))
+        ),
+        Effect.result
+      )
+    const done = iso(yield* Clock.currentTimeMillis)
+    if (Result.isSuccess(replies)) {
+      return yield* execute(
+        new ConversationCommands.CompleteBotTurn({
+          userMessageId: turn.userMessageId,
+          messages: replies.success.map((reply, i) => ({
+            messageId: replyIdFor(turn.userMessageId, i),
+            type: reply.type,
+            payload: reply.payload
+          })),
+          at: done
+        })
+      )
+    }
+    const failure = replies.failure
+    const wait = yield* DeliveryPolicy.nextRetry(
+      settings.botTurnRetrySchedule,
+      turn.failures,
+      failure.retryable
+        ? new DeliveryPolicy.TransientFailure({ status: null, error: failure.reason, retryAfterMs: null })
+        : new DeliveryPolicy.PermanentFailure({ status: null, error: failure.reason }),
+      settings.maxRetryAfter
+    )
+    yield* Effect.logWarning("bot turn failed").pipe(
+      Effect.annotateLogs({ conversationId, userMessageId: turn.userMessageId, reason: failure.reason })
+    )
+    return yield* execute(
+      new ConversationCommands.FailBotTurn({
+        userMessageId: turn.userMessageId,
+        reason: failure.reason,
+        retryAt: Option.match(wait, {
+          onNone: () => null,
+          onSome: (delay) => iso(Date.parse(done) + Duration.toMillis(delay))
+        }),
+        at: done
+      })
+    )
+  })
+
+  const deliver = Effect.fn("ConversationActor.deliver")(function* (
+    state: Conversation.ConversationState,
+    message: Conversation.BotMessage
+  ) {
+    const started = state.started
+    const installation = started === null ? undefined : yield* installationOf(started.installationId)
+    if (started === null || installation === undefined) {
+      return yield* execute(
+        new ConversationCommands.RecordDeliveryAttempt({
+          messageId: message.messageId,
+          outcome: { _tag: "DeadLetter", status: null, reason: "the installation no longer exists" },
+          durationMs: 0,
+          at: iso(yield* Clock.currentTimeMillis)
+        })
+      )
+    }
+    const report = yield* deliverer.attempt({
+      installation,
+      conversationId,
+      externalConversationId: started.externalConversationId,
+      message
+    })
+    return yield* execute(
+      new ConversationCommands.RecordDeliveryAttempt({
+        messageId: message.messageId,
+        outcome: report.outcome,
+        durationMs: report.durationMs,
+        at: report.at
+      })
+    )
+  })
+
+  /** Ends the loop unless something changed since `seen`; atomic with `run`'s check. */
+  const release = (seen: number) =>
+    Effect.sync(() => {
+      if (changes !== seen) return false
+      running = false
+      return true
+    })
+
+  const passivateAfter = Duration.toMillis(settings.passivateAfter)
+
+  /** Writes down what the loop knows (nothing to do, or when to look again); false when its state is stale. */
+  const settle = (loaded: ConversationStream.LoadedConversation, dueAt: string | null) => {
+    const started = loaded.state.started
+    return index.settle(
+      conversationId,
+      loaded.version,
+      dueAt === null || started === null ? null : { installationId: started.installationId, dueAt }
+    )
+  }
+
+  const loop = Effect.gen(function* () {
+    while (!draining.isDraining()) {
+      const seen = changes
+      const woken = wake
+      const loaded = yield* current
+      const now = yield* Clock.currentTimeMillis
+      const work = nextWork(loaded.state, now)
+      switch (work._tag) {
+        case "Turn":
+          yield* runTurn(loaded.state, work.turn)
+          break
+        case "Deliver":
+          yield* deliver(loaded.state, work.message)
+          break
+        case "Wait":
+          if (work.until - now <= passivateAfter) {
+            yield* Effect.sleep(work.until - now).pipe(
+              Effect.raceFirst(Deferred.await(woken)),
+              Effect.raceFirst(draining.started)
+            )
+          } else if (!(yield* settle(loaded, iso(work.until)))) {
+            yield* forget
+          } else if (yield* release(seen)) {
+            return
+          }
+          break
+        case "Idle":
+          if (!(yield* settle(loaded, null))) {
+            yield* forget
+          } else if (yield* release(seen)) {
+            return
+          }
+          break
+      }
+    }
+    running = false
+  })
+
+  const run = Effect.suspend(() => {
+    if (running) return Effect.void
+    running = true
+    return loop.pipe(
+      Effect.onExit((exit) =>
+        Exit.isFailure(exit)
+          ? Effect.sync(() => {
+              running = false
+            })
+          : Effect.void
+      ),
+      Effect.catchCause((cause) =>
+        Effect.logWarning("conversation work loop stopped; the schedule will resume it", cause).pipe(
+          Effect.annotateLogs({ conversationId })
+        )
+      ),
+      Effect.withSpan("ConversationActor.run", { attributes: { conversationId } })
+    )
+  })
+
+  const actor: ConversationActor = { execute, run }
+  return actor
+})

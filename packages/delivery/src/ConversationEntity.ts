@@ -1,0 +1,66 @@
+import { ConversationCommands, ConversationEvents, EventStore, type Ids } from "@messaging-api/domain"
+import { Effect, Layer, Schema } from "effect"
+import { Entity } from "effect/cluster"
+import { Rpc } from "effect/rpc"
+import * as ConversationActor from "./ConversationActor.ts"
+import { ConversationUnavailable } from "./ConversationWriter.ts"
+import { DeliverySettings } from "./DeliverySettings.ts"
+
+/**
+ * The conversation actor as an effect/cluster entity, keyed by conversation id. The cluster
+ * runs one instance per live conversation, hands it its messages one at a time and passivates it
+ * after `passivateAfter` without messages. Messages are volatile: the event log is the durable
+ * record, and `conversation_work` brings a conversation back after a restart.
+ * - `Execute`: one command (sequential).
+ * - `Run`: the work loop (forked, so commands are served while it runs; while it runs the entity
+ *   counts as busy and is not passivated).
+ */
+
+export const CommandResult = Schema.Struct({
+  events: Schema.Array(ConversationEvents.ConversationEvent),
+  version: Schema.Int
+})
+
+export const CommandError = Schema.Union([
+  ConversationCommands.DuplicateUserMessage,
+  ConversationCommands.MessageIdReused,
+  ConversationCommands.ConversationNotStarted,
+  ConversationCommands.UnknownBotMessage,
+  ConversationCommands.NotDeadLettered,
+  EventStore.DuplicateEventId,
+  ConversationUnavailable
+])
+
+export const Execute = Rpc.make("Execute", {
+  payload: { command: ConversationCommands.ConversationCommand },
+  success: CommandResult,
+  error: CommandError
+})
+
+export const Run = Rpc.make("Run")
+
+export const Conversation = Entity.make("Conversation", [Execute, Run])
+
+export const layer = Layer.unwrap(
+  Effect.gen(function* () {
+    const settings = yield* DeliverySettings
+    return Conversation.toLayer(
+      Effect.gen(function* () {
+        const address = yield* Entity.CurrentAddress
+        const actor = yield* ConversationActor.make(address.entityId as string as Ids.ConversationId)
+        return Conversation.of({
+          Execute: ({ payload }) =>
+            actor
+              .execute(payload.command)
+              .pipe(
+                Effect.catchDefect((defect) =>
+                  Effect.fail(new ConversationUnavailable({ message: `command failed: ${String(defect)}` }))
+                )
+              ),
+          Run: () => Rpc.fork(actor.run)
+        })
+      }),
+      { maxIdleTime: settings.passivateAfter }
+    )
+  })
+)

@@ -1,0 +1,129 @@
+import {
+  Conversation,
+  type ConversationCommands,
+  ConversationDecider,
+  type ConversationEvents,
+  ConversationStream,
+  type EventStore,
+  Ids
+} from "@messaging-api/domain"
+import { Effect, Result, Schedule, Schema } from "effect"
+import type { SqlError } from "effect/sql"
+
+/**
+ * How one command becomes events in a conversation's stream: decide on the folded state, append
+ * at the version it was folded to, and when another writer got there first, reload and decide
+ * again. The event store's expected-version check is the guard; nothing is appended twice.
+ * The front door without actors and the conversation actor both write through here; the actor
+ * keeps the folded state between commands, the front door folds it afresh each time.
+ */
+
+export class ConversationNotFound extends Schema.TaggedError<ConversationNotFound>()("ConversationNotFound", {
+  conversationId: Schema.String
+}) {}
+
+/** The log could not be read or written (database down, a corrupt event): nothing was changed. */
+export class ConversationUnavailable extends Schema.TaggedError<ConversationUnavailable>()(
+  "ConversationUnavailable",
+  { message: Schema.String }
+) {}
+
+/** Why a command changed nothing: the decider's rejection, an event already recorded, or the store. */
+export type CommandError =
+  | ConversationCommands.ConversationRejection
+  | EventStore.DuplicateEventId
+  | ConversationUnavailable
+
+export interface CommandResult {
+  readonly events: ReadonlyArray<ConversationEvents.ConversationEvent>
+  readonly version: number
+}
+
+/** The folded state a writer holds between commands; `undefined` means "read it from the log". */
+export interface StateCache {
+  current: ConversationStream.LoadedConversation | undefined
+}
+
+export const unavailable = (error: SqlError.SqlError | ConversationStream.EventDecodeError) =>
+  new ConversationUnavailable({
+    message: error._tag === "SqlError" ? "the event store is unavailable" : error.message
+  })
+
+/** Event ids are derived from the command where a repeat must not append twice. */
+export const eventIdFor = (event: ConversationEvents.ConversationEvent): string => {
+  switch (event._tag) {
+    case "ConversationStarted":
+      return Ids.uuidV5("conversation-started", event.conversationId)
+    case "UserMessageReceived":
+      return event.messageId
+    case "BotMessageEmitted":
+      return Ids.uuidV5("bot-message-emitted", event.messageId)
+    default:
+      return crypto.randomUUID()
+  }
+}
+
+const once = (
+  store: EventStore.EventStore["Service"],
+  conversationId: Ids.ConversationId,
+  command: ConversationCommands.ConversationCommand,
+  cache: StateCache
+) =>
+  Effect.gen(function* () {
+    if (cache.current === undefined) cache.current = yield* ConversationStream.load(store, conversationId)
+    const loaded = cache.current
+    const decision = ConversationDecider.decide(command, loaded.state)
+    if (Result.isFailure(decision)) return yield* decision.failure
+    const events = decision.success
+    if (events.length === 0) return { events, version: loaded.version }
+    // Whatever happens to the append, the cached state is only trusted again once it succeeds.
+    cache.current = undefined
+    const appended = yield* store.append(
+      Ids.conversationStream(conversationId),
+      loaded.version,
+      events.map((event) => ConversationStream.toNewEvent(event, eventIdFor(event)))
+    )
+    cache.current = { state: Conversation.fold(events, loaded.state), version: appended.version }
+    return { events, version: appended.version }
+  })
+
+export const write = (
+  store: EventStore.EventStore["Service"],
+  conversationId: Ids.ConversationId,
+  command: ConversationCommands.ConversationCommand,
+  cache: StateCache = { current: undefined }
+): Effect.Effect<CommandResult, CommandError> =>
+  once(store, conversationId, command, cache).pipe(
+    Effect.retry({
+      while: (error) => error._tag === "WrongExpectedVersion",
+      schedule: Schedule.spaced("1 millis"),
+      times: 20
+    }),
+    Effect.catchTags({
+      WrongExpectedVersion: () =>
+        Effect.fail(
+          new ConversationUnavailable({ message: "too many concurrent writers on one conversation" })
+        ),
+      SqlError: (error) => Effect.fail(unavailable(error)),
+      UnknownEventType: (error) => Effect.fail(unavailable(error)),
+      MalformedEvent: (error) => Effect.fail(unavailable(error))
+    }),
+    Effect.withSpan("ConversationWriter.write", { attributes: { conversationId, command: command._tag } })
+  )
+
+/** The conversation a bot message belongs to, from its emission event (the event id is derived from the message id). */
+export const conversationOfMessage = (
+  store: EventStore.EventStore["Service"],
+  messageId: string
+): Effect.Effect<Ids.ConversationId | undefined, ConversationUnavailable> => {
+  if (!Schema.is(Ids.MessageId)(messageId)) return Effect.succeed(undefined)
+  return store.readEvents([Ids.uuidV5("bot-message-emitted", messageId)]).pipe(
+    Effect.map((found) => {
+      const recorded = found[0]
+      return recorded === undefined
+        ? undefined
+        : (recorded.streamId.slice("conversation-".length) as Ids.ConversationId)
+    }),
+    Effect.mapError(unavailable)
+  )
+}

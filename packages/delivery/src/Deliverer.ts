@@ -1,0 +1,119 @@
+import type { BotMessage } from "@messaging-api/domain/Conversation"
+import type { AttemptOutcome } from "@messaging-api/domain/ConversationCommands"
+import type { ConversationId } from "@messaging-api/domain/Ids"
+import type { Installation } from "@messaging-api/domain/Installation"
+import { Clock, Context, Duration, Effect, Layer, Option, Result, Schema } from "effect"
+import * as DeliveryPolicy from "./DeliveryPolicy.ts"
+import { DeliverySettings } from "./DeliverySettings.ts"
+import { WebhookClient } from "./WebhookClient.ts"
+
+/**
+ * One delivery attempt of one bot message: the contract's body, signed, POSTed to the
+ * installation's response endpoint; the answer classified into the outcome the conversation
+ * records (delivered, retry at a time, or dead letter). It never fails: every attempt is an event.
+ */
+
+/** The body of every delivery, exactly these fields (the `botpress*` names are kept for compatibility). */
+export const OutboundMessage = Schema.Struct({
+  type: Schema.String,
+  payload: Schema.Json,
+  /** The caller's conversation id. */
+  conversationId: Schema.String,
+  botpressUserId: Schema.String,
+  botpressMessageId: Schema.String,
+  botpressConversationId: Schema.String
+})
+export type OutboundMessage = typeof OutboundMessage.Type
+
+const encodeBody = Schema.encodeSync(Schema.fromJsonString(OutboundMessage))
+
+export interface DeliveryTarget {
+  readonly installation: Installation
+  readonly conversationId: ConversationId
+  readonly externalConversationId: string
+  readonly message: BotMessage
+}
+
+export interface AttemptReport {
+  readonly outcome: AttemptOutcome
+  readonly durationMs: number
+  /** When the attempt ended (ISO-8601). */
+  readonly at: string
+}
+
+export const bodyFor = (target: DeliveryTarget): string =>
+  encodeBody({
+    type: target.message.type,
+    payload: target.message.payload as Schema.Json,
+    conversationId: target.externalConversationId,
+    botpressUserId: target.message.userId ?? "",
+    botpressMessageId: target.message.messageId,
+    botpressConversationId: target.conversationId
+  })
+
+export class Deliverer extends Context.Service<
+  Deliverer,
+  {
+    attempt(target: DeliveryTarget): Effect.Effect<AttemptReport>
+  }
+>()("@messaging-api/delivery/Deliverer") {
+  static readonly layer = Layer.effect(
+    Deliverer,
+    Effect.gen(function* () {
+      const client = yield* WebhookClient
+      const settings = yield* DeliverySettings
+
+      const attempt = Effect.fn("Deliverer.attempt")(function* (target: DeliveryTarget) {
+        yield* Effect.annotateCurrentSpan({
+          messageId: target.message.messageId,
+          attempt: target.message.attempts + 1
+        })
+        const started = yield* Clock.currentTimeMillis
+        const result = yield* Effect.result(
+          client.post({
+            url: target.installation.responseUrl,
+            secret: target.installation.signingSecret,
+            id: target.message.messageId,
+            body: bodyFor(target)
+          })
+        )
+        const ended = yield* Clock.currentTimeMillis
+        const report = (outcome: AttemptOutcome): AttemptReport => ({
+          outcome,
+          durationMs: ended - started,
+          at: new Date(ended).toISOString()
+        })
+        const failure = Result.isFailure(result)
+          ? DeliveryPolicy.classifyRequestError(result.failure)
+          : DeliveryPolicy.classifyStatus(result.success.status, result.success.headers, ended)
+        if (failure === undefined) {
+          return report({ _tag: "Delivered", status: Result.isSuccess(result) ? result.success.status : 200 })
+        }
+        const wait = yield* DeliveryPolicy.nextRetry(
+          target.installation.retrySchedule,
+          target.message.attempts,
+          failure,
+          settings.maxRetryAfter
+        )
+        if (Option.isSome(wait)) {
+          return report({
+            _tag: "Retry",
+            status: failure.status,
+            error: failure.error,
+            nextAttemptAt: new Date(ended + Duration.toMillis(wait.value)).toISOString()
+          })
+        }
+        return report({
+          _tag: "DeadLetter",
+          status: failure.status,
+          reason:
+            failure._tag === "PermanentFailure"
+              ? failure.error
+              : `${failure.error} (retry schedule used up after ${target.message.attempts + 1} attempts)`
+        })
+      })
+
+      return Deliverer.of({ attempt })
+    })
+  )
+}

@@ -1,0 +1,241 @@
+import { type ConversationEvents, ConversationStream, EventStore } from "@messaging-api/domain"
+import { Effect, Layer, Schedule, Stream } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { Deliveries, type DeliveryState, type NewDelivery } from "./Deliveries.ts"
+import { type WorkHint, WorkIndex } from "./WorkIndex.ts"
+
+/**
+ * Follows the global log from its checkpoint and keeps two tables in step with it, in one
+ * transaction per batch together with the checkpoint:
+ * - `conversation_work`: a hint for every event that creates work (a user message → a bot turn;
+ *   a bot message or a redelivery → a delivery; a failure → the time of its retry), so that after
+ *   a restart every conversation with pending work is found without reading the whole log;
+ * - `deliveries`: the read model behind `Deliveries.list`.
+ * Rows carry stream versions, so two projectors (two processes) never move a row backwards.
+ */
+
+export const CHECKPOINT = "delivery"
+
+const CONVERSATION_PREFIX = "conversation-"
+
+interface Decoded {
+  readonly conversationId: string
+  readonly version: number
+  readonly recordedAt: string
+  readonly event: ConversationEvents.ConversationEvent
+}
+
+/** When the work an event creates may be due, or undefined when it only finishes work. */
+const dueOf = (decoded: Decoded): string | undefined => {
+  const event = decoded.event
+  switch (event._tag) {
+    case "UserMessageReceived":
+    case "BotMessageEmitted":
+    case "RedeliveryRequested":
+      return decoded.recordedAt
+    case "DeliveryAttemptFailed":
+      return event.nextAttemptAt
+    case "BotTurnFailed":
+      return event.retryAt ?? undefined
+    default:
+      return undefined
+  }
+}
+
+/** Where a message's delivery stands after an event about it. */
+const deliveryStateOf = (decoded: Decoded): DeliveryState | undefined => {
+  const event = decoded.event
+  const base = { updatedAt: decoded.recordedAt, version: decoded.version }
+  switch (event._tag) {
+    case "BotMessageEmitted":
+      return {
+        ...base,
+        messageId: event.messageId,
+        status: "pending",
+        attempts: 0,
+        lastStatus: null,
+        lastError: null,
+        nextAttemptAt: null
+      }
+    case "DeliveryAttemptFailed":
+      return {
+        ...base,
+        messageId: event.messageId,
+        status: "pending",
+        attempts: event.attempt,
+        lastStatus: event.status,
+        lastError: event.error,
+        nextAttemptAt: event.nextAttemptAt
+      }
+    case "MessageDelivered":
+      return {
+        ...base,
+        messageId: event.messageId,
+        status: "delivered",
+        attempts: event.attempt,
+        lastStatus: event.status,
+        lastError: null,
+        nextAttemptAt: null
+      }
+    case "MessageDeadLettered":
+      return {
+        ...base,
+        messageId: event.messageId,
+        status: "dead_lettered",
+        attempts: event.attempt,
+        lastStatus: event.status,
+        lastError: event.reason,
+        nextAttemptAt: null
+      }
+    case "RedeliveryRequested":
+      return {
+        ...base,
+        messageId: event.messageId,
+        status: "pending",
+        attempts: 0,
+        lastStatus: null,
+        lastError: null,
+        nextAttemptAt: null
+      }
+    default:
+      return undefined
+  }
+}
+
+export const layer = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const index = yield* WorkIndex
+    const deliveries = yield* Deliveries
+
+    /** Conversation → installation, from each stream's first event; kept small. */
+    const installations = new Map<string, string>()
+
+    const readCheckpoint = sql<{ transaction_id: string; position: string }>`
+      SELECT transaction_id::text, position::text FROM projection_checkpoints WHERE name = ${CHECKPOINT}
+    `.pipe(
+      Effect.map((rows): EventStore.LogPosition => {
+        const row = rows[0]
+        return row === undefined
+          ? EventStore.logStart
+          : { transactionId: Number(row.transaction_id), position: Number(row.position) }
+      })
+    )
+
+    const installationsOf = Effect.fnUntraced(function* (conversationIds: ReadonlyArray<string>) {
+      const missing = conversationIds.filter((id) => !installations.has(id))
+      if (missing.length === 0) return
+      if (installations.size > 10_000) installations.clear()
+      const rows = yield* sql<{ stream_id: string; installation_id: string }>`
+        SELECT stream_id, data->>'installationId' AS installation_id FROM events
+        WHERE stream_id IN ${sql.in(missing.map((id) => CONVERSATION_PREFIX + id))} AND version = 1
+      `
+      for (const row of rows) {
+        installations.set(row.stream_id.slice(CONVERSATION_PREFIX.length), row.installation_id)
+      }
+    })
+
+    const decode = (recorded: EventStore.RecordedEvent) =>
+      ConversationStream.fromRecorded(recorded).pipe(
+        Effect.map(
+          (event): Decoded => ({
+            conversationId: recorded.streamId.slice(CONVERSATION_PREFIX.length),
+            version: recorded.version,
+            recordedAt: recorded.recordedAt.toISOString(),
+            event
+          })
+        ),
+        Effect.catch((error) =>
+          Effect.logWarning("delivery projector skips an event it cannot read", error).pipe(
+            Effect.as(undefined)
+          )
+        )
+      )
+
+    const apply = Effect.fnUntraced(function* (batch: ReadonlyArray<EventStore.RecordedEvent>) {
+      const last = batch[batch.length - 1]
+      if (last === undefined) return
+      const decoded: Array<Decoded> = []
+      for (const recorded of batch) {
+        if (!recorded.streamId.startsWith(CONVERSATION_PREFIX)) continue
+        const event = yield* decode(recorded)
+        if (event !== undefined) decoded.push(event)
+      }
+
+      const hints = new Map<string, WorkHint>()
+      const created = new Map<string, NewDelivery>()
+      const changed = new Map<string, DeliveryState>()
+      for (const item of decoded) {
+        if (item.event._tag === "ConversationStarted") {
+          installations.set(item.conversationId, item.event.installationId)
+        }
+        const due = dueOf(item)
+        if (due !== undefined) {
+          const previous = hints.get(item.conversationId)
+          hints.set(item.conversationId, {
+            conversationId: item.conversationId,
+            installationId: null,
+            dueAt: previous === undefined || due < previous.dueAt ? due : previous.dueAt,
+            version: item.version
+          })
+        }
+        const state = deliveryStateOf(item)
+        if (state === undefined) continue
+        const fresh = created.get(state.messageId)
+        if (fresh !== undefined) {
+          created.set(state.messageId, { ...fresh, ...state })
+        } else if (item.event._tag === "BotMessageEmitted") {
+          created.set(state.messageId, {
+            ...state,
+            conversationId: item.conversationId,
+            installationId: "",
+            type: item.event.type,
+            emittedAt: item.event.emittedAt
+          })
+        } else {
+          changed.set(state.messageId, state)
+        }
+      }
+      yield* installationsOf([
+        ...new Set([...hints.keys(), ...[...created.values()].map((delivery) => delivery.conversationId)])
+      ])
+      const rows = [...created.values()].flatMap((delivery) => {
+        const installationId = installations.get(delivery.conversationId)
+        return installationId === undefined ? [] : [{ ...delivery, installationId }]
+      })
+
+      yield* sql.withTransaction(
+        Effect.gen(function* () {
+          yield* index.hint(
+            [...hints.values()].map((hint) => ({
+              ...hint,
+              installationId: installations.get(hint.conversationId) ?? null
+            }))
+          )
+          yield* deliveries.project(rows, [...changed.values()])
+          yield* sql`
+            INSERT INTO projection_checkpoints (name, transaction_id, position, updated_at)
+            VALUES (${CHECKPOINT}, ${String(last.transactionId)}::xid8, ${last.position}, now())
+            ON CONFLICT (name) DO UPDATE SET
+              transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()
+            WHERE (projection_checkpoints.transaction_id, projection_checkpoints.position)
+                < (EXCLUDED.transaction_id, EXCLUDED.position)
+          `
+        })
+      )
+      if (hints.size > 0) yield* index.notify
+    })
+
+    const follow: Effect.Effect<void, SqlError.SqlError> = Effect.gen(function* () {
+      const from = yield* readCheckpoint
+      yield* store.subscribe(from, { batchSize: 500 }).pipe(Stream.runForEachArray(apply))
+    })
+
+    yield* follow.pipe(
+      Effect.tapCause((cause) => Effect.logWarning("delivery projector stopped; restarting", cause)),
+      Effect.retry(Schedule.spaced("1 second")),
+      Effect.forkScoped
+    )
+  })
+)

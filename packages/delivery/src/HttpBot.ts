@@ -1,0 +1,96 @@
+import { Duration, Effect, Schema, Stream } from "effect"
+import type { BotReply, BotTurn } from "./BotTurn.ts"
+import { BotError, BotReply as BotReplySchema } from "./BotTurn.ts"
+import * as DeliveryPolicy from "./DeliveryPolicy.ts"
+import { DeliverySettings } from "./DeliverySettings.ts"
+import { WebhookClient } from "./WebhookClient.ts"
+
+/**
+ * The http bot: each turn is POSTed to the bot's URL, signed like a delivery (webhook-id = the
+ * user message id). A 2xx answer with a JSON array of `{ type, payload }` (or an empty body)
+ * becomes the bot's messages (their payloads are checked with every bot's, by the actor).
+ * Network errors, timeouts, 408/425/429/5xx are retryable; other answers (4xx, a body that is
+ * not such an array) are not.
+ */
+
+/** What the bot receives: the user message with the caller's ids and ours. */
+export const HttpBotRequest = Schema.Struct({
+  type: Schema.String,
+  text: Schema.String,
+  payload: Schema.Json,
+  conversationId: Schema.String,
+  userId: Schema.String,
+  messageId: Schema.String,
+  botpressConversationId: Schema.String,
+  botpressUserId: Schema.String,
+  botpressMessageId: Schema.String
+})
+export type HttpBotRequest = typeof HttpBotRequest.Type
+
+const HttpBotAnswer = Schema.fromJsonString(Schema.Array(BotReplySchema))
+const decodeAnswer = Schema.decodeUnknownEffect(HttpBotAnswer)
+const encodeRequest = Schema.encodeSync(Schema.fromJsonString(HttpBotRequest))
+
+export const requestFor = (turn: BotTurn): HttpBotRequest => ({
+  type: turn.message.type,
+  text: turn.message.text,
+  payload: turn.message.payload,
+  conversationId: turn.externalConversationId,
+  userId: turn.message.externalUserId,
+  messageId: turn.message.externalMessageId,
+  botpressConversationId: turn.conversationId,
+  botpressUserId: turn.message.userId,
+  botpressMessageId: turn.message.messageId
+})
+
+export const make = Effect.gen(function* () {
+  const client = yield* WebhookClient
+  const settings = yield* DeliverySettings
+
+  const call = Effect.fn("HttpBot.respond")(function* (
+    turn: BotTurn,
+    config: { readonly url: string; readonly timeoutMs?: number }
+  ) {
+    const response = yield* client
+      .post({
+        url: config.url,
+        secret: turn.installation.signingSecret,
+        id: turn.message.messageId,
+        body: encodeRequest(requestFor(turn)),
+        timeout: config.timeoutMs === undefined ? settings.botTimeout : Duration.millis(config.timeoutMs)
+      })
+      .pipe(
+        Effect.mapError((failure) => {
+          const classified = DeliveryPolicy.classifyRequestError(failure)
+          return new BotError({ reason: classified.error, retryable: classified._tag === "TransientFailure" })
+        })
+      )
+    const failure = DeliveryPolicy.classifyStatus(response.status, response.headers, Date.now())
+    if (failure !== undefined) {
+      return yield* new BotError({
+        reason: `the bot answered ${failure.error}`,
+        retryable: failure._tag === "TransientFailure"
+      })
+    }
+    if (response.truncated) {
+      return yield* new BotError({ reason: "the bot's answer is larger than allowed", retryable: false })
+    }
+    const text = new TextDecoder().decode(response.body)
+    if (text.trim() === "") return []
+    const replies = yield* decodeAnswer(text).pipe(
+      Effect.mapError(
+        (error) =>
+          new BotError({
+            reason: `the bot's answer is not a JSON array of { type, payload }: ${error.message}`,
+            retryable: false
+          })
+      )
+    )
+    return replies
+  })
+
+  return (
+    turn: BotTurn,
+    config: { readonly url: string; readonly timeoutMs?: number }
+  ): Stream.Stream<BotReply, BotError> => Stream.fromIterableEffect(call(turn, config))
+})

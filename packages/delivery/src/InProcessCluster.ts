@@ -1,0 +1,25 @@
+import { Layer } from "effect"
+import {
+  MessageStorage,
+  RunnerHealth,
+  RunnerStorage,
+  Runners,
+  Sharding,
+  ShardingConfig
+} from "effect/cluster"
+
+/**
+ * effect/cluster with this process as its only runner, for volatile messages only: no message
+ * storage (the event log is the durable record), no networking, nothing read from the
+ * environment. `SingleRunner.layer` would also work but creates SQL tables for persisted messages
+ * we never send and reads unprefixed `HOST`/`PORT` for its runner address. Sharding conversations
+ * across processes means replacing this layer with `NodeClusterSocket.layer` (the entity needs
+ * only `Sharding`).
+ */
+export const layer = Sharding.layer.pipe(
+  Layer.provideMerge(Runners.layerNoop),
+  Layer.provideMerge(MessageStorage.layerNoop),
+  Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
+  // Our own shutdown drains the work loops first; this only bounds the cluster's wait after that.
+  Layer.provide(ShardingConfig.layer({ entityTerminationTimeout: "2 seconds" }))
+)

@@ -1,0 +1,138 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { Context, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { HttpClient, HttpClientRequest } from "effect/http"
+import { DeliverySettings } from "./DeliverySettings.ts"
+import * as WebhookSigner from "./WebhookSigner.ts"
+
+/**
+ * One signed JSON POST: what deliveries and the http bot both send. It refuses anything but
+ * http(s) URLs, gives each request a time limit (response body included) and reads at most
+ * `maxResponseBytes` of the answer. Retrying is the caller's business.
+ */
+
+export interface SignedRequest {
+  readonly url: string
+  /** The installation's `whsec_…` secret. */
+  readonly secret: string
+  /** `webhook-id`. */
+  readonly id: string
+  /** The JSON body, exactly as it is signed and sent. */
+  readonly body: string
+  /** Overrides the settings' request timeout. */
+  readonly timeout?: Duration.Duration | undefined
+}
+
+export interface WebhookResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array
+  /** The answer was longer than the cap: `body` holds its beginning only. */
+  readonly truncated: boolean
+}
+
+export class WebhookRequestFailed extends Schema.TaggedError<WebhookRequestFailed>()("WebhookRequestFailed", {
+  kind: Schema.Literals(["invalid_url", "timeout", "network"]),
+  message: Schema.String
+}) {}
+
+/** Whether a URL may be called at all: only absolute http(s) URLs. */
+export const checkUrl = (url: string): WebhookRequestFailed | URL => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.protocol === "http:" || parsed.protocol === "https:") return parsed
+    return new WebhookRequestFailed({
+      kind: "invalid_url",
+      message: `${parsed.protocol} URLs are not allowed`
+    })
+  } catch {
+    return new WebhookRequestFailed({ kind: "invalid_url", message: "not an absolute URL" })
+  }
+}
+
+const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk.subarray(0, size - offset), offset)
+    offset += Math.min(chunk.length, size - offset)
+  }
+  return out
+}
+
+const describe = (cause: unknown): string => {
+  if (cause instanceof Error) {
+    const inner = (cause as { cause?: unknown }).cause
+    return inner instanceof Error && inner.message !== ""
+      ? `${cause.message}: ${inner.message}`
+      : cause.message
+  }
+  return String(cause)
+}
+
+export class WebhookClient extends Context.Service<
+  WebhookClient,
+  {
+    post(request: SignedRequest): Effect.Effect<WebhookResponse, WebhookRequestFailed>
+  }
+>()("@messaging-api/delivery/WebhookClient") {
+  /** Over the HttpClient in context. */
+  static readonly layerNoClient = Layer.effect(
+    WebhookClient,
+    Effect.gen(function* () {
+      const client = yield* HttpClient.HttpClient
+      const settings = yield* DeliverySettings
+
+      const post = Effect.fn("WebhookClient.post")(function* (request: SignedRequest) {
+        const url = checkUrl(request.url)
+        if (url instanceof WebhookRequestFailed) return yield* url
+        const timestamp = Math.floor(Date.now() / 1000)
+        const signed = HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders(
+            WebhookSigner.headers({ secret: request.secret, id: request.id, timestamp, body: request.body })
+          ),
+          HttpClientRequest.bodyText(request.body, "application/json")
+        )
+        const timeout = request.timeout ?? settings.requestTimeout
+        return yield* Effect.gen(function* () {
+          const response = yield* client.execute(signed)
+          const chunks: Array<Uint8Array> = []
+          let size = 0
+          yield* Stream.runForEachWhile(response.stream, (chunk) =>
+            Effect.sync(() => {
+              chunks.push(chunk)
+              size += chunk.length
+              return size <= settings.maxResponseBytes
+            })
+          )
+          const truncated = size > settings.maxResponseBytes
+          return {
+            status: response.status,
+            headers: response.headers,
+            body: concat(chunks, Math.min(size, settings.maxResponseBytes)),
+            truncated
+          } satisfies WebhookResponse
+        }).pipe(
+          Effect.scoped,
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () =>
+              Effect.fail(
+                new WebhookRequestFailed({
+                  kind: "timeout",
+                  message: `no complete answer within ${Duration.format(timeout)}`
+                })
+              )
+          }),
+          Effect.catchTag("HttpClientError", (error) =>
+            Effect.fail(new WebhookRequestFailed({ kind: "network", message: describe(error.reason.cause) }))
+          )
+        )
+      })
+
+      return WebhookClient.of({ post })
+    })
+  )
+
+  /** Over a pooled keep-alive undici client of its own (closed with the layer). */
+  static readonly layer = WebhookClient.layerNoClient.pipe(Layer.provide(NodeHttpClient.layerUndici))
+}

@@ -1,0 +1,141 @@
+import type { ConversationId } from "@messaging-api/domain/Ids"
+import { Context, Deferred, Effect, Layer } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+
+/**
+ * The `conversation_work` table: which conversations may have work (an open bot turn or an
+ * undelivered message) and when to look at them next. Rows are hints, written two ways:
+ * - the delivery projector adds one for every event that creates work (from the log, so a
+ *   message acknowledged just before a crash is found after the restart);
+ * - a conversation's actor, which has folded its stream up to some version, settles the row:
+ *   deletes it (nothing to do) or moves it to the next due time. It never overrides a row that
+ *   reflects a later version than it has seen.
+ * A row may be stale (the actor looks and finds nothing), never missing while work exists.
+ */
+
+export interface WorkHint {
+  readonly conversationId: string
+  readonly installationId: string | null
+  /** ISO-8601: when something may be due. */
+  readonly dueAt: string
+  /** The stream version of the event behind the hint. */
+  readonly version: number
+}
+
+export class WorkIndex extends Context.Service<
+  WorkIndex,
+  {
+    /** Conversations whose work is due now, earliest first, leaving out those already being worked on. */
+    due(options: {
+      readonly limit: number
+      readonly excluding: ReadonlyArray<string>
+      /** Only conversations of these installations. */
+      readonly installations?: ReadonlyArray<string> | undefined
+    }): Effect.Effect<ReadonlyArray<ConversationId>, SqlError.SqlError>
+    /**
+     * Adds hints, at most one per conversation (earliest due time wins; a hint no newer than an
+     * actor's settlement is ignored).
+     */
+    hint(hints: ReadonlyArray<WorkHint>): Effect.Effect<void, SqlError.SqlError>
+    /**
+     * An actor that has folded up to `version`: nothing left to do (`next` null), or look again at
+     * `next.dueAt`. Answers false when the row reflects a later version: the actor's state is stale.
+     */
+    settle(
+      conversationId: string,
+      version: number,
+      next: { readonly installationId: string; readonly dueAt: string } | null
+    ): Effect.Effect<boolean, SqlError.SqlError>
+    /** Wakes whoever watches (after new hints were committed). */
+    readonly notify: Effect.Effect<void>
+    /** An effect that resolves at the first `notify` after this one ran. */
+    readonly watch: Effect.Effect<Effect.Effect<void>>
+  }
+>()("@messaging-api/delivery/WorkIndex") {
+  static readonly layer = Layer.effect(
+    WorkIndex,
+    Effect.gen(function* () {
+      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+      let signal = Deferred.makeUnsafe<void>()
+
+      const due = Effect.fn("WorkIndex.due")(function* (options: {
+        readonly limit: number
+        readonly excluding: ReadonlyArray<string>
+        readonly installations?: ReadonlyArray<string> | undefined
+      }) {
+        const scope =
+          options.installations === undefined
+            ? sql`TRUE`
+            : sql`installation_id::text = ANY (
+                SELECT jsonb_array_elements_text(${JSON.stringify(options.installations)}::jsonb)
+              )`
+        const rows = yield* sql<{ conversation_id: string }>`
+          SELECT conversation_id::text AS conversation_id FROM conversation_work
+          WHERE due_at <= now()
+            AND NOT (conversation_id::text = ANY (
+              SELECT jsonb_array_elements_text(${JSON.stringify(options.excluding)}::jsonb)
+            ))
+            AND ${scope}
+          ORDER BY due_at
+          LIMIT ${options.limit}
+        `
+        return rows.map((row) => row.conversation_id as ConversationId)
+      })
+
+      const hint = (hints: ReadonlyArray<WorkHint>) =>
+        hints.length === 0
+          ? Effect.void
+          : sql`
+              INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
+              SELECT h."conversationId"::uuid, h."installationId"::uuid, h."dueAt"::timestamptz, h.version
+              FROM jsonb_to_recordset(${JSON.stringify(hints)}::jsonb)
+                AS h("conversationId" text, "installationId" text, "dueAt" text, version integer)
+              ON CONFLICT (conversation_id) DO UPDATE SET
+                installation_id = coalesce(conversation_work.installation_id, EXCLUDED.installation_id),
+                due_at = CASE WHEN EXCLUDED.version > conversation_work.version
+                              THEN LEAST(conversation_work.due_at, EXCLUDED.due_at)
+                              ELSE conversation_work.due_at END,
+                version = GREATEST(conversation_work.version, EXCLUDED.version)
+            `.pipe(Effect.asVoid, Effect.withSpan("WorkIndex.hint"))
+
+      const settle = Effect.fn("WorkIndex.settle")(function* (
+        conversationId: string,
+        version: number,
+        next: { readonly installationId: string; readonly dueAt: string } | null
+      ) {
+        const rows =
+          next === null
+            ? yield* sql<{ stale: boolean }>`
+                WITH removed AS (
+                  DELETE FROM conversation_work WHERE conversation_id = ${conversationId}::uuid AND version <= ${version}
+                )
+                SELECT EXISTS (
+                  SELECT 1 FROM conversation_work WHERE conversation_id = ${conversationId}::uuid AND version > ${version}
+                ) AS stale
+              `
+            : yield* sql<{ stale: boolean }>`
+                WITH moved AS (
+                  INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
+                  VALUES (${conversationId}::uuid, ${next.installationId}::uuid, ${next.dueAt}::timestamptz, ${version})
+                  ON CONFLICT (conversation_id) DO UPDATE SET due_at = EXCLUDED.due_at, version = EXCLUDED.version
+                  WHERE conversation_work.version <= EXCLUDED.version
+                )
+                SELECT EXISTS (
+                  SELECT 1 FROM conversation_work WHERE conversation_id = ${conversationId}::uuid AND version > ${version}
+                ) AS stale
+              `
+        return !(rows[0]?.stale ?? false)
+      })
+
+      const notify = Effect.sync(() => {
+        const previous = signal
+        signal = Deferred.makeUnsafe<void>()
+        Deferred.doneUnsafe(previous, Effect.void)
+      })
+
+      const watch = Effect.sync(() => Deferred.await(signal))
+
+      return WorkIndex.of({ due, hint, settle, notify, watch })
+    })
+  )
+}

@@ -1,0 +1,43 @@
+import type { ConversationId } from "@messaging-api/domain/Ids"
+import { Effect } from "effect"
+import { DeliverySettings } from "./DeliverySettings.ts"
+import { Draining } from "./Draining.ts"
+import { WorkIndex } from "./WorkIndex.ts"
+
+/**
+ * The durable schedule's clock: it looks in `conversation_work` for conversations whose work has
+ * come due (at start this is the recovery sweep) and starts their work loops. It looks again
+ * after `pollInterval`, or at once when the projector added hints. Conversations whose loop is
+ * already running are left out of the query, so a busy conversation never starves the others.
+ */
+
+const BATCH = 500
+
+export const run = (options: {
+  readonly start: (conversationId: ConversationId) => Effect.Effect<void>
+  readonly busy: () => ReadonlyArray<string>
+}) =>
+  Effect.gen(function* () {
+    const index = yield* WorkIndex
+    const settings = yield* DeliverySettings
+    const draining = yield* Draining
+    while (!draining.isDraining()) {
+      const changed = yield* index.watch
+      const due = yield* index
+        .due({ limit: BATCH, excluding: options.busy() })
+        .pipe(
+          Effect.catch((error) =>
+            Effect.logWarning("work schedule cannot read conversation_work", error).pipe(
+              Effect.as([] as ReadonlyArray<ConversationId>)
+            )
+          )
+        )
+      yield* Effect.forEach(due, options.start, { discard: true })
+      if (due.length < BATCH) {
+        yield* Effect.sleep(settings.pollInterval).pipe(
+          Effect.raceFirst(changed),
+          Effect.raceFirst(draining.started)
+        )
+      }
+    }
+  }).pipe(Effect.withSpan("WorkScheduler.run"))

@@ -1,0 +1,178 @@
+import { randomUUID } from "node:crypto"
+import { NodeHttpClient } from "@effect/platform-node"
+import { assert, layer } from "@effect/vitest"
+import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
+import type { Installation } from "@messaging-api/domain/Installation"
+import { Duration, Effect, Layer, Schedule, Stream } from "effect"
+import { inject } from "vitest"
+import { replyIdFor } from "../src/ConversationActor.ts"
+import { Conversations } from "../src/Conversations.ts"
+import { write } from "../src/ConversationWriter.ts"
+import * as DeliverySettings from "../src/DeliverySettings.ts"
+import * as Receiver from "./Receiver.ts"
+
+const Storage = Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer).pipe(
+  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 12 }))
+)
+
+/** This file's installations: its workers leave other test files' conversations alone (one database for all). */
+const mine = new Set<string>()
+
+/** The actors as a server runs them; built and closed inside each test, like a process starting and stopping. */
+const actors = (overrides: Partial<DeliverySettings.DeliverySettingsShape> = {}) =>
+  Conversations.layer.pipe(
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provide(
+      Layer.succeed(
+        DeliverySettings.DeliverySettings,
+        DeliverySettings.make({ pollInterval: Duration.millis(100), onlyInstallations: mine, ...overrides })
+      )
+    )
+  )
+
+const install = (responseUrl: string) =>
+  Effect.gen(function* () {
+    const installations = yield* Installations.Installations
+    return yield* installations.create({
+      bot: { _tag: "echo" },
+      responseUrl,
+      retrySchedule: [5, 10, 20, 40, 80]
+    })
+  })
+
+const userMessage = (installation: Installation, conversation: string, text: string) => {
+  const externalMessageId = `msg-${randomUUID()}`
+  return new ConversationCommands.ReceiveUserMessage({
+    conversationId: Ids.conversationIdFor(installation.id, conversation),
+    installationId: installation.id,
+    externalConversationId: conversation,
+    messageId: Ids.userMessageIdFor(installation.id, externalMessageId),
+    externalMessageId,
+    userId: Ids.userIdFor(installation.id, "user-1"),
+    externalUserId: "user-1",
+    type: "text",
+    text,
+    payload: { text },
+    fingerprint: text,
+    at: new Date().toISOString()
+  })
+}
+
+const textOf = (request: Receiver.ReceivedRequest) =>
+  (JSON.parse(request.body) as { payload: { text: string } }).payload.text
+
+const eventTypes = (conversationId: Ids.ConversationId) =>
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    const events = yield* Stream.runCollect(store.readStream(Ids.conversationStream(conversationId)))
+    return events.map((event) => event.type)
+  })
+
+layer(Storage, { timeout: 120_000, excludeTestServices: true })(
+  "Conversations (recovery and shutdown)",
+  (it) => {
+    it.effect("resumes, at start, every conversation with work appended while no actor ran", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const receiver = yield* Receiver.make()
+        const installation = yield* install(receiver.url)
+        const now = () => new Date().toISOString()
+
+        // Three user messages whose bot turns never ran.
+        const waiting = `conv-${randomUUID()}`
+        const turns = ["a1", "a2", "a3"].map((text) => userMessage(installation, waiting, text))
+        for (const command of turns) yield* write(store, command.conversationId, command)
+
+        // A turn that completed with two messages; the first one's attempt failed and is due again.
+        const outbox = `conv-${randomUUID()}`
+        const received = userMessage(installation, outbox, "b")
+        yield* write(store, received.conversationId, received)
+        const messages = ["b1", "b2"].map((text, i) => ({
+          messageId: replyIdFor(received.messageId, i),
+          type: "text",
+          payload: { text }
+        }))
+        yield* write(
+          store,
+          received.conversationId,
+          new ConversationCommands.CompleteBotTurn({ userMessageId: received.messageId, messages, at: now() })
+        )
+        yield* write(
+          store,
+          received.conversationId,
+          new ConversationCommands.RecordDeliveryAttempt({
+            messageId: messages[0]!.messageId,
+            outcome: { _tag: "Retry", status: 500, error: "HTTP 500", nextAttemptAt: now() },
+            durationMs: 3,
+            at: now()
+          })
+        )
+
+        yield* receiver
+          .waitFor((requests) => Receiver.firstAccepted(requests).length >= 5)
+          .pipe(Effect.provide(actors()))
+
+        const accepted = Receiver.firstAccepted(receiver.requests)
+        const of = (conversation: string) =>
+          accepted.filter((request) => JSON.parse(request.body).conversationId === conversation).map(textOf)
+        assert.deepStrictEqual(of(waiting), ["a1", "a2", "a3"])
+        assert.deepStrictEqual(of(outbox), ["b1", "b2"])
+      })
+    )
+
+    it.effect("answers an inbound message while a delivery to a hanging endpoint is in flight", () =>
+      Effect.gen(function* () {
+        const receiver = yield* Receiver.make(({ index }) => (index === 0 ? "hang" : 200))
+        const installation = yield* install(receiver.url)
+        const conversation = `conv-${randomUUID()}`
+        yield* Effect.gen(function* () {
+          const conversations = yield* Conversations
+          yield* conversations.receive(userMessage(installation, conversation, "first"))
+          yield* receiver.waitFor((requests) => requests.length >= 1)
+          const second = yield* conversations.receive(userMessage(installation, conversation, "second"))
+          assert.isFalse(second.duplicate)
+          assert.isTrue(receiver.isOpen(0), "the first attempt was still waiting on the endpoint")
+        }).pipe(
+          Effect.provide(actors({ requestTimeout: Duration.seconds(30), drainTimeout: Duration.millis(200) }))
+        )
+      })
+    )
+
+    it.effect(
+      "on shutdown abandons an attempt in flight without recording it, and retries it after a restart",
+      () =>
+        Effect.gen(function* () {
+          const receiver = yield* Receiver.make(({ index }) => (index === 0 ? "hang" : 200))
+          const installation = yield* install(receiver.url)
+          const command = userMessage(installation, `conv-${randomUUID()}`, "survives")
+          const settings = { requestTimeout: Duration.seconds(30), drainTimeout: Duration.millis(200) }
+
+          yield* Effect.gen(function* () {
+            const conversations = yield* Conversations
+            yield* conversations.receive(command)
+            yield* receiver.waitFor((requests) => requests.length >= 1)
+          }).pipe(Effect.provide(actors(settings)))
+          // Closing the layer ended the attempt (the endpoint saw the connection close) and recorded nothing.
+          assert.isFalse(receiver.isOpen(0))
+          const types = yield* eventTypes(command.conversationId)
+          assert.notInclude(types, "DeliveryAttemptFailed")
+
+          const delivered = yield* Effect.gen(function* () {
+            yield* receiver.waitFor((requests) => Receiver.firstAccepted(requests).length >= 1)
+            return yield* eventTypes(command.conversationId).pipe(
+              Effect.flatMap((types) =>
+                types.includes("MessageDelivered") ? Effect.succeed(types) : Effect.fail("not recorded yet")
+              ),
+              Effect.retry(Schedule.spaced("20 millis"))
+            )
+          }).pipe(Effect.provide(actors(settings)))
+          assert.deepStrictEqual(Receiver.firstAccepted(receiver.requests).map(textOf), ["survives"])
+          assert.strictEqual(
+            receiver.requests[0]!.headers["webhook-id"],
+            receiver.requests[1]!.headers["webhook-id"]
+          )
+          assert.notInclude(delivered, "DeliveryAttemptFailed")
+        })
+    )
+  }
+)

@@ -1,0 +1,201 @@
+import { Clock, Context, Effect, Layer, Metric, Schedule, Stream } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { EventStore, type LogPosition, logPositionOf, logStart, type RecordedEvent } from "./EventStore.ts"
+import { conversationOfStream, projectConversation } from "./ReadModelProjection.ts"
+
+/**
+ * Keeps the read models (rm_conversations, rm_messages, rm_delivery_attempts) current from the
+ * global log. Each batch of the log is applied together with the checkpoint in ONE transaction, so
+ * a crash mid-batch replays the batch; a conversation's rows record the stream version they
+ * reflect, so replaying changes nothing. Batches take a transaction-scoped advisory lock: several
+ * projectors (processes, a `replay --rebuild-projections` beside a running server) take turns.
+ */
+
+/** The checkpoint's name in `projection_checkpoints`. */
+export const checkpointName = "read_models"
+
+/** `pg_advisory_xact_lock` key: "mapi" in ASCII. */
+const lockKey = 0x6d617069
+
+export interface CatchUpResult {
+  /** Events read from the log (of every stream). */
+  readonly events: number
+  readonly position: LogPosition
+}
+
+export interface ReadModelCounts {
+  readonly conversations: number
+  readonly messages: number
+  readonly deliveryAttempts: number
+  readonly checkpoint: LogPosition
+}
+
+export interface ProjectorOptions {
+  /** Events per batch (and per transaction). */
+  readonly batchSize?: number
+  /** How long the follower waits for a wake-up before looking at the log again. */
+  readonly pollInterval?: `${number} millis` | `${number} seconds`
+}
+
+export class Projector extends Context.Service<
+  Projector,
+  {
+    /** Where the read models stand in the global log. */
+    readonly checkpoint: Effect.Effect<LogPosition, SqlError.SqlError>
+    /** Applies the log from the checkpoint up to the xid horizon, then returns. */
+    readonly catchUp: Effect.Effect<CatchUpResult, SqlError.SqlError>
+    /**
+     * Empties the read models and projects the whole log again, in one transaction (readers see
+     * the old rows until it commits), then catches up with what arrived meanwhile.
+     */
+    readonly rebuild: Effect.Effect<ReadModelCounts, SqlError.SqlError>
+    readonly counts: Effect.Effect<ReadModelCounts, SqlError.SqlError>
+    /** Follows the log from the checkpoint forever (LISTEN/NOTIFY wake-ups, polling fallback). */
+    readonly follow: Effect.Effect<never, SqlError.SqlError>
+  }
+>()("@messaging-api/domain/Projector") {
+  /** The projector alone: nothing runs until `catchUp`, `rebuild` or `follow` is called. */
+  static readonly layer = Layer.effect(Projector, make())
+
+  /** The projector with a background fiber following the log for as long as the layer lives. */
+  static readonly layerFollowing = (options?: ProjectorOptions) =>
+    Layer.effect(
+      Projector,
+      Effect.gen(function* () {
+        const projector = yield* make(options)
+        yield* projector.follow.pipe(
+          Effect.tapError((error) =>
+            Effect.logWarning(
+              "read models: following the log failed; starting again from the checkpoint",
+              error
+            )
+          ),
+          Effect.retry(Schedule.spaced("1 second")),
+          Effect.forkScoped
+        )
+        return projector
+      })
+    )
+}
+
+/** How far the read models trail the newest event they applied, in milliseconds. */
+export const lagMetric = Metric.gauge("messaging_api_read_model_lag_ms", {
+  description: "Milliseconds between an event being recorded and the read models applying it"
+})
+
+function make(options?: ProjectorOptions) {
+  return Effect.gen(function* () {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const store = yield* EventStore
+    const batchSize = options?.batchSize ?? 500
+
+    const checkpoint = sql<{ transaction_id: string; position: string }>`
+      SELECT transaction_id::text AS transaction_id, position::text AS position
+      FROM projection_checkpoints WHERE name = ${checkpointName}
+    `.pipe(
+      Effect.map(
+        (rows): LogPosition =>
+          rows[0] === undefined
+            ? logStart
+            : { transactionId: Number(rows[0].transaction_id), position: Number(rows[0].position) }
+      )
+    )
+
+    // Only forward: a projector that lags behind another one never moves the checkpoint back.
+    const saveCheckpoint = (position: LogPosition) => sql`
+      INSERT INTO projection_checkpoints (name, transaction_id, position, updated_at)
+      VALUES (${checkpointName}, ${String(position.transactionId)}::xid8, ${position.position}, now())
+      ON CONFLICT (name) DO UPDATE
+        SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()
+        WHERE (projection_checkpoints.transaction_id, projection_checkpoints.position)
+            < (EXCLUDED.transaction_id, EXCLUDED.position)
+    `
+
+    const lock = sql`SELECT pg_advisory_xact_lock(${lockKey})`
+
+    const applyBatch = (batch: ReadonlyArray<RecordedEvent>) => {
+      const last = batch[batch.length - 1]
+      if (last === undefined) return Effect.void
+      return Effect.gen(function* () {
+        yield* lock
+        const byConversation = new Map<string, Array<RecordedEvent>>()
+        for (const event of batch) {
+          const conversationId = conversationOfStream(event.streamId)
+          if (conversationId === undefined) continue
+          const events = byConversation.get(conversationId)
+          if (events === undefined) byConversation.set(conversationId, [event])
+          else events.push(event)
+        }
+        for (const [conversationId, events] of byConversation) {
+          const upTo = Math.max(...events.map((event) => event.version))
+          yield* projectConversation(sql, store, conversationId, upTo, events)
+        }
+        yield* saveCheckpoint(logPositionOf(last))
+      }).pipe(
+        sql.withTransaction,
+        Effect.andThen(Clock.currentTimeMillis),
+        Effect.flatMap((now) => Metric.update(lagMetric, Math.max(0, now - last.recordedAt.getTime()))),
+        Effect.withSpan("Projector.applyBatch", { attributes: { events: batch.length } })
+      )
+    }
+
+    const catchUp = Effect.gen(function* () {
+      const from = yield* checkpoint
+      let events = 0
+      let position = from
+      yield* store.readAll(from, batchSize).pipe(
+        Stream.runForEachArray((batch) =>
+          applyBatch(batch).pipe(
+            Effect.tap(() =>
+              Effect.sync(() => {
+                events += batch.length
+                position = logPositionOf(batch[batch.length - 1]!)
+              })
+            )
+          )
+        )
+      )
+      return { events, position }
+    }).pipe(Effect.withSpan("Projector.catchUp"))
+
+    const counts = Effect.gen(function* () {
+      const [row] = yield* sql<{ conversations: number; messages: number; attempts: number }>`
+        SELECT (SELECT count(*) FROM rm_conversations)::int AS conversations,
+               (SELECT count(*) FROM rm_messages)::int AS messages,
+               (SELECT count(*) FROM rm_delivery_attempts)::int AS attempts
+      `
+      return {
+        conversations: row?.conversations ?? 0,
+        messages: row?.messages ?? 0,
+        deliveryAttempts: row?.attempts ?? 0,
+        checkpoint: yield* checkpoint
+      }
+    })
+
+    const rebuild = Effect.gen(function* () {
+      yield* Effect.gen(function* () {
+        yield* lock
+        yield* sql`DELETE FROM rm_delivery_attempts`
+        yield* sql`DELETE FROM rm_messages`
+        yield* sql`DELETE FROM rm_conversations`
+        yield* sql`DELETE FROM projection_checkpoints WHERE name = ${checkpointName}`
+        yield* catchUp
+      }).pipe(sql.withTransaction)
+      yield* catchUp
+      return yield* counts
+    }).pipe(Effect.withSpan("Projector.rebuild"))
+
+    const follow = Effect.gen(function* () {
+      const from = yield* checkpoint
+      yield* Effect.logDebug("read models: following the log", from)
+      return yield* store
+        .subscribe(from, {
+          batchSize,
+          ...(options?.pollInterval === undefined ? {} : { pollInterval: options.pollInterval })
+        })
+        .pipe(Stream.runForEachArray(applyBatch), Effect.andThen(Effect.never))
+    })
+
+    return Projector.of({ checkpoint, catchUp, rebuild, counts, follow })
+  })
+}
