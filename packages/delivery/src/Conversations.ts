@@ -4,7 +4,8 @@ import {
   ConversationStream,
   EventStore,
   Ids,
-  type Installations
+  type Installations,
+  type ReadModels
 } from "@messaging-api/domain"
 import { Clock, Context, Effect, FiberSet, Layer, Schema, Stream } from "effect"
 import type { Sharding } from "effect/cluster"
@@ -22,7 +23,6 @@ import {
   write
 } from "./ConversationWriter.ts"
 import { Deliverer } from "./Deliverer.ts"
-import { Deliveries } from "./Deliveries.ts"
 import * as DeliveryProjector from "./DeliveryProjector.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
@@ -71,10 +71,11 @@ export interface AcceptedBotMessage {
   readonly conversationId: Ids.ConversationId
 }
 
-export interface Scope {
-  /** The caller's token is scoped to this installation: others' conversations are not found. */
-  readonly installationId?: Ids.InstallationId | undefined
-}
+/**
+ * The installations the caller may act on ("all", or the ids its token is limited to):
+ * conversations and messages of any other installation are not found, exactly like unknown ones.
+ */
+export type Scope = ReadModels.InstallationScope
 
 export class Conversations extends Context.Service<
   Conversations,
@@ -117,11 +118,11 @@ export class Conversations extends Context.Service<
 
   /**
    * The actors, their work loops, the delivery projector and the durable schedule, on the given
-   * cluster (`Sharding`) and bot. Also provides `Deliveries`. Closing it drains: no new attempts,
-   * in-flight ones get `drainTimeout`, then they are interrupted (and retried after a restart).
+   * cluster (`Sharding`) and bot. Closing it drains: no new attempts, in-flight ones get
+   * `drainTimeout`, then they are interrupted (and retried after a restart).
    */
   static readonly layerOnSharding: Layer.Layer<
-    Conversations | Deliveries,
+    Conversations,
     never,
     | EventStore.EventStore
     | Installations.Installations
@@ -204,7 +205,6 @@ export class Conversations extends Context.Service<
   ).pipe(
     Layer.provide(ConversationEntity.layer),
     Layer.merge(DeliveryProjector.layer),
-    Layer.provideMerge(Deliveries.layer),
     Layer.provide(Layer.mergeAll(WorkIndex.layer, Draining.layer, Deliverer.layer)),
     Layer.provide(WebhookClient.layerNoClient)
   )
@@ -230,25 +230,38 @@ const makeFrontDoor = (
 ): Conversations["Service"] => {
   const receive = makeReceive(store, execute)
 
-  const inScope = (conversationId: Ids.ConversationId, scope: Scope | undefined) =>
-    scope?.installationId === undefined
-      ? Effect.succeed(true)
-      : installationOf(store, conversationId).pipe(Effect.map((owner) => owner === scope.installationId))
+  /**
+   * The conversation's installation when the scope lets the caller see it: `undefined` for an
+   * unknown conversation or another installation's; `"any"` when the scope is "all" (not read).
+   */
+  const ownerInScope = (conversationId: Ids.ConversationId, scope: Scope) =>
+    scope === "all"
+      ? Effect.succeed<Ids.InstallationId | "any">("any")
+      : installationOf(store, conversationId).pipe(
+          Effect.map((owner) =>
+            owner !== undefined && scope.some((id) => id.toLowerCase() === owner.toLowerCase())
+              ? (owner as Ids.InstallationId)
+              : undefined
+          )
+        )
 
   const post = Effect.fn("Conversations.post")(function* (
     conversationId: string,
     message: NewBotMessage,
-    scope?: Scope
+    scope: Scope = "all"
   ) {
     if (!Schema.is(Ids.ConversationId)(conversationId))
       return yield* new ConversationNotFound({ conversationId })
+    const owner = yield* ownerInScope(conversationId, scope)
+    if (owner === undefined) return yield* new ConversationNotFound({ conversationId })
     yield* MessagePayload.validate(message.type, message.payload)
     const messageId = Ids.newMessageId()
     yield* execute(
       conversationId,
       new ConversationCommands.PostBotMessage({
         message: { messageId, type: message.type, payload: message.payload },
-        ...(scope?.installationId === undefined ? {} : { installationId: scope.installationId }),
+        // The decider checks it again against the state it appends to.
+        ...(owner === "any" ? {} : { installationId: owner }),
         at: new Date(yield* Clock.currentTimeMillis).toISOString()
       })
     ).pipe(
@@ -264,9 +277,9 @@ const makeFrontDoor = (
     return { messageId, conversationId } satisfies AcceptedBotMessage
   })
 
-  const redeliver = Effect.fn("Conversations.redeliver")(function* (messageId: string, scope?: Scope) {
+  const redeliver = Effect.fn("Conversations.redeliver")(function* (messageId: string, scope: Scope = "all") {
     const conversationId = yield* conversationOfMessage(store, messageId)
-    if (conversationId === undefined || !(yield* inScope(conversationId, scope))) {
+    if (conversationId === undefined || (yield* ownerInScope(conversationId, scope)) === undefined) {
       return yield* new ConversationCommands.UnknownBotMessage({ messageId })
     }
     yield* execute(

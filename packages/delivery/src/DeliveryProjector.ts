@@ -1,17 +1,17 @@
 import { type ConversationEvents, ConversationStream, EventStore } from "@messaging-api/domain"
 import { Effect, Layer, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { Deliveries, type DeliveryState, type NewDelivery } from "./Deliveries.ts"
 import { type WorkHint, WorkIndex } from "./WorkIndex.ts"
 
 /**
- * Follows the global log from its checkpoint and keeps two tables in step with it, in one
- * transaction per batch together with the checkpoint:
- * - `conversation_work`: a hint for every event that creates work (a user message → a bot turn;
- *   a bot message or a redelivery → a delivery; a failure → the time of its retry), so that after
- *   a restart every conversation with pending work is found without reading the whole log;
- * - `deliveries`: the read model behind `Deliveries.list`.
- * Rows carry stream versions, so two projectors (two processes) never move a row backwards.
+ * Follows the global log from its checkpoint and keeps `conversation_work` in step with it, in
+ * one transaction per batch together with the checkpoint: a hint for every event that creates
+ * work (a user message → a bot turn; a bot message or a redelivery → a delivery; a failure → the
+ * time of its retry), so that after a restart every conversation with pending work is found
+ * without reading the whole log, and work appended by another process (a redelivery from the CLI)
+ * is picked up by the one running the actors. Rows carry stream versions, so two projectors (two
+ * processes) never move a row backwards. Where deliveries stand is the domain's read models'
+ * business (`rm_messages`, see `Deliveries`).
  */
 
 export const CHECKPOINT = "delivery"
@@ -42,72 +42,11 @@ const dueOf = (decoded: Decoded): string | undefined => {
   }
 }
 
-/** Where a message's delivery stands after an event about it. */
-const deliveryStateOf = (decoded: Decoded): DeliveryState | undefined => {
-  const event = decoded.event
-  const base = { updatedAt: decoded.recordedAt, version: decoded.version }
-  switch (event._tag) {
-    case "BotMessageEmitted":
-      return {
-        ...base,
-        messageId: event.messageId,
-        status: "pending",
-        attempts: 0,
-        lastStatus: null,
-        lastError: null,
-        nextAttemptAt: null
-      }
-    case "DeliveryAttemptFailed":
-      return {
-        ...base,
-        messageId: event.messageId,
-        status: "pending",
-        attempts: event.attempt,
-        lastStatus: event.status,
-        lastError: event.error,
-        nextAttemptAt: event.nextAttemptAt
-      }
-    case "MessageDelivered":
-      return {
-        ...base,
-        messageId: event.messageId,
-        status: "delivered",
-        attempts: event.attempt,
-        lastStatus: event.status,
-        lastError: null,
-        nextAttemptAt: null
-      }
-    case "MessageDeadLettered":
-      return {
-        ...base,
-        messageId: event.messageId,
-        status: "dead_lettered",
-        attempts: event.attempt,
-        lastStatus: event.status,
-        lastError: event.reason,
-        nextAttemptAt: null
-      }
-    case "RedeliveryRequested":
-      return {
-        ...base,
-        messageId: event.messageId,
-        status: "pending",
-        attempts: 0,
-        lastStatus: null,
-        lastError: null,
-        nextAttemptAt: null
-      }
-    default:
-      return undefined
-  }
-}
-
 export const layer = Layer.effectDiscard(
   Effect.gen(function* () {
     const store = yield* EventStore.EventStore
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const index = yield* WorkIndex
-    const deliveries = yield* Deliveries
 
     /** Conversation → installation, from each stream's first event; kept small. */
     const installations = new Map<string, string>()
@@ -164,46 +103,21 @@ export const layer = Layer.effectDiscard(
       }
 
       const hints = new Map<string, WorkHint>()
-      const created = new Map<string, NewDelivery>()
-      const changed = new Map<string, DeliveryState>()
       for (const item of decoded) {
         if (item.event._tag === "ConversationStarted") {
           installations.set(item.conversationId, item.event.installationId)
         }
         const due = dueOf(item)
-        if (due !== undefined) {
-          const previous = hints.get(item.conversationId)
-          hints.set(item.conversationId, {
-            conversationId: item.conversationId,
-            installationId: null,
-            dueAt: previous === undefined || due < previous.dueAt ? due : previous.dueAt,
-            version: item.version
-          })
-        }
-        const state = deliveryStateOf(item)
-        if (state === undefined) continue
-        const fresh = created.get(state.messageId)
-        if (fresh !== undefined) {
-          created.set(state.messageId, { ...fresh, ...state })
-        } else if (item.event._tag === "BotMessageEmitted") {
-          created.set(state.messageId, {
-            ...state,
-            conversationId: item.conversationId,
-            installationId: "",
-            type: item.event.type,
-            emittedAt: item.event.emittedAt
-          })
-        } else {
-          changed.set(state.messageId, state)
-        }
+        if (due === undefined) continue
+        const previous = hints.get(item.conversationId)
+        hints.set(item.conversationId, {
+          conversationId: item.conversationId,
+          installationId: null,
+          dueAt: previous === undefined || due < previous.dueAt ? due : previous.dueAt,
+          version: item.version
+        })
       }
-      yield* installationsOf([
-        ...new Set([...hints.keys(), ...[...created.values()].map((delivery) => delivery.conversationId)])
-      ])
-      const rows = [...created.values()].flatMap((delivery) => {
-        const installationId = installations.get(delivery.conversationId)
-        return installationId === undefined ? [] : [{ ...delivery, installationId }]
-      })
+      yield* installationsOf([...hints.keys()])
 
       yield* sql.withTransaction(
         Effect.gen(function* () {
@@ -213,7 +127,6 @@ export const layer = Layer.effectDiscard(
               installationId: installations.get(hint.conversationId) ?? null
             }))
           )
-          yield* deliveries.project(rows, [...changed.values()])
           yield* sql`
             INSERT INTO projection_checkpoints (name, transaction_id, position, updated_at)
             VALUES (${CHECKPOINT}, ${String(last.transactionId)}::xid8, ${last.position}, now())

@@ -24,7 +24,12 @@ export const run = (options: {
     while (!draining.isDraining()) {
       const changed = yield* index.watch
       const due = yield* index
-        .due({ limit: BATCH, excluding: options.busy() })
+        .due({
+          limit: BATCH,
+          excluding: options.busy(),
+          installations:
+            settings.onlyInstallations === undefined ? undefined : [...settings.onlyInstallations]
+        })
         .pipe(
           Effect.catch((error) =>
             Effect.logWarning("work schedule cannot read conversation_work", error).pipe(

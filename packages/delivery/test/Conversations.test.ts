@@ -7,7 +7,8 @@ import {
   Database,
   EventStore,
   Ids,
-  Installations
+  Installations,
+  Projector
 } from "@messaging-api/domain"
 import type { Installation } from "@messaging-api/domain/Installation"
 import { Duration, Effect, HashMap, Layer, Schedule, type Schema, Stream } from "effect"
@@ -35,7 +36,12 @@ const Storage = Layer.mergeAll(EventStore.EventStore.layer, Installations.Instal
   Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 12 }))
 )
 
-const TestLayer = Conversations.layer.pipe(
+// Deliveries reads the read models, so the domain's projector follows the log beside the actors.
+const TestLayer = Layer.mergeAll(
+  Conversations.layer,
+  Deliveries.layer,
+  Projector.Projector.layerFollowing({ pollInterval: "100 millis" })
+).pipe(
   Layer.provide(NodeHttpClient.layerUndici),
   Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
   Layer.provideMerge(Storage)
@@ -264,7 +270,7 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
 
       const dead = yield* eventually(
         deliveries
-          .list({ dead: true, installationId: installation.id })
+          .list({ dead: true, installationIds: [installation.id] })
           .pipe(
             Effect.flatMap((list) =>
               list.length > 0 ? Effect.succeed(list) : Effect.fail("not dead-lettered yet")
@@ -290,11 +296,11 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
       )
       assert.strictEqual((yield* Effect.flip(conversations.redeliver("nope")))._tag, "UnknownBotMessage")
       assert.strictEqual(
-        (yield* Effect.flip(conversations.redeliver(firstReply, { installationId: other.id })))._tag,
+        (yield* Effect.flip(conversations.redeliver(firstReply, [other.id])))._tag,
         "UnknownBotMessage"
       )
 
-      const accepted = yield* conversations.redeliver(firstReply, { installationId: installation.id })
+      const accepted = yield* conversations.redeliver(firstReply, [installation.id])
       assert.deepStrictEqual(accepted, { messageId: firstReply, conversationId: first.conversationId })
       yield* receiver.waitFor((requests) => Receiver.firstAccepted(requests).length >= 2)
       const delivered = Receiver.firstAccepted(receiver.requests)
@@ -304,7 +310,7 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
 
       const record = yield* eventually(
         deliveries
-          .list({ installationId: installation.id })
+          .list({ installationIds: [installation.id] })
           .pipe(
             Effect.flatMap((list) =>
               list.some((entry) => entry.messageId === firstReply && entry.status === "delivered")
@@ -314,7 +320,7 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
           )
       )
       assert.strictEqual(record.length, 2)
-      assert.deepStrictEqual(yield* deliveries.list({ dead: true, installationId: installation.id }), [])
+      assert.deepStrictEqual(yield* deliveries.list({ dead: true, installationIds: [installation.id] }), [])
     })
   )
 
@@ -420,7 +426,7 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
       const posted = yield* conversations.post(
         hello.conversationId,
         { type: "markdown", payload: { markdown: "**later**" } },
-        { installationId: installation.id }
+        [installation.id]
       )
       const custom = yield* conversations.post(hello.conversationId, {
         type: "custom",
@@ -455,8 +461,7 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
         "ConversationNotFound"
       )
       assert.strictEqual(
-        (yield* Effect.flip(conversations.post(hello.conversationId, message, { installationId: other.id })))
-          ._tag,
+        (yield* Effect.flip(conversations.post(hello.conversationId, message, [other.id])))._tag,
         "ConversationNotFound"
       )
     })

@@ -33,11 +33,13 @@ const actors = (overrides: Partial<DeliverySettings.DeliverySettingsShape> = {})
 const install = (responseUrl: string) =>
   Effect.gen(function* () {
     const installations = yield* Installations.Installations
-    return yield* installations.create({
+    const installation = yield* installations.create({
       bot: { _tag: "echo" },
       responseUrl,
       retrySchedule: [5, 10, 20, 40, 80]
     })
+    mine.add(installation.id)
+    return installation
   })
 
 const userMessage = (installation: Installation, conversation: string, text: string) => {

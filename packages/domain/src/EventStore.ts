@@ -86,6 +86,12 @@ export class EventStore extends Context.Service<
     ): Effect.Effect<ReadonlyArray<RecordedEvent>, SqlError.SqlError>
     /** The global log after a position up to the xid horizon, then ends. */
     readAll(from?: LogPosition, batchSize?: number): Stream.Stream<RecordedEvent, SqlError.SqlError>
+    /**
+     * The newest position below the xid horizon: every event at or before it is committed and
+     * visible, every later one is after it in the log, so `subscribe(head)` misses nothing that
+     * commits from now on.
+     */
+    readonly head: Effect.Effect<LogPosition, SqlError.SqlError>
     /** The global log after a position, following it forever (LISTEN/NOTIFY wake-ups, polling fallback). */
     subscribe(from: LogPosition, options?: SubscribeOptions): Stream.Stream<RecordedEvent, SqlError.SqlError>
   }
@@ -261,6 +267,20 @@ function makeEventStore() {
         LIMIT ${limit}
       `.pipe(Effect.map((rows) => rows.map(toRecorded)))
 
+    const head = sql<{ transaction_id: string; position: string }>`
+      SELECT transaction_id::text AS transaction_id, position::text AS position FROM events
+      WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY transaction_id DESC, position DESC
+      LIMIT 1
+    `.pipe(
+      Effect.map(
+        (rows): LogPosition =>
+          rows[0] === undefined
+            ? logStart
+            : { transactionId: Number(rows[0].transaction_id), position: Number(rows[0].position) }
+      )
+    )
+
     const readAll = (from: LogPosition = logStart, batchSize = 1000) =>
       Stream.paginate(from, (position) =>
         readBatch(position, batchSize).pipe(
@@ -294,6 +314,6 @@ function makeEventStore() {
       )
     }
 
-    return EventStore.of({ append, streamVersion, readStream, readEvents, readAll, subscribe })
+    return EventStore.of({ append, streamVersion, readStream, readEvents, readAll, head, subscribe })
   })
 }

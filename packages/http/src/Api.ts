@@ -1,4 +1,7 @@
 import { HttpApi, OpenApi } from "effect/http-api"
+import { BotMessagesApi } from "./api/BotMessagesApi.ts"
+import { DeliveriesApi } from "./api/DeliveriesApi.ts"
+import { HistoryApi } from "./api/HistoryApi.ts"
 import { InstallationsApi } from "./api/InstallationsApi.ts"
 import { SystemApi } from "./api/SystemApi.ts"
 import { TokensApi } from "./api/TokensApi.ts"
@@ -9,6 +12,9 @@ export class Api extends HttpApi.make("messaging-api")
   .add(WebhooksApi)
   .add(InstallationsApi)
   .add(TokensApi)
+  .add(HistoryApi)
+  .add(BotMessagesApi)
+  .add(DeliveriesApi)
   .add(SystemApi)
   // Name every bad field, not just the first.
   .annotate(HttpApi.PayloadParseOptions, { errors: "all" })

@@ -1,4 +1,5 @@
-import { AccessTokens, Installations } from "@messaging-api/domain"
+import { Deliveries } from "@messaging-api/delivery/Deliveries"
+import { AccessTokens, ConversationHistory, Installations } from "@messaging-api/domain"
 import { Layer } from "effect"
 import { FetchHttpClient, HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
@@ -7,7 +8,11 @@ import { EndpointVerifier } from "./EndpointVerifier.ts"
 import * as HttpSettings from "./HttpSettings.ts"
 import { InstallationSetup } from "./InstallationSetup.ts"
 import { AdminOnlyLayer, AuthenticationLayer } from "./server/Authentication.ts"
+import { BotMessagesHandlers } from "./server/BotMessagesHandlers.ts"
+import { DeliveriesHandlers } from "./server/DeliveriesHandlers.ts"
 import { ErrorResponsesLayer } from "./server/ErrorResponses.ts"
+import { EventStreams } from "./server/EventStreams.ts"
+import { HistoryHandlers } from "./server/HistoryHandlers.ts"
 import { InstallationsHandlers } from "./server/InstallationsHandlers.ts"
 import { RequestValidationLayer } from "./server/RequestValidation.ts"
 import { SystemHandlers } from "./server/SystemHandlers.ts"
@@ -24,6 +29,8 @@ const Middleware = Layer.mergeAll(
 )
 
 const Handlers = Layer.mergeAll(WebhooksHandlers, InstallationsHandlers, TokensHandlers, SystemHandlers).pipe(
+  Layer.merge(HistoryHandlers),
+  Layer.merge(Layer.mergeAll(BotMessagesHandlers, DeliveriesHandlers)),
   Layer.provide(Middleware)
 )
 
@@ -37,12 +44,14 @@ export const routes = Layer.mergeAll(
   ErrorResponsesLayer
 )
 
-/** The services the routes use that this package knows how to build (over a SqlClient). */
-export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.layer).pipe(
+/** The services the routes use that this package knows how to build (over a SqlClient and the EventStore). */
+export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.layer, EventStreams.layer).pipe(
   Layer.provideMerge(
     Layer.mergeAll(
       Installations.Installations.layer,
       AccessTokens.AccessTokens.layer,
+      ConversationHistory.ConversationHistory.layer,
+      Deliveries.layer,
       EndpointVerifier.layer.pipe(Layer.provide(FetchHttpClient.layer))
     )
   )
@@ -50,8 +59,8 @@ export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.laye
 
 /**
  * The whole HTTP surface, served. Needs from outside: `HttpServer` (e.g.
- * `NodeHttpServer.layer(createServer, { port, host })`), a `SqlClient` (`Database.layer`) and the
- * `Conversations` service.
+ * `NodeHttpServer.layer(createServer, { port, host })`), a `SqlClient` (`Database.layer`), the
+ * `EventStore` and the `Conversations` service.
  */
 export const makeHttpLayer = (settings: Partial<HttpSettings.HttpSettingsShape> = {}) =>
   HttpRouter.serve(routes).pipe(Layer.provide(services), Layer.provide(HttpSettings.layer(settings)))

@@ -7,12 +7,15 @@ export interface HttpSettingsShape {
   readonly maxBodyBytes: number
   /** How long a response endpoint has to answer the test message when an installation is created. */
   readonly verifyTimeout: Duration.Input
+  /** How often an idle event stream (SSE) sends a `: heartbeat` comment, so proxies keep it open. */
+  readonly heartbeatInterval: Duration.Input
 }
 
 export const defaultSettings: HttpSettingsShape = {
   publicUrl: "http://localhost:3000",
   maxBodyBytes: 1024 * 1024,
-  verifyTimeout: "10 seconds"
+  verifyTimeout: "10 seconds",
+  heartbeatInterval: "15 seconds"
 }
 
 /** The HTTP surface's settings; port and host belong to whoever serves it. */

@@ -8,6 +8,7 @@ import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { makeClient } from "../src/Client.ts"
 import { makeHttpLayer } from "../src/HttpApp.ts"
+import type { HttpSettingsShape } from "../src/HttpSettings.ts"
 
 /**
  * The real server on 127.0.0.1 (port 0) over the run's Postgres, with a real response endpoint
@@ -54,16 +55,15 @@ export class Receiver extends Context.Service<
   )
 }
 
-const ConversationsLive = Conversations.layerDirect.pipe(Layer.provide(EventStore.EventStore.layer))
-
 /** The server as the server package composes it, over the database at `databaseUrl`. */
-export const makeTestLayer = (databaseUrl: string) =>
-  makeHttpLayer({ publicUrl: "https://messaging.example", verifyTimeout: "2 seconds" }).pipe(
-    Layer.provide(ConversationsLive),
+export const makeTestLayer = (databaseUrl: string, settings: Partial<HttpSettingsShape> = {}) =>
+  makeHttpLayer({ publicUrl: "https://messaging.example", verifyTimeout: "2 seconds", ...settings }).pipe(
+    Layer.provide(Conversations.layerDirect),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(
       Layer.mergeAll(AccessTokens.AccessTokens.layer, Receiver.layer, FetchHttpClient.layer)
     ),
+    Layer.provideMerge(EventStore.EventStore.layer),
     Layer.provideMerge(Database.layer({ url: databaseUrl, maxConnections: 8 })),
     Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
   )

@@ -1,6 +1,7 @@
 import { Migrations } from "@messaging-api/domain"
 import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
+import { deliveriesCommand } from "./commands/deliveries.ts"
 import { installationsCommand } from "./commands/installations.ts"
 import { replayCommand } from "./commands/replay.ts"
 import { serveCommand } from "./commands/serve.ts"
@@ -17,5 +18,12 @@ const migrate = Command.make("migrate", {}, () =>
 
 export const cli = Command.make("messaging-api").pipe(
   Command.withDescription("A self-hosted, event-sourced Messaging API"),
-  Command.withSubcommands([serveCommand, migrate, installationsCommand, tokensCommand, replayCommand])
+  Command.withSubcommands([
+    serveCommand,
+    migrate,
+    installationsCommand,
+    tokensCommand,
+    deliveriesCommand,
+    replayCommand
+  ])
 )

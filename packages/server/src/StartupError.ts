@@ -1,4 +1,4 @@
-import { AccessTokens, Installations } from "@messaging-api/domain"
+import { AccessTokens, ConversationCommands, Installations } from "@messaging-api/domain"
 import { EndpointVerifier } from "@messaging-api/http"
 import { Cause, Option } from "effect"
 import { CliError } from "effect/cli"
@@ -47,6 +47,10 @@ const describeUserError = (error: unknown): string | undefined => {
   }
   if (error instanceof Installations.InstallationNotFound) return `no installation ${error.id}`
   if (error instanceof AccessTokens.AccessTokenNotFound) return `no access token ${error.id}`
+  if (error instanceof ConversationCommands.UnknownBotMessage) return `no bot message ${error.messageId}`
+  if (error instanceof ConversationCommands.NotDeadLettered) {
+    return `bot message ${error.messageId} is ${error.status}, not dead-lettered: only dead letters are redelivered`
+  }
   if (error instanceof AccessTokens.AdminTokenRestricted) {
     return "an admin token reaches every installation: use --admin or --installation, not both"
   }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect } from "effect"
+import { Cause, Effect, Exit, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { cli } from "./Cli.ts"
 import { describeStartupFailure } from "./StartupError.ts"
@@ -17,4 +17,12 @@ const program = Command.run(cli, { version: "0.1.0" }).pipe(
   )
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true })
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  // SIGTERM/SIGINT interrupt the program, which drains and closes everything first: a clean exit,
+  // not the 130 Effect gives an interrupted program by default.
+  teardown: (exit, onExit) =>
+    Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+      ? onExit(0)
+      : Runtime.defaultTeardown(exit, onExit)
+})

@@ -5,10 +5,9 @@ import createInstallations from "./0002_create_installations.ts"
 import createAccessTokens from "./0003_create_access_tokens.ts"
 import createProjectionCheckpoints from "./0004_create_projection_checkpoints.ts"
 import createConversationWork from "./0005_create_conversation_work.ts"
-import createDeliveries from "./0006_create_deliveries.ts"
-import createRmConversations from "./0007_create_rm_conversations.ts"
-import createRmMessages from "./0008_create_rm_messages.ts"
-import createRmDeliveryAttempts from "./0009_create_rm_delivery_attempts.ts"
+import createRmConversations from "./0006_create_rm_conversations.ts"
+import createRmMessages from "./0007_create_rm_messages.ts"
+import createRmDeliveryAttempts from "./0008_create_rm_delivery_attempts.ts"
 
 /** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
@@ -17,10 +16,9 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0003_create_access_tokens": createAccessTokens,
   "0004_create_projection_checkpoints": createProjectionCheckpoints,
   "0005_create_conversation_work": createConversationWork,
-  "0006_create_deliveries": createDeliveries,
-  "0007_create_rm_conversations": createRmConversations,
-  "0008_create_rm_messages": createRmMessages,
-  "0009_create_rm_delivery_attempts": createRmDeliveryAttempts
+  "0006_create_rm_conversations": createRmConversations,
+  "0007_create_rm_messages": createRmMessages,
+  "0008_create_rm_delivery_attempts": createRmDeliveryAttempts
 }
 
 const run = Migrator.make({})

@@ -5,7 +5,8 @@ import { SqlClient } from "effect/sql"
  * Read model: every user and bot message of every conversation. A user message carries its bot
  * turn (`turn_*`), a bot message its delivery (`delivery_status`, attempts, last error...).
  * `stream_version` is the version of the event that created the message: its place in the
- * conversation, and the key pages are ordered by.
+ * conversation, and the key pages are ordered by. Bot messages with their delivery are also the
+ * deliveries read model (`deliveries list`, `GET /v1/deliveries`).
  */
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -46,6 +47,11 @@ export default Effect.gen(function* () {
   `
   yield* sql`
     CREATE INDEX rm_messages_delivery_idx ON rm_messages (installation_id, delivery_status, created_at)
+      WHERE direction = 'bot'
+  `
+  // `deliveries list --dead` across every installation, newest first.
+  yield* sql`
+    CREATE INDEX rm_messages_delivery_status_idx ON rm_messages (delivery_status, created_at)
       WHERE direction = 'bot'
   `
 })

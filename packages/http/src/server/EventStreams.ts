@@ -1,0 +1,204 @@
+import { ConversationStream, EventStore, Ids, ReadModelProjection, ReadModels } from "@messaging-api/domain"
+import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Sse } from "effect/encoding"
+import { HttpServerResponse } from "effect/http"
+import type { SqlError } from "effect/sql"
+import { ConversationSseEvent, InstallationSseEvent } from "../api/HistoryApi.ts"
+import { HttpSettings } from "../HttpSettings.ts"
+
+/**
+ * Conversation events as Server-Sent Events. A conversation's stream replays its events after the
+ * last version the client saw, then follows the global log; an installation's stream follows the
+ * global log from an opaque place in it. Either way a client that reconnects with the last id it
+ * saw (`Last-Event-ID`) misses nothing and sees nothing twice. Idle streams send `: heartbeat`
+ * comments so that proxies keep them open.
+ */
+export class EventStreams extends Context.Service<
+  EventStreams,
+  {
+    /** The installation a conversation belongs to (from its first event); none when there is no such conversation. */
+    installationOf(
+      conversationId: Ids.ConversationId
+    ): Effect.Effect<Option.Option<Ids.InstallationId>, SqlError.SqlError>
+    /** The conversation's events after `afterVersion`, then each new one as it commits, forever. */
+    conversation(
+      conversationId: Ids.ConversationId,
+      afterVersion: number
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError>
+    /**
+     * The events of the installation's conversations after `after`, forever; without `after`,
+     * those committed once this answers.
+     */
+    installation(
+      installationId: Ids.InstallationId,
+      after: EventStore.LogPosition | undefined
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError>
+  }
+>()("@messaging-api/http/EventStreams") {
+  static readonly layer = Layer.effect(EventStreams, make())
+}
+
+/** A conversation stream's event id: the stream version. */
+export const parseVersionId = (id: string): Option.Option<number> =>
+  /^\d{1,15}$/.test(id) ? Option.some(Number(id)) : Option.none()
+
+/** An installation stream's event id: the event's place in the global log, opaque to clients. */
+export const positionId = (position: EventStore.LogPosition): string =>
+  `${position.transactionId}:${position.position}`
+
+export const parsePositionId = (id: string): Option.Option<EventStore.LogPosition> => {
+  const match = /^(\d{1,15}):(\d{1,15})$/.exec(id)
+  return match === null
+    ? Option.none()
+    : Option.some({ transactionId: Number(match[1]), position: Number(match[2]) })
+}
+
+/** Conversations whose installation is remembered; the mapping never changes, so any entry stays true. */
+const maxRemembered = 10_000
+
+const toStoredEvent = Schema.decodeUnknownSync(ReadModels.StoredEvent)
+const encodeConversationEvent = Schema.encodeSync(ConversationSseEvent)
+const encodeInstallationEvent = Schema.encodeSync(InstallationSseEvent)
+
+const storedEvent = (event: EventStore.RecordedEvent): ReadModels.StoredEvent =>
+  toStoredEvent({
+    eventId: event.eventId,
+    version: event.version,
+    position: event.position,
+    type: event.type,
+    data: event.data,
+    metadata: event.metadata,
+    recordedAt: event.recordedAt.toISOString()
+  })
+
+const render = (encoded: { readonly id: string; readonly event: string; readonly data: string }): string =>
+  Sse.encoder.write({ _tag: "Event", id: encoded.id, event: encoded.event, data: encoded.data })
+
+function make() {
+  return Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    const { heartbeatInterval } = yield* HttpSettings
+    const remembered = new Map<string, Ids.InstallationId>()
+
+    const remember = (conversationId: string, installationId: Ids.InstallationId) => {
+      if (remembered.size >= maxRemembered) remembered.delete(remembered.keys().next().value!)
+      remembered.set(conversationId, installationId)
+    }
+
+    const installationOf = Effect.fnUntraced(function* (conversationId: Ids.ConversationId) {
+      const known = remembered.get(conversationId)
+      if (known !== undefined) return Option.some(known)
+      const first = yield* store
+        .readStream(Ids.conversationStream(conversationId), 1)
+        .pipe(Stream.take(1), Stream.runHead)
+      if (Option.isNone(first)) return Option.none()
+      const event = yield* Effect.option(ConversationStream.fromRecorded(first.value))
+      if (Option.isNone(event) || event.value._tag !== "ConversationStarted") return Option.none()
+      remember(conversationId, event.value.installationId)
+      return Option.some(event.value.installationId)
+    })
+
+    /** The body of every stream: a first comment (so the headers leave at once), events, heartbeats. */
+    const respond = (events: Stream.Stream<string, SqlError.SqlError>) => {
+      const heartbeats = Stream.tick(heartbeatInterval).pipe(
+        Stream.drop(1),
+        Stream.map(() => ": heartbeat\n\n")
+      )
+      const body = Stream.succeed(": connected\n\n").pipe(
+        Stream.concat(Stream.merge(events, heartbeats, { haltStrategy: "left" })),
+        // The client reconnects with the last id it saw, so ending the stream loses nothing.
+        Stream.catch((error) =>
+          Stream.fromEffect(Effect.logWarning("event stream ended: the event store failed", error)).pipe(
+            Stream.drain
+          )
+        ),
+        Stream.encodeText
+      )
+      return HttpServerResponse.stream(body, {
+        contentType: "text/event-stream",
+        headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+      })
+    }
+
+    // `from` is taken before the backlog is read: whatever commits after the read is after it.
+    const conversationEvents = (
+      conversationId: Ids.ConversationId,
+      afterVersion: number,
+      from: EventStore.LogPosition
+    ) =>
+      Stream.suspend(() => {
+        const streamId = Ids.conversationStream(conversationId)
+        let last = afterVersion
+        const rest = () => store.readStream(streamId, last + 1)
+        // The log's order is the commit order, which may differ from version order: a new event of
+        // the stream only says "read the stream again", and the stream is read in version order.
+        const live = store
+          .subscribe(from)
+          .pipe(
+            Stream.flatMap((event) =>
+              event.streamId === streamId && event.version > last ? Stream.suspend(rest) : Stream.empty
+            )
+          )
+        return Stream.suspend(rest).pipe(
+          Stream.concat(live),
+          Stream.filter((event) => {
+            if (event.version <= last) return false
+            last = event.version
+            return true
+          })
+        )
+      })
+
+    const belongsTo = (event: EventStore.RecordedEvent, installationId: Ids.InstallationId) => {
+      const conversationId = ReadModelProjection.conversationOfStream(event.streamId)
+      if (conversationId === undefined) return Effect.succeed(false)
+      return installationOf(conversationId as Ids.ConversationId).pipe(
+        Effect.map(
+          (owner) => Option.isSome(owner) && owner.value.toLowerCase() === installationId.toLowerCase()
+        )
+      )
+    }
+
+    const installationEvents = (installationId: Ids.InstallationId, from: EventStore.LogPosition) =>
+      store.subscribe(from).pipe(Stream.filterEffect((event) => belongsTo(event, installationId)))
+
+    return EventStreams.of({
+      installationOf,
+      conversation: (conversationId, afterVersion) =>
+        Effect.map(store.head, (from) =>
+          respond(
+            conversationEvents(conversationId, afterVersion, from).pipe(
+              Stream.map((event) =>
+                render(
+                  encodeConversationEvent({
+                    id: String(event.version),
+                    event: event.type,
+                    data: storedEvent(event)
+                  })
+                )
+              )
+            )
+          )
+        ),
+      installation: (installationId, after) =>
+        Effect.map(after === undefined ? store.head : Effect.succeed(after), (from) =>
+          respond(
+            installationEvents(installationId, from).pipe(
+              Stream.map((event) =>
+                render(
+                  encodeInstallationEvent({
+                    id: positionId(EventStore.logPositionOf(event)),
+                    event: event.type,
+                    data: {
+                      conversationId: ReadModelProjection.conversationOfStream(event.streamId) ?? "",
+                      ...storedEvent(event)
+                    }
+                  })
+                )
+              )
+            )
+          )
+        )
+    })
+  })
+}

@@ -1,0 +1,197 @@
+import {
+  type AccessTokens,
+  ConversationHistory,
+  Ids,
+  Installations,
+  type ReadModels
+} from "@messaging-api/domain"
+import { Effect, Option, Schema } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import type { SqlError } from "effect/sql"
+import { Api } from "../Api.ts"
+import { databaseUnavailable, InvalidRequest, NotFound, type ServiceUnavailable } from "../api/ApiErrors.ts"
+import { CurrentAccessToken } from "../api/Authentication.ts"
+import { EventStreams, parsePositionId, parseVersionId } from "./EventStreams.ts"
+
+/** What a token may read: every installation (admin tokens, unrestricted tokens) or its own. */
+const scopeOf = (token: AccessTokens.AccessToken): ReadModels.InstallationScope =>
+  token.installationIds ?? "all"
+
+/** Whether the scope holds the installation (ids compared as Postgres prints them, lower-case). */
+const allows = (scope: ReadModels.InstallationScope, installationId: string): boolean =>
+  scope === "all" || scope.some((allowed) => allowed.toLowerCase() === installationId.toLowerCase())
+
+const isUuid = Schema.is(Ids.Uuid)
+const isConversationId = Schema.is(Ids.ConversationId)
+
+const conversationNotFound = (id: string) =>
+  new NotFound({ error: { code: "conversation_not_found", message: `no conversation ${id}` } })
+
+const messageNotFound = (id: string) =>
+  new NotFound({ error: { code: "message_not_found", message: `no message ${id} in this conversation` } })
+
+/** Not allowed and unknown look the same, so a token learns nothing about other installations. */
+const installationNotFound = (id: string) =>
+  new NotFound({ error: { code: "installation_not_found", message: `no installation ${id}` } })
+
+const invalidCursor = (message: string) =>
+  new InvalidRequest({
+    error: { code: "invalid_cursor", message, details: [{ field: "cursor", message }] }
+  })
+
+const invalidLastEventId = (id: string) =>
+  new InvalidRequest({
+    error: {
+      code: "invalid_last_event_id",
+      message: `${id} is not an event id of this stream`,
+      details: [{ field: "Last-Event-ID", message: "not an event id of this stream" }]
+    }
+  })
+
+/** The read errors, as the API answers them. */
+const readError = (
+  error:
+    | ReadModels.ConversationNotFound
+    | ReadModels.MessageNotFound
+    | ReadModels.InvalidCursor
+    | SqlError.SqlError
+): NotFound | InvalidRequest | ServiceUnavailable => {
+  switch (error._tag) {
+    case "ConversationNotFound":
+      return conversationNotFound(error.conversationId)
+    case "MessageNotFound":
+      return messageNotFound(error.messageId)
+    case "InvalidCursor":
+      return invalidCursor(error.message)
+    case "SqlError":
+      return databaseUnavailable()
+  }
+}
+
+/** `text/event-stream` among the media types the client accepts. */
+const wantsEventStream = (accept: string | undefined): boolean =>
+  (accept ?? "").split(",").some((range) => range.split(";")[0]!.trim().toLowerCase() === "text/event-stream")
+
+/** The header wins over the query: a browser's EventSource reconnects to the same URL with a newer header. */
+const lastEventIdOf = (
+  headers: { readonly "last-event-id"?: string },
+  query: { readonly lastEventId?: string }
+): string | undefined => headers["last-event-id"] ?? query.lastEventId
+
+export const HistoryHandlers = HttpApiBuilder.group(
+  Api,
+  "history",
+  Effect.fn(function* (handlers) {
+    const history = yield* ConversationHistory.ConversationHistory
+    const installations = yield* Installations.Installations
+    const streams = yield* EventStreams
+
+    /** An installation the token may use; any other, known or not, is not found. */
+    const allowedInstallation = Effect.fnUntraced(function* (installationId: string) {
+      const scope = scopeOf(yield* CurrentAccessToken)
+      const id = installationId.toLowerCase()
+      if (!isUuid(id) || !allows(scope, id)) {
+        return yield* installationNotFound(installationId)
+      }
+      const installation = yield* installations.get(id).pipe(
+        Effect.catchTags({
+          InstallationNotFound: () => Effect.fail(installationNotFound(installationId)),
+          SqlError: () => Effect.fail(databaseUnavailable())
+        })
+      )
+      return installation.id
+    })
+
+    /** The installations a list may show: the token's, narrowed to `installationId` when one is asked for. */
+    const listScope = Effect.fnUntraced(function* (
+      installationId: string | undefined
+    ): Effect.fn.Return<ReadModels.InstallationScope, NotFound | ServiceUnavailable, CurrentAccessToken> {
+      if (installationId === undefined) return scopeOf(yield* CurrentAccessToken)
+      return [yield* allowedInstallation(installationId)]
+    })
+
+    const conversationStream = Effect.fnUntraced(function* (
+      id: string,
+      afterVersion: Option.Option<number>,
+      fromVersion: number | undefined
+    ) {
+      const conversationId = id.toLowerCase()
+      if (!isConversationId(conversationId)) return yield* conversationNotFound(id)
+      const scope = scopeOf(yield* CurrentAccessToken)
+      const owner = yield* streams.installationOf(conversationId).pipe(Effect.mapError(databaseUnavailable))
+      if (Option.isNone(owner) || !allows(scope, owner.value)) {
+        return yield* conversationNotFound(id)
+      }
+      return yield* streams
+        .conversation(
+          conversationId,
+          Option.getOrElse(afterVersion, () => Math.max(0, (fromVersion ?? 1) - 1))
+        )
+        .pipe(Effect.mapError(databaseUnavailable))
+    })
+
+    return handlers.handleAll({
+      listConversations: Effect.fn("History.listConversations")(function* ({ query }) {
+        const installationIds = yield* listScope(query.installationId)
+        return yield* history
+          .listConversations({ installationIds, cursor: query.cursor, limit: query.limit })
+          .pipe(Effect.mapError(readError))
+      }),
+      getConversation: Effect.fn("History.getConversation")(function* ({ params }) {
+        const token = yield* CurrentAccessToken
+        return yield* history
+          .getConversation(params.conversationId, scopeOf(token))
+          .pipe(Effect.mapError(readError))
+      }),
+      listMessages: Effect.fn("History.listMessages")(function* ({ params, query }) {
+        const token = yield* CurrentAccessToken
+        return yield* history
+          .listMessages(params.conversationId, {
+            installationIds: scopeOf(token),
+            cursor: query.cursor,
+            limit: query.limit
+          })
+          .pipe(Effect.mapError(readError))
+      }),
+      listAttempts: Effect.fn("History.listAttempts")(function* ({ params, query }) {
+        const token = yield* CurrentAccessToken
+        return yield* history
+          .listDeliveryAttempts(params.conversationId, {
+            installationIds: scopeOf(token),
+            messageId: query.messageId,
+            cursor: query.cursor,
+            limit: query.limit
+          })
+          .pipe(Effect.mapError(readError))
+      }),
+      conversationEvents: Effect.fn("History.conversationEvents")(function* ({ params, query, headers }) {
+        if (wantsEventStream(headers.accept)) {
+          const lastEventId = lastEventIdOf(headers, query)
+          const afterVersion = lastEventId === undefined ? Option.none() : parseVersionId(lastEventId)
+          if (lastEventId !== undefined && Option.isNone(afterVersion)) {
+            return yield* invalidLastEventId(lastEventId)
+          }
+          return yield* conversationStream(params.conversationId, afterVersion, query.fromVersion)
+        }
+        const token = yield* CurrentAccessToken
+        return yield* history
+          .readEvents(params.conversationId, {
+            installationIds: scopeOf(token),
+            fromVersion: query.fromVersion,
+            cursor: query.cursor,
+            limit: query.limit
+          })
+          .pipe(Effect.mapError(readError))
+      }),
+      installationEvents: Effect.fn("History.installationEvents")(function* ({ params, query, headers }) {
+        const lastEventId = lastEventIdOf(headers, query)
+        const after = lastEventId === undefined ? Option.none() : parsePositionId(lastEventId)
+        if (lastEventId !== undefined && Option.isNone(after)) return yield* invalidLastEventId(lastEventId)
+        const installationId = yield* allowedInstallation(params.installationId)
+        return yield* streams
+          .installation(installationId, Option.getOrUndefined(after))
+          .pipe(Effect.mapError(databaseUnavailable))
+      })
+    })
+  })
+)

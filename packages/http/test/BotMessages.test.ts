@@ -1,0 +1,210 @@
+import { randomUUID } from "node:crypto"
+import { createServer, type IncomingHttpHeaders } from "node:http"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { assert, layer } from "@effect/vitest"
+import { Conversations } from "@messaging-api/delivery/Conversations"
+import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
+import { AccessTokens, Database, EventStore, Installations } from "@messaging-api/domain"
+import { Duration, Effect, Layer, References, Schedule } from "effect"
+import { Webhook } from "standardwebhooks"
+import { inject } from "vitest"
+import { makeHttpLayer } from "../src/HttpApp.ts"
+import { postJson } from "./TestServer.ts"
+
+// POST /v1/conversations/{id}/messages on the real server with the real delivery engine (actors,
+// deliverer) behind it, delivering to a real response endpoint on 127.0.0.1.
+
+/** This file's installations: its engine leaves the other files' conversations alone. */
+const mine = new Set<string>()
+
+const Engine = Conversations.layer.pipe(
+  Layer.provide(NodeHttpClient.layerUndici),
+  Layer.provide(
+    Layer.succeed(
+      DeliverySettings.DeliverySettings,
+      DeliverySettings.make({
+        onlyInstallations: mine,
+        requestTimeout: Duration.seconds(2),
+        pollInterval: Duration.millis(100),
+        drainTimeout: Duration.seconds(1)
+      })
+    )
+  )
+)
+
+const TestLayer = makeHttpLayer({ publicUrl: "https://messaging.example" }).pipe(
+  Layer.provide(Engine),
+  Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+  Layer.provideMerge(
+    Layer.mergeAll(
+      EventStore.EventStore.layer,
+      Installations.Installations.layer,
+      AccessTokens.AccessTokens.layer
+    )
+  ),
+  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 8 })),
+  Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
+)
+
+interface Delivery {
+  readonly body: string
+  readonly headers: IncomingHttpHeaders
+}
+
+/** The application's response endpoint: answers 200 and keeps what it got. */
+const startReceiver = Effect.gen(function* () {
+  const received: Array<Delivery> = []
+  const server = yield* Effect.acquireRelease(
+    Effect.callback<ReturnType<typeof createServer>>((resume) => {
+      const server = createServer((request, response) => {
+        const chunks: Array<Buffer> = []
+        request.on("data", (chunk: Buffer) => chunks.push(chunk))
+        request.on("end", () => {
+          received.push({ body: Buffer.concat(chunks).toString("utf8"), headers: request.headers })
+          response.statusCode = 200
+          response.end()
+        })
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.callback<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  )
+  const address = server.address()
+  const port = typeof address === "object" && address !== null ? address.port : 0
+  return { url: `http://127.0.0.1:${port}/replies`, received }
+})
+
+/** An installation of this file's, with a token limited to it. */
+const installationWithToken = (responseUrl: string) =>
+  Effect.gen(function* () {
+    const installations = yield* Installations.Installations
+    const installation = yield* installations.create({
+      bot: { _tag: "echo" },
+      responseUrl,
+      retrySchedule: [10, 20, 40]
+    })
+    mine.add(installation.id)
+    const tokens = yield* AccessTokens.AccessTokens
+    const created = yield* tokens.create({
+      name: "bot",
+      admin: false,
+      installationIds: [installation.id]
+    })
+    return { installation, token: created.token }
+  })
+
+const waitFor = (condition: () => boolean) =>
+  Effect.suspend(() => (condition() ? Effect.void : Effect.fail("not yet"))).pipe(
+    Effect.retry(Schedule.spaced("20 millis"))
+  )
+
+layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
+  "POST /v1/conversations/{botpressConversationId}/messages",
+  (it) => {
+    it.effect("delivers a bot's later message, signed, after the reply; other tokens get 404", () =>
+      Effect.gen(function* () {
+        const receiver = yield* startReceiver
+        const a = yield* installationWithToken(receiver.url)
+        const b = yield* installationWithToken(receiver.url)
+        const external = `conversation-${randomUUID()}`
+        const received = yield* postJson(
+          `/webhooks/${a.installation.webhookId}`,
+          { userId: "user-1", messageId: randomUUID(), conversationId: external, type: "text", text: "hi" },
+          a.token
+        )
+        assert.strictEqual(received.status, 200, received.text)
+        const conversationId: string = received.json.conversation.id
+        yield* waitFor(() => receiver.received.length >= 1)
+
+        const path = `/v1/conversations/${conversationId}/messages`
+        const posted = yield* postJson(path, { type: "text", payload: { text: "later" } }, a.token)
+        assert.strictEqual(posted.status, 202, posted.text)
+        assert.strictEqual(posted.json.botpressConversationId, conversationId)
+        const messageId: string = posted.json.botpressMessageId
+
+        yield* waitFor(() => receiver.received.length >= 2)
+        const delivery = receiver.received[1]!
+        assert.strictEqual(delivery.headers["webhook-id"], messageId)
+        // The library an application would use verifies it with the installation's secret.
+        assert.deepStrictEqual(
+          new Webhook(a.installation.signingSecret).verify(
+            delivery.body,
+            delivery.headers as Record<string, string>
+          ),
+          {
+            type: "text",
+            payload: { text: "later" },
+            conversationId: external,
+            botpressUserId: received.json.user.id,
+            botpressMessageId: messageId,
+            botpressConversationId: conversationId
+          }
+        )
+
+        // Another installation's token, an unknown conversation, an id that is not one: all alike.
+        for (const [target, token] of [
+          [path, b.token],
+          [`/v1/conversations/${randomUUID()}/messages`, a.token],
+          ["/v1/conversations/nope/messages", a.token]
+        ] as const) {
+          const refused = yield* postJson(target, { type: "text", payload: { text: "no" } }, token)
+          assert.strictEqual(refused.status, 404, refused.text)
+          assert.strictEqual(refused.json.error.code, "conversation_not_found")
+        }
+        const unauthenticated = yield* postJson(path, { type: "text", payload: { text: "no" } })
+        assert.strictEqual(unauthenticated.status, 401, unauthenticated.text)
+      })
+    )
+
+    it.effect("refuses a payload that does not fit its Botpress type, and a body without a type", () =>
+      Effect.gen(function* () {
+        const receiver = yield* startReceiver
+        const a = yield* installationWithToken(receiver.url)
+        const received = yield* postJson(
+          `/webhooks/${a.installation.webhookId}`,
+          {
+            userId: "user-1",
+            messageId: randomUUID(),
+            conversationId: `conversation-${randomUUID()}`,
+            type: "text",
+            text: "hi"
+          },
+          a.token
+        )
+        const path = `/v1/conversations/${received.json.conversation.id}/messages`
+
+        const image = yield* postJson(
+          path,
+          { type: "image", payload: { url: "https://x.example/a.png" } },
+          a.token
+        )
+        assert.strictEqual(image.status, 400, image.text)
+        assert.strictEqual(image.json.error.code, "invalid_payload")
+        assert.deepStrictEqual(
+          image.json.error.details.map((detail: { field: string }) => detail.field),
+          ["payload"]
+        )
+
+        const untyped = yield* postJson(path, { payload: { text: "x" } }, a.token)
+        assert.strictEqual(untyped.status, 400, untyped.text)
+        assert.strictEqual(untyped.json.error.code, "invalid_body")
+        assert.deepStrictEqual(
+          untyped.json.error.details.map((detail: { field: string }) => detail.field),
+          ["type"]
+        )
+
+        // Other types pass through unchecked, as in Botpress.
+        const custom = yield* postJson(path, { type: "custom", payload: { any: [1, 2] } }, a.token)
+        assert.strictEqual(custom.status, 202, custom.text)
+        yield* waitFor(() =>
+          receiver.received.some((delivery) => JSON.parse(delivery.body).type === "custom")
+        )
+        assert.isFalse(receiver.received.some((delivery) => JSON.parse(delivery.body).type === "image"))
+      })
+    )
+  }
+)

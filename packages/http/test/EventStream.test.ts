@@ -1,0 +1,326 @@
+import { randomUUID } from "node:crypto"
+import { assert, layer } from "@effect/vitest"
+import type { Ids } from "@messaging-api/domain"
+import { Effect, Stream } from "effect"
+import { inject } from "vitest"
+import { adminToken, baseUrl, client, makeTestLayer, postJson, Receiver, send } from "./TestServer.ts"
+
+/**
+ * The live streams over real HTTP: a client reads Server-Sent Events with fetch, hangs up in the
+ * middle, and comes back with the last id it saw.
+ */
+
+const TestLayer = makeTestLayer(inject("databaseUrl"), { heartbeatInterval: "100 millis" })
+
+/** One SSE frame: an event (id, event, data) or a comment. */
+interface Frame {
+  readonly comment?: string
+  readonly id?: string
+  readonly event?: string
+  readonly data?: string
+}
+
+const parseFrame = (text: string): Frame => {
+  const frame: { comment?: string; id?: string; event?: string; data?: string } = {}
+  for (const line of text.split("\n")) {
+    if (line.startsWith(":")) frame.comment = line.slice(1).trim()
+    else {
+      const colon = line.indexOf(":")
+      const field = line.slice(0, colon)
+      const value = line.slice(colon + 1).replace(/^ /, "")
+      if (field === "id" || field === "event") frame[field] = value
+      if (field === "data") frame.data = frame.data === undefined ? value : `${frame.data}\n${value}`
+    }
+  }
+  return frame
+}
+
+interface EventSourceLike {
+  readonly status: number
+  readonly headers: Headers
+  /** The next frame, waiting for it. */
+  readonly next: Effect.Effect<Frame>
+  /** Hangs up. */
+  readonly close: Effect.Effect<void>
+}
+
+/** Opens a stream with fetch; it is closed with the scope at the latest. */
+const connect = (path: string, token: string, headers: Record<string, string> = {}) =>
+  Effect.gen(function* () {
+    const url = yield* baseUrl
+    const controller = new AbortController()
+    const response = yield* Effect.promise(() =>
+      fetch(`${url}${path}`, {
+        headers: { accept: "text/event-stream", authorization: `Bearer ${token}`, ...headers },
+        signal: controller.signal
+      })
+    )
+    const reader = response.body!.getReader()
+    const decoder = new TextDecoder()
+    let buffer = ""
+    const next = Effect.promise(async (): Promise<Frame> => {
+      for (;;) {
+        const end = buffer.indexOf("\n\n")
+        if (end >= 0) {
+          const text = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          return parseFrame(text)
+        }
+        const chunk = await reader.read()
+        if (chunk.done) throw new Error("the stream ended")
+        buffer += decoder.decode(chunk.value, { stream: true })
+      }
+    })
+    const close = Effect.sync(() => controller.abort())
+    yield* Effect.addFinalizer(() => close)
+    return { status: response.status, headers: response.headers, next, close } satisfies EventSourceLike
+  })
+
+/** The next `count` events, skipping comments. */
+const events = (stream: EventSourceLike, count: number) =>
+  Effect.gen(function* () {
+    const frames: Array<Frame> = []
+    while (frames.length < count) {
+      const frame = yield* stream.next
+      if (frame.comment === undefined) frames.push(frame)
+    }
+    return frames
+  })
+
+/** Every event until a heartbeat comment: what arrived while the stream went idle. */
+const untilHeartbeat = (stream: EventSourceLike) =>
+  Effect.gen(function* () {
+    const frames: Array<Frame> = []
+    for (;;) {
+      const frame = yield* stream.next
+      if (frame.comment === "heartbeat") return frames
+      if (frame.comment === undefined) frames.push(frame)
+    }
+  })
+
+const installationWithToken = Effect.gen(function* () {
+  const admin = yield* client(yield* adminToken)
+  const receiver = yield* Receiver
+  const installation = yield* admin.installations.create({
+    payload: { bot: { _tag: "echo" }, responseUrl: `${receiver.url}/ok`, skipVerify: true }
+  })
+  const created = yield* admin.tokens.create({
+    payload: { name: "stream", installationIds: [installation.id] }
+  })
+  return {
+    installationId: installation.id as Ids.InstallationId,
+    webhookPath: `/webhooks/${installation.webhookId}`,
+    token: created.token
+  }
+})
+
+type Installation = Effect.Success<typeof installationWithToken>
+
+const userMessage = (installation: Installation, conversation: string) =>
+  Effect.gen(function* () {
+    const response = yield* postJson(
+      installation.webhookPath,
+      {
+        userId: "user-1",
+        messageId: `m-${randomUUID()}`,
+        conversationId: conversation,
+        type: "text",
+        text: "hi"
+      },
+      installation.token
+    )
+    assert.strictEqual(response.status, 200, response.text)
+    return response.json.conversation.id as Ids.ConversationId
+  })
+
+const ids = (frames: ReadonlyArray<Frame>) => frames.map((frame) => frame.id)
+
+layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the live event streams", (it) => {
+  it.effect("resumes a conversation's stream after a disconnect: the rest, in order, nothing twice", () =>
+    Effect.gen(function* () {
+      const a = yield* installationWithToken
+      const conversationId = yield* userMessage(a, "live")
+      yield* userMessage(a, "live")
+      const path = `/v1/conversations/${conversationId}/events`
+
+      // Versions 1-3 are stored; read two of them and hang up in the middle.
+      const first = yield* connect(path, a.token)
+      assert.strictEqual(first.status, 200)
+      assert.strictEqual(first.headers.get("content-type"), "text/event-stream")
+      assert.strictEqual(first.headers.get("cache-control"), "no-cache")
+      assert.strictEqual(first.headers.get("x-accel-buffering"), "no")
+      const seen = yield* events(first, 2)
+      assert.deepStrictEqual(ids(seen), ["1", "2"])
+      assert.deepStrictEqual(
+        seen.map((frame) => frame.event),
+        ["ConversationStarted", "UserMessageReceived"]
+      )
+      const data = JSON.parse(seen[0]!.data!)
+      assert.strictEqual(data.version, 1)
+      assert.strictEqual(data.type, "ConversationStarted")
+      assert.strictEqual(data.data.installationId, a.installationId)
+      assert.isString(data.recordedAt)
+      yield* first.close
+
+      // While no one listens, two more messages.
+      yield* userMessage(a, "live")
+      yield* userMessage(a, "live")
+
+      const resumed = yield* connect(path, a.token, { "last-event-id": "2" })
+      assert.deepStrictEqual(ids(yield* events(resumed, 3)), ["3", "4", "5"])
+      // Then live: a message sent now arrives once, and nothing else follows it.
+      yield* userMessage(a, "live")
+      assert.deepStrictEqual(ids(yield* events(resumed, 1)), ["6"])
+      assert.deepStrictEqual(yield* untilHeartbeat(resumed), [])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "follows a conversation that has nothing new, with heartbeats, and takes the id in the query too",
+    () =>
+      Effect.gen(function* () {
+        const a = yield* installationWithToken
+        const conversationId = yield* userMessage(a, "quiet")
+        const path = `/v1/conversations/${conversationId}/events`
+
+        // Everything is seen already: only heartbeats, until something happens.
+        const quiet = yield* connect(`${path}?lastEventId=2`, a.token)
+        assert.deepStrictEqual(yield* untilHeartbeat(quiet), [])
+        assert.deepStrictEqual(yield* untilHeartbeat(quiet), [])
+        yield* userMessage(a, "quiet")
+        assert.deepStrictEqual(ids(yield* events(quiet, 1)), ["3"])
+
+        // The header wins over the query (a browser reconnects to the same URL with a newer header).
+        const both = yield* connect(`${path}?lastEventId=0`, a.token, { "last-event-id": "2" })
+        assert.deepStrictEqual(ids(yield* events(both, 1)), ["3"])
+        assert.deepStrictEqual(yield* untilHeartbeat(both), [])
+
+        // `fromVersion` says where a stream without an id starts.
+        const fromTwo = yield* connect(`${path}?fromVersion=2`, a.token)
+        assert.deepStrictEqual(ids(yield* events(fromTwo, 2)), ["2", "3"])
+        assert.deepStrictEqual(yield* untilHeartbeat(fromTwo), [])
+
+        // Without `Accept: text/event-stream` the same path answers a JSON page.
+        const page = yield* send("GET", path, { headers: { authorization: `Bearer ${a.token}` } })
+        assert.strictEqual(page.status, 200)
+        assert.deepStrictEqual(
+          page.json.items.map((event: { version: number }) => event.version),
+          [1, 2, 3]
+        )
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect("streams to the typed client, which decodes each event as the API declares it", () =>
+    Effect.gen(function* () {
+      const a = yield* installationWithToken
+      const conversationId = yield* userMessage(a, "typed")
+      yield* userMessage(a, "typed")
+      const reader = yield* client(a.token)
+      const stream = yield* reader.history.conversationEvents({
+        params: { conversationId },
+        query: {},
+        headers: { accept: "text/event-stream", "last-event-id": "1" }
+      })
+      assert.isTrue(Stream.isStream(stream))
+      if (!Stream.isStream(stream)) return
+      const received = yield* stream.pipe(Stream.take(2), Stream.runCollect)
+      assert.deepStrictEqual(
+        received.map((event) => [event.id, event.event, event.data.version, event.data.type]),
+        [
+          ["2", "UserMessageReceived", 2, "UserMessageReceived"],
+          ["3", "UserMessageReceived", 3, "UserMessageReceived"]
+        ]
+      )
+    })
+  )
+
+  it.effect("refuses a Last-Event-ID that is not one of the stream's ids (400)", () =>
+    Effect.gen(function* () {
+      const a = yield* installationWithToken
+      const conversationId = yield* userMessage(a, "bad-id")
+      for (const [path, id] of [
+        [`/v1/conversations/${conversationId}/events`, "abc"],
+        [`/v1/conversations/${conversationId}/events`, "1:2"],
+        [`/v1/installations/${a.installationId}/events`, "12"],
+        [`/v1/installations/${a.installationId}/events`, "x:y"]
+      ] as const) {
+        const response = yield* send("GET", path, {
+          headers: { accept: "text/event-stream", authorization: `Bearer ${a.token}`, "last-event-id": id }
+        })
+        assert.strictEqual(response.status, 400, `${path} ${id}: ${response.text}`)
+        assert.strictEqual(response.json.error.code, "invalid_last_event_id")
+      }
+    })
+  )
+
+  it.effect("resumes an installation's stream from an opaque id, with only that installation's events", () =>
+    Effect.gen(function* () {
+      const a = yield* installationWithToken
+      const b = yield* installationWithToken
+      const path = `/v1/installations/${a.installationId}/events`
+
+      // Without an id the stream starts at the log's horizon: from now on, and perhaps with events
+      // committed just before, while an older transaction (of any database on the server) was open.
+      const before = yield* userMessage(a, "before")
+      const first = yield* connect(path, a.token)
+      assert.strictEqual(first.status, 200)
+      const one = yield* userMessage(a, "one")
+      yield* userMessage(b, "elsewhere")
+      const two = yield* userMessage(a, "two")
+      const received = yield* events(first, 4)
+      while (received.filter((frame) => JSON.parse(frame.data!).conversationId !== before).length < 4) {
+        received.push(...(yield* events(first, 1)))
+      }
+      const seen = received.filter((frame) => JSON.parse(frame.data!).conversationId !== before)
+      // Events from before come first, if at all.
+      assert.deepStrictEqual(received.slice(received.length - 4), seen)
+      assert.deepStrictEqual(
+        seen.map((frame) => [JSON.parse(frame.data!).conversationId, frame.event]),
+        [
+          [one, "ConversationStarted"],
+          [one, "UserMessageReceived"],
+          [two, "ConversationStarted"],
+          [two, "UserMessageReceived"]
+        ]
+      )
+      yield* first.close
+
+      yield* userMessage(a, "one")
+      yield* userMessage(b, "elsewhere")
+      const three = yield* userMessage(a, "three")
+
+      // Resume after the second of the four: the rest of them, then what came while away.
+      const resumed = yield* connect(path, a.token, { "last-event-id": seen[1]!.id! })
+      const rest = yield* events(resumed, 5)
+      assert.deepStrictEqual(ids(rest.slice(0, 2)), ids(seen.slice(2)))
+      assert.deepStrictEqual(
+        rest.slice(2).map((frame) => [JSON.parse(frame.data!).conversationId, frame.event]),
+        [
+          [one, "UserMessageReceived"],
+          [three, "ConversationStarted"],
+          [three, "UserMessageReceived"]
+        ]
+      )
+      assert.deepStrictEqual(yield* untilHeartbeat(resumed), [])
+      // Nothing twice: every id differs.
+      assert.strictEqual(new Set(ids([...seen, ...rest])).size, 7)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("streams an installation to an admin token but not to another installation's token", () =>
+    Effect.gen(function* () {
+      const a = yield* installationWithToken
+      const b = yield* installationWithToken
+      const admin = yield* connect(`/v1/installations/${a.installationId}/events`, yield* adminToken)
+      const conversationId = yield* userMessage(a, "watched")
+      assert.deepStrictEqual(
+        (yield* events(admin, 2)).map((frame) => JSON.parse(frame.data!).conversationId),
+        [conversationId, conversationId]
+      )
+      const refused = yield* send("GET", `/v1/installations/${a.installationId}/events`, {
+        headers: { accept: "text/event-stream", authorization: `Bearer ${b.token}` }
+      })
+      assert.strictEqual(refused.status, 404)
+    }).pipe(Effect.scoped)
+  )
+})

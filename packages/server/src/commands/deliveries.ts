@@ -1,0 +1,142 @@
+import { Conversations } from "@messaging-api/delivery/Conversations"
+import { Deliveries, DeliveryRecord } from "@messaging-api/delivery/Deliveries"
+import { EventStore, Ids, Projector, ReadModels } from "@messaging-api/domain"
+import { BotMessagesApi } from "@messaging-api/http"
+import { Console, Effect, Layer, Option, Schema } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { DatabaseWithConfig } from "../DatabaseLive.ts"
+import { InvalidFlagValue } from "./installations.ts"
+import { formatTable } from "./TextTable.ts"
+
+/**
+ * `messaging-api deliveries list|redeliver`: where bot messages' deliveries stand, and dead letters
+ * sent again. `list` first brings the read models up to the log (so it is current even with no
+ * server running); `redeliver` appends `RedeliveryRequested` to the conversation, and the running
+ * server's delivery projector and schedule pick the conversation up and deliver it.
+ */
+
+const DeliveriesLive = Layer.mergeAll(
+  Deliveries.layer,
+  Conversations.layerDirect,
+  Projector.Projector.layer
+).pipe(Layer.provideMerge(EventStore.EventStore.layer), Layer.provideMerge(DatabaseWithConfig))
+
+const encodeList = Schema.encodeSync(Schema.fromJsonString(Schema.Array(DeliveryRecord)))
+const encodeAccepted = Schema.encodeSync(Schema.fromJsonString(BotMessagesApi.AcceptedBotMessage))
+
+const json = Flag.Boolean("json").pipe(
+  Flag.withDefault(false),
+  Flag.withDescription("Print one JSON document instead of text")
+)
+
+const installationScope = (installation: Option.Option<string>) => {
+  if (Option.isNone(installation)) return Effect.succeed<ReadModels.InstallationScope>("all")
+  return Schema.is(Ids.Uuid)(installation.value)
+    ? Effect.succeed<ReadModels.InstallationScope>([installation.value.toLowerCase()])
+    : Effect.fail(
+        new InvalidFlagValue({
+          flag: "--installation",
+          message: `${installation.value} is not an installation id`
+        })
+      )
+}
+
+const lastAnswer = (record: DeliveryRecord) =>
+  record.lastError ?? (record.lastStatus === null ? "-" : `HTTP ${record.lastStatus}`)
+
+const list = Command.make(
+  "list",
+  {
+    dead: Flag.Boolean("dead").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("Dead letters only (what `deliveries redeliver` sends again)")
+    ),
+    installation: Flag.String("installation").pipe(
+      Flag.optional,
+      Flag.withDescription("Only this installation's messages")
+    ),
+    limit: Flag.Int("limit").pipe(
+      Flag.optional,
+      Flag.withDescription(
+        `How many, newest first (default ${ReadModels.defaultPageSize}, at most ${ReadModels.maxPageSize})`
+      )
+    ),
+    json
+  },
+  Effect.fn("DeliveriesCommand.list")(function* (flags) {
+    const installationIds = yield* installationScope(flags.installation)
+    yield* Effect.gen(function* () {
+      const projector = yield* Projector.Projector
+      yield* projector.catchUp
+      const deliveries = yield* Deliveries
+      const found = yield* deliveries.list({
+        dead: flags.dead ? true : undefined,
+        installationIds,
+        limit: Option.getOrUndefined(flags.limit)
+      })
+      if (flags.json) return yield* Console.log(encodeList(found))
+      if (found.length === 0) return yield* Console.log(flags.dead ? "No dead letters." : "No bot messages.")
+      yield* Console.log(
+        formatTable(
+          ["MESSAGE ID", "CONVERSATION ID", "TYPE", "STATUS", "ATTEMPTS", "CREATED", "LAST ANSWER"],
+          found.map((record) => [
+            record.messageId,
+            record.conversationId,
+            record.type,
+            record.status,
+            String(record.attempts),
+            record.createdAt,
+            lastAnswer(record)
+          ])
+        )
+      )
+    }).pipe(Effect.provide(DeliveriesLive))
+  })
+).pipe(
+  Command.withDescription("List bot messages and where their delivery stands, newest first"),
+  Command.withExamples([
+    {
+      command: "messaging-api deliveries list --dead",
+      description: "The dead letters of every installation"
+    },
+    {
+      command: "messaging-api deliveries list --installation $INSTALLATION_ID --json",
+      description: "One installation's bot messages, as JSON"
+    }
+  ])
+)
+
+const redeliver = Command.make(
+  "redeliver",
+  {
+    id: Argument.String("id").pipe(
+      Argument.withDescription(
+        "The dead letter's botpressMessageId (its webhook-id), as `deliveries list` shows it"
+      )
+    ),
+    json
+  },
+  Effect.fn("DeliveriesCommand.redeliver")(function* ({ id, json }) {
+    yield* Effect.gen(function* () {
+      const conversations = yield* Conversations
+      const accepted = yield* conversations.redeliver(id.toLowerCase())
+      if (json) {
+        return yield* Console.log(
+          encodeAccepted({
+            botpressMessageId: accepted.messageId,
+            botpressConversationId: accepted.conversationId
+          })
+        )
+      }
+      yield* Console.log(
+        `Queued bot message ${accepted.messageId} (conversation ${accepted.conversationId}) for delivery again; ` +
+          "the running server delivers it after whatever the conversation has pending."
+      )
+    }).pipe(Effect.provide(DeliveriesLive))
+  })
+).pipe(Command.withDescription("Deliver a dead letter again (same webhook-id, a fresh retry schedule)"))
+
+export const deliveriesCommand = Command.make("deliveries").pipe(
+  Command.withDescription("List deliveries and redeliver dead letters"),
+  Command.withSubcommands([list, redeliver])
+)
