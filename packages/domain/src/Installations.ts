@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Cache, Context, Effect, Exit, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { type BotConfig, Installation } from "./Installation.ts"
@@ -8,6 +8,9 @@ import type { RetrySchedule } from "./RetrySchedule.ts"
 export class InstallationNotFound extends Schema.TaggedError<InstallationNotFound>()("InstallationNotFound", {
   id: Schema.String
 }) {}
+
+/** How long a found installation is kept before it is looked up again. */
+export const cacheTtl = "1 second"
 
 export interface NewInstallation {
   readonly bot: BotConfig
@@ -78,13 +81,21 @@ export class Installations extends Context.Service<
         return fromRow(rows[0]!)
       })
 
-      const findByWebhookId = Effect.fn("Installations.findByWebhookId")(function* (webhookId: string) {
+      const lookupByWebhookId = Effect.fnUntraced(function* (webhookId: string) {
         const rows = yield* sql<InstallationRow>`
           SELECT ${columns} FROM installations WHERE webhook_id = ${webhookId} AND deleted_at IS NULL
         `
         if (rows.length === 0) return yield* new InstallationNotFound({ id: webhookId })
         return fromRow(rows[0]!)
       })
+      // Every inbound message looks its installation up: found ones are kept briefly (a deletion
+      // reaches other processes within `cacheTtl`), misses and failures are not kept.
+      const byWebhookId = yield* Cache.makeWith(lookupByWebhookId, {
+        capacity: 10_000,
+        timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
+      })
+      const findByWebhookId = (webhookId: string) =>
+        Cache.get(byWebhookId, webhookId).pipe(Effect.withSpan("Installations.findByWebhookId"))
 
       const list = sql<InstallationRow>`
         SELECT ${columns} FROM installations WHERE deleted_at IS NULL ORDER BY created_at, id
@@ -99,6 +110,7 @@ export class Installations extends Context.Service<
           UPDATE installations SET deleted_at = now() WHERE id = ${id}::uuid AND deleted_at IS NULL RETURNING id
         `
         if (rows.length === 0) return yield* new InstallationNotFound({ id })
+        yield* Cache.invalidateAll(byWebhookId)
       })
 
       return Installations.of({ create, get, findByWebhookId, list, delete: remove })

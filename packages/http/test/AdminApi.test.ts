@@ -44,7 +44,14 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
         const all = yield* admin.installations.list()
         assert.isTrue(all.some((installation) => installation.id === created.id))
 
+        // Its webhook works (its lookup is now cached), and stops the moment it is deleted.
+        const message = { userId: "u", messageId: "m-1", conversationId: "c-1", type: "text", text: "hi" }
+        const webhook = `/webhooks/${created.webhookId}`
+        assert.strictEqual((yield* postJson(webhook, message, token)).status, 200)
         yield* admin.installations.delete({ params: { id: created.id } })
+        const deleted = yield* postJson(webhook, { ...message, messageId: "m-2" }, token)
+        assert.strictEqual(deleted.status, 404, deleted.text)
+        assert.strictEqual(deleted.json.error.code, "webhook_not_found")
         const gone = yield* Effect.flip(admin.installations.get({ params: { id: created.id } }))
         assert.strictEqual(gone._tag, "NotFound")
         assert.strictEqual(gone._tag === "NotFound" && gone.error.code, "installation_not_found")

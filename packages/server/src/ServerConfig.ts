@@ -19,6 +19,7 @@ export interface ServerConfigShape {
   readonly passivateAfter: Duration.Duration
   readonly shutdownTimeout: Duration.Duration
   readonly databasePoolSize: number
+  readonly sseHeartbeat: Duration.Duration
 }
 
 const PostgresUrl = Schema.String.check(
@@ -56,7 +57,8 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   requestTimeout: Config.Duration("DELIVERY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   passivateAfter: Config.Duration("PASSIVATE_AFTER").pipe(Config.withDefault(Duration.minutes(1))),
   shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
-  databasePoolSize: Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10))
+  databasePoolSize: Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  sseHeartbeat: Config.Duration("SSE_HEARTBEAT").pipe(Config.withDefault(Duration.seconds(15)))
 }).pipe(
   Config.map(({ publicUrl, ...config }) => ({
     ...config,

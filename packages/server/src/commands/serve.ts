@@ -44,7 +44,13 @@ const HttpLive = Layer.unwrap(
       disableLogger: true
     }).pipe(
       Layer.provide(HttpApp.services),
-      Layer.provide(HttpSettings.layer({ publicUrl: config.publicUrl, maxBodyBytes: config.maxBodyBytes })),
+      Layer.provide(
+        HttpSettings.layer({
+          publicUrl: config.publicUrl,
+          maxBodyBytes: config.maxBodyBytes,
+          heartbeatInterval: config.sseHeartbeat
+        })
+      ),
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
     )
   })
