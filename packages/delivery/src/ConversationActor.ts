@@ -11,7 +11,14 @@ import type { Installation } from "@messaging-api/domain/Installation"
 import { Clock, Deferred, Duration, Effect, Exit, HashMap, Option, Result, Semaphore, Stream } from "effect"
 import { Bot, BotError } from "./Bot.ts"
 import type { BotReply } from "./BotTurn.ts"
-import { type CommandError, type CommandResult, type StateCache, write } from "./ConversationWriter.ts"
+import {
+  type CommandError,
+  type CommandResult,
+  type ConversationUnavailable,
+  type StateCache,
+  unavailable,
+  write
+} from "./ConversationWriter.ts"
 import { Deliverer } from "./Deliverer.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
@@ -33,6 +40,8 @@ export interface ConversationActor {
   execute(command: ConversationCommands.ConversationCommand): Effect.Effect<CommandResult, CommandError>
   /** Runs the work loop unless it is already running; resolves when the loop ends. */
   readonly run: Effect.Effect<void>
+  /** The state the actor holds (read from the log when it holds none), between commands. */
+  readonly inspect: Effect.Effect<ConversationStream.LoadedConversation, ConversationUnavailable>
 }
 
 /** What the loop does next. */
@@ -348,6 +357,6 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     )
   })
 
-  const actor: ConversationActor = { execute, run }
+  const actor: ConversationActor = { execute, run, inspect: Effect.mapError(current, unavailable) }
   return actor
 })

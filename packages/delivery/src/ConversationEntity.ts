@@ -1,4 +1,5 @@
-import { ConversationCommands, ConversationEvents, EventStore, type Ids } from "@messaging-api/domain"
+import { ConversationCommands, ConversationEvents, EventStore, Ids } from "@messaging-api/domain"
+import type { ConversationState as State } from "@messaging-api/domain/Conversation"
 import { Effect, Layer, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
@@ -14,6 +15,7 @@ import { DeliverySettings } from "./DeliverySettings.ts"
  * - `Execute`: one command (sequential).
  * - `Run`: the work loop (forked, so commands are served while it runs; while it runs the entity
  *   counts as busy and is not passivated).
+ * - `Inspect`: the state the actor holds and its stream version, between two commands.
  */
 
 export const CommandResult = Schema.Struct({
@@ -39,7 +41,42 @@ export const Execute = Rpc.make("Execute", {
 
 export const Run = Rpc.make("Run")
 
-export const Conversation = Entity.make("Conversation", [Execute, Run])
+const OpenTurn = Schema.Struct({
+  userMessageId: Ids.MessageId,
+  userId: Ids.UserId,
+  failures: Schema.Int,
+  retryAt: Schema.NullOr(ConversationEvents.Instant)
+})
+
+const BotMessage = Schema.Struct({
+  messageId: Ids.MessageId,
+  inReplyTo: Schema.NullOr(Ids.MessageId),
+  userId: Schema.NullOr(Ids.UserId),
+  type: Schema.String,
+  payload: Schema.Unknown,
+  emittedAt: ConversationEvents.Instant,
+  status: Schema.Literals(["pending", "delivered", "dead_lettered"]),
+  attempts: Schema.Int,
+  nextAttemptAt: Schema.NullOr(ConversationEvents.Instant),
+  lastError: Schema.NullOr(Schema.String)
+})
+
+/** `Conversation.ConversationState` on the wire (the annotation keeps the two in step). */
+export const ConversationState: Schema.Codec<State, unknown> = Schema.Struct({
+  started: Schema.NullOr(ConversationEvents.ConversationStarted),
+  userMessages: Schema.HashMap(Schema.String, ConversationEvents.UserMessageReceived),
+  openTurns: Schema.Array(OpenTurn),
+  botMessages: Schema.HashMap(Ids.MessageId, BotMessage),
+  outbox: Schema.Array(Ids.MessageId),
+  lastUserId: Schema.NullOr(Ids.UserId)
+})
+
+export const Inspect = Rpc.make("Inspect", {
+  success: Schema.Struct({ state: ConversationState, version: Schema.Int }),
+  error: ConversationUnavailable
+})
+
+export const Conversation = Entity.make("Conversation", [Execute, Run, Inspect])
 
 export const layer = Layer.unwrap(
   Effect.gen(function* () {
@@ -57,7 +94,8 @@ export const layer = Layer.unwrap(
                   Effect.fail(new ConversationUnavailable({ message: `command failed: ${String(defect)}` }))
                 )
               ),
-          Run: () => Rpc.fork(actor.run)
+          Run: () => Rpc.fork(actor.run),
+          Inspect: () => actor.inspect
         })
       }),
       { maxIdleTime: settings.passivateAfter }

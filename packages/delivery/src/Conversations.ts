@@ -98,6 +98,13 @@ export class Conversations extends Context.Service<
       AcceptedBotMessage,
       ConversationNotFound | MessagePayload.InvalidMessagePayload | ConversationUnavailable
     >
+    /**
+     * The conversation's folded state and stream version as its writer holds them: the live
+     * actor's state in memory (`layer`), a fresh fold of the log (`layerDirect`). For inspection.
+     */
+    state(
+      conversationId: Ids.ConversationId
+    ): Effect.Effect<ConversationStream.LoadedConversation, ConversationUnavailable>
     /** Queues a dead-lettered message for delivery again (behind whatever is pending). */
     redeliver(
       messageId: string,
@@ -112,7 +119,12 @@ export class Conversations extends Context.Service<
     Conversations,
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore
-      return makeFrontDoor(store, makeExecute(store), () => Effect.void)
+      return makeFrontDoor(
+        store,
+        makeExecute(store),
+        (conversationId) => ConversationStream.load(store, conversationId).pipe(Effect.mapError(unavailable)),
+        () => Effect.void
+      )
     })
   )
 
@@ -191,6 +203,21 @@ export class Conversations extends Context.Service<
             Effect.tap((result) => (result.events.length > 0 ? start(conversationId) : Effect.void))
           )
 
+      const state = (conversationId: Ids.ConversationId) =>
+        clientFor(conversationId)
+          .Inspect()
+          .pipe(
+            Effect.catch((error) =>
+              Effect.fail(
+                error._tag === "ConversationUnavailable"
+                  ? error
+                  : new ConversationUnavailable({
+                      message: `the conversation could not be reached (${error._tag})`
+                    })
+              )
+            )
+          )
+
       // Registered after the FiberSet, so it runs first on close: stop, then wait (bounded), then interrupt.
       yield* Effect.addFinalizer(() =>
         draining.start.pipe(
@@ -200,7 +227,7 @@ export class Conversations extends Context.Service<
       )
       yield* WorkScheduler.run({ start, busy: () => [...busy.keys()] }).pipe(Effect.forkScoped)
 
-      return makeFrontDoor(store, execute, start)
+      return makeFrontDoor(store, execute, state, start)
     })
   ).pipe(
     Layer.provide(ConversationEntity.layer),
@@ -226,6 +253,7 @@ export class Conversations extends Context.Service<
 const makeFrontDoor = (
   store: EventStore.EventStore["Service"],
   execute: Conversations["Service"]["execute"],
+  state: Conversations["Service"]["state"],
   start: (conversationId: Ids.ConversationId) => Effect.Effect<void>
 ): Conversations["Service"] => {
   const receive = makeReceive(store, execute)
@@ -300,7 +328,7 @@ const makeFrontDoor = (
     return { messageId: messageId as Ids.MessageId, conversationId } satisfies AcceptedBotMessage
   })
 
-  return Conversations.of({ receive, execute, post, redeliver })
+  return Conversations.of({ receive, execute, state, post, redeliver })
 }
 
 /** The installation a conversation belongs to, from its first event. */

@@ -35,7 +35,8 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres 
         yield* proxy.down
         const down = yield* postJson(path, message(), token)
         assert.strictEqual(down.status, 503, down.text)
-        assert.strictEqual(down.json.error.code, "database_unavailable")
+        // Whichever step meets the outage first answers (token and installation lookups may be cached).
+        assert.include(["database_unavailable", "conversation_unavailable"], down.json.error.code)
         const ready = yield* send("GET", "/readyz")
         assert.strictEqual(ready.status, 503, ready.text)
         assert.strictEqual((yield* send("GET", "/healthz")).status, 200)

@@ -1,0 +1,254 @@
+import { randomUUID } from "node:crypto"
+import { NodeHttpClient } from "@effect/platform-node"
+import { assert, layer } from "@effect/vitest"
+import {
+  type Conversation,
+  ConversationCommands,
+  ConversationDecider,
+  ConversationStream,
+  Database,
+  EventStore,
+  Ids,
+  Installations,
+  Timeline
+} from "@messaging-api/domain"
+import { Duration, Effect, HashMap, Layer, References, Result, Schema, Stream } from "effect"
+import { inject } from "vitest"
+import { Bot } from "../src/Bot.ts"
+import { Conversations } from "../src/Conversations.ts"
+import * as DeliverySettings from "../src/DeliverySettings.ts"
+import * as Receiver from "./Receiver.ts"
+
+/**
+ * The live actor holds the state its events fold to. Random commands go through
+ * `Conversations.execute` to one conversation's actor; before and after each, the state the actor
+ * holds in memory (`Conversations.state`) must equal the fold of the stored stream, at the same
+ * version, and each answer must be the decider's on that state. Then the actors stop (as a
+ * process does) and a new actor, activated by the next message, must hold the same state and go
+ * on agreeing with the log.
+ *
+ * The engine's own work must not write meanwhile: the bot never answers and the response
+ * endpoint never answers (both within limits of an hour), and the schedule resumes no
+ * conversation of this file. A loop started by a command waits on them and records nothing.
+ * An actor whose loop is in flight counts as busy and is never passivated, so leaving memory is
+ * exercised as a restart: either way the next actor for the conversation starts from the log.
+ */
+
+const Storage = Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer).pipe(
+  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 6 }))
+)
+
+const settings = DeliverySettings.make({
+  onlyInstallations: new Set(),
+  botTimeout: Duration.hours(1),
+  requestTimeout: Duration.hours(1),
+  drainTimeout: Duration.millis(1)
+})
+
+const NeverAnswers = Layer.succeed(Bot, Bot.of({ respond: () => Stream.never }))
+
+/** One life of the actors: built for the effect, closed after it (draining, as at shutdown). */
+const Actors = Conversations.layerNoBot.pipe(
+  Layer.provide([NeverAnswers, NodeHttpClient.layerUndici]),
+  Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
+  Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
+)
+
+const Small = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))
+
+const Step = Schema.Union([
+  Schema.TaggedStruct("Receive", { message: Small, user: Small, edited: Schema.Boolean }),
+  Schema.TaggedStruct("Complete", { turn: Small, replies: Small }),
+  Schema.TaggedStruct("Fail", { turn: Small, giveUp: Schema.Boolean }),
+  Schema.TaggedStruct("Post", { otherInstallation: Schema.Boolean }),
+  Schema.TaggedStruct("Attempt", {
+    message: Small,
+    outcome: Schema.Literals(["delivered", "retry", "dead_letter"])
+  }),
+  Schema.TaggedStruct("Redeliver", { message: Small })
+])
+type Step = typeof Step.Type
+
+/** Up to 7 commands in each life; with the opening message, at most 15 in all. */
+const Steps = Schema.Array(Step).check(Schema.isMaxLength(7))
+
+/** The whole state with its hash maps as sorted entry lists, so two states compare field by field. */
+const comparable = (state: Conversation.ConversationState) =>
+  Object.fromEntries(
+    Object.entries(state).map(([key, value]) => [
+      key,
+      HashMap.isHashMap(value)
+        ? [...HashMap.toEntries(value)].sort(([a], [b]) => (String(a) < String(b) ? -1 : 1))
+        : value
+    ])
+  )
+
+const assertSameState = (
+  actor: ConversationStream.LoadedConversation,
+  other: ConversationStream.LoadedConversation,
+  what: string
+) => {
+  assert.strictEqual(actor.version, other.version, `${what}: version`)
+  assert.deepStrictEqual(
+    Timeline.summarize(actor.state, actor.version),
+    Timeline.summarize(other.state, other.version),
+    what
+  )
+  assert.deepStrictEqual(comparable(actor.state), comparable(other.state), what)
+}
+
+/** The actor's state against a fresh fold of the stored stream. */
+const assertActorAgreesWithLog = (conversationId: Ids.ConversationId, what: string) =>
+  Effect.gen(function* () {
+    const conversations = yield* Conversations
+    const store = yield* EventStore.EventStore
+    const actor = yield* conversations.state(conversationId)
+    const stored = yield* ConversationStream.load(store, conversationId)
+    assertSameState(actor, stored, what)
+    return actor
+  })
+
+layer(Storage, { timeout: 120_000, excludeTestServices: true })("Actor state", (it) => {
+  it.effect.prop(
+    "the live actor's state is the fold of its stored events, also after the actors restart",
+    [Steps, Steps],
+    ([first, then]) =>
+      Effect.gen(function* () {
+        const endpoint = yield* Receiver.make(() => "hang")
+        const installation = yield* (yield* Installations.Installations).create({
+          bot: { _tag: "echo" },
+          responseUrl: endpoint.url,
+          retrySchedule: [60_000]
+        })
+        const external = `actor-${randomUUID()}`
+        const conversationId = Ids.conversationIdFor(installation.id, external)
+        const emitted: Array<Ids.MessageId> = []
+        let clock = Date.parse("2026-11-25T12:00:00.000Z")
+        const at = () => {
+          clock += 1000
+          return new Date(clock).toISOString()
+        }
+        const nth = <A>(items: ReadonlyArray<A>, i: number): A | undefined =>
+          items.length === 0 ? undefined : items[i % items.length]
+
+        const commandFor = (
+          step: Step,
+          state: Conversation.ConversationState
+        ): ConversationCommands.ConversationCommand => {
+          switch (step._tag) {
+            case "Receive": {
+              // The same message again is a duplicate; with another text, a reused id.
+              const externalMessageId = `${external}-m${step.message}`
+              const text = step.edited ? `edited ${step.message}` : `text ${step.message}`
+              const user = `user-${step.user}`
+              return new ConversationCommands.ReceiveUserMessage({
+                conversationId,
+                installationId: installation.id,
+                externalConversationId: external,
+                messageId: Ids.userMessageIdFor(installation.id, externalMessageId),
+                externalMessageId,
+                userId: Ids.userIdFor(installation.id, user),
+                externalUserId: user,
+                type: "text",
+                text,
+                payload: { text },
+                fingerprint: text,
+                at: at()
+              })
+            }
+            case "Complete":
+              return new ConversationCommands.CompleteBotTurn({
+                userMessageId: nth(state.openTurns, step.turn)?.userMessageId ?? Ids.newMessageId(),
+                messages: Array.from({ length: step.replies }, (_, i) => ({
+                  messageId: Ids.newMessageId(),
+                  type: "text",
+                  payload: { text: `reply ${i}` }
+                })),
+                at: at()
+              })
+            case "Fail":
+              return new ConversationCommands.FailBotTurn({
+                userMessageId: nth(state.openTurns, step.turn)?.userMessageId ?? Ids.newMessageId(),
+                reason: "bot unavailable",
+                retryAt: step.giveUp ? null : at(),
+                at: at()
+              })
+            case "Post":
+              return new ConversationCommands.PostBotMessage({
+                message: { messageId: Ids.newMessageId(), type: "text", payload: { text: "posted" } },
+                ...(step.otherInstallation ? { installationId: randomUUID() as Ids.InstallationId } : {}),
+                at: at()
+              })
+            case "Attempt": {
+              // Mostly the outbox's head (the only message attempts are recorded for), sometimes another.
+              const messageId =
+                (step.message < 3 ? state.outbox[0] : undefined) ??
+                nth(emitted, step.message) ??
+                Ids.newMessageId()
+              const time = at()
+              const outcome =
+                step.outcome === "delivered"
+                  ? { _tag: "Delivered" as const, status: 200 }
+                  : step.outcome === "retry"
+                    ? { _tag: "Retry" as const, status: 503, error: "HTTP 503", nextAttemptAt: time }
+                    : { _tag: "DeadLetter" as const, status: 410, reason: "HTTP 410" }
+              return new ConversationCommands.RecordDeliveryAttempt({
+                messageId,
+                outcome,
+                durationMs: 5,
+                at: time
+              })
+            }
+            case "Redeliver": {
+              const dead = emitted.filter((id) => {
+                const message = HashMap.get(state.botMessages, id)
+                return message._tag === "Some" && message.value.status === "dead_lettered"
+              })
+              return new ConversationCommands.RequestRedelivery({
+                messageId: nth(dead, step.message) ?? nth(emitted, step.message) ?? Ids.newMessageId(),
+                at: at()
+              })
+            }
+          }
+        }
+
+        /** One command through the front door: the actor answers as the decider does on the state it holds. */
+        const run = (step: Step, index: number) =>
+          Effect.gen(function* () {
+            const conversations = yield* Conversations
+            const before = yield* assertActorAgreesWithLog(conversationId, `before step ${index}`)
+            const command = commandFor(step, before.state)
+            const expected = ConversationDecider.decide(command, before.state)
+            const answer = yield* Effect.result(conversations.execute(conversationId, command))
+            if (Result.isFailure(expected)) {
+              assert.isTrue(Result.isFailure(answer), `step ${index}: ${command._tag} is rejected`)
+              if (Result.isFailure(answer)) assert.strictEqual(answer.failure._tag, expected.failure._tag)
+            } else {
+              if (Result.isFailure(answer)) assert.fail(`step ${index}: ${answer.failure._tag}`)
+              assert.deepStrictEqual(answer.success.events, expected.success)
+              assert.strictEqual(answer.success.version, before.version + expected.success.length)
+              for (const event of answer.success.events) {
+                if (event._tag === "BotMessageEmitted") emitted.push(event.messageId)
+              }
+            }
+            yield* assertActorAgreesWithLog(conversationId, `after step ${index}`)
+          })
+
+        // Every conversation starts with a user message; the rest is up to chance.
+        const opening: Step = { _tag: "Receive", message: 0, user: 0, edited: false }
+        const held = yield* Effect.gen(function* () {
+          yield* Effect.forEach([opening, ...first], run, { discard: true })
+          return yield* assertActorAgreesWithLog(conversationId, "at the end of the first life")
+        }).pipe(Effect.provide(Actors, { local: true }))
+
+        yield* Effect.gen(function* () {
+          const conversations = yield* Conversations
+          // A new actor, activated by this message, reads the log: the state the old one held.
+          assertSameState(yield* conversations.state(conversationId), held, "after the restart")
+          yield* Effect.forEach(then, (step, i) => run(step, first.length + 1 + i), { discard: true })
+          yield* assertActorAgreesWithLog(conversationId, "at the end of the second life")
+        }).pipe(Effect.provide(Actors, { local: true }))
+      }),
+    { arbitrary: { runs: 25 } }
+  )
+})
