@@ -200,8 +200,6 @@ const toAttempt = (row: AttemptRow): DeliveryAttempt =>
     at: row.at.toISOString()
   })
 
-const decodeStoredEvent = Schema.decodeUnknownSync(StoredEvent)
-
 /** Splits the `limit + 1` rows a page query read into the page and the cursor of the next one. */
 const toPage = <A>(items: ReadonlyArray<A>, limit: number, cursorOf: (last: A) => string): Page<A> => {
   if (items.length <= limit) return { items, nextCursor: null }
@@ -361,17 +359,7 @@ function make() {
       const recorded = yield* store
         .readStream(conversationStream(id), after + 1)
         .pipe(Stream.take(limit + 1), Stream.runCollect)
-      const events = recorded.map((event) =>
-        decodeStoredEvent({
-          eventId: event.eventId,
-          version: event.version,
-          position: event.position,
-          type: event.type,
-          data: event.data,
-          metadata: event.metadata,
-          recordedAt: event.recordedAt.toISOString()
-        })
-      )
+      const events = recorded.map((event) => StoredEvent.fromRecorded(event))
       return toPage(events, limit, (last) => PageCursor.encodeVersion("events", last.version))
     })
 

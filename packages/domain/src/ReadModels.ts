@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import type { RecordedEvent } from "./EventStore.ts"
 import { ConversationId, InstallationId, MessageId, UserId } from "./Ids.ts"
 
 /**
@@ -106,7 +107,21 @@ export class StoredEvent extends Schema.Class<StoredEvent>("StoredEvent")({
   data: Schema.Json,
   metadata: Schema.Json,
   recordedAt: Schema.String
-}) {}
+}) {
+  /** A recorded event as the API shows it. */
+  static fromRecorded(event: RecordedEvent): StoredEvent {
+    return decodeStoredEvent({
+      eventId: event.eventId,
+      version: event.version,
+      position: event.position,
+      type: event.type,
+      data: event.data,
+      metadata: event.metadata,
+      recordedAt: event.recordedAt.toISOString()
+    })
+  }
+}
+const decodeStoredEvent = Schema.decodeUnknownSync(StoredEvent)
 
 /** One page of a list; pass `nextCursor` back to get the next one (null: this was the last). */
 export interface Page<A> {

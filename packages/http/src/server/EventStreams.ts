@@ -56,20 +56,11 @@ export const parsePositionId = (id: string): Option.Option<EventStore.LogPositio
 /** Conversations whose installation is remembered; the mapping never changes, so any entry stays true. */
 const maxRemembered = 10_000
 
-const toStoredEvent = Schema.decodeUnknownSync(ReadModels.StoredEvent)
 const encodeConversationEvent = Schema.encodeSync(ConversationSseEvent)
 const encodeInstallationEvent = Schema.encodeSync(InstallationSseEvent)
 
 const storedEvent = (event: EventStore.RecordedEvent): ReadModels.StoredEvent =>
-  toStoredEvent({
-    eventId: event.eventId,
-    version: event.version,
-    position: event.position,
-    type: event.type,
-    data: event.data,
-    metadata: event.metadata,
-    recordedAt: event.recordedAt.toISOString()
-  })
+  ReadModels.StoredEvent.fromRecorded(event)
 
 const render = (encoded: { readonly id: string; readonly event: string; readonly data: string }): string =>
   Sse.encoder.write({ _tag: "Event", id: encoded.id, event: encoded.event, data: encoded.data })
