@@ -1,0 +1,190 @@
+import { type BenchContext, profileDir } from "./bench-context.ts"
+import { createBenchDatabase } from "./bench-database.ts"
+import { waitForQuiet } from "./cpu-usage.ts"
+import { type PauseStats, readPauseMonitor, startPauseMonitor } from "./inspector-probe.ts"
+import { createEchoInstallation } from "./installation-setup.ts"
+import { sendPaced, type Target } from "./message-sender.ts"
+import { type LatencySummary, summarize } from "./percentiles.ts"
+import { type ConnectionActivity, sampleConnections } from "./postgres-activity.ts"
+import { type Receiver, startReceiver } from "./receiver.ts"
+import type { Figures } from "./report.ts"
+import { startService, waitUntil } from "./service-process.ts"
+
+/**
+ * 2. End to end: from the inbound POST's scheduled send time to the echo reply arriving at the
+ * receiver on loopback, at steady offered loads (an open-loop paced sender over 1,000
+ * conversations). A step is held when every offered message was acknowledged, every reply
+ * arrived, and the reply p99 stayed under 100 ms. The steps: 500 msgs/s, then up by 500
+ * while held (straight to 2,000 when a step was not held, since 2,000 is a target), then, if
+ * 500 was not held, down by halves to find the highest rate that is. Each step starts once the
+ * service is quiet again (projections catch up after an overloaded step). Alongside each step:
+ * the service's event-loop delay and GC pauses (through its inspector) and what its database
+ * connections were doing, to tell stalls and pool waits from CPU queueing.
+ */
+
+const TARGET_LOW = 500
+const TARGET_HIGH = 2000
+const conversations = 1000
+
+interface Step {
+  readonly rate: number
+  readonly seconds: number
+  /** Offered but not sent: too many requests were already waiting for an answer. */
+  readonly skipped: number
+  readonly sent: number
+  readonly acknowledged: number
+  readonly replies: number
+  readonly latency: LatencySummary
+  /** Replies per second over the step. */
+  readonly repliesPerSecond: number
+  readonly held: boolean
+  /** The service process while the step was sent. */
+  readonly pauses: PauseStats
+  /** Its database connections meanwhile (mean over samples). */
+  readonly connections: ConnectionActivity
+}
+
+const step = async (
+  context: BenchContext,
+  target: Target,
+  receiver: Receiver,
+  service: { readonly pid: number; readonly inspectPort: number },
+  databaseName: string,
+  rate: number,
+  seconds: number
+): Promise<Step> => {
+  const run = `r${rate}`
+  const waited = await waitForQuiet(service.pid, 60_000)
+  context.log(`e2e: ${rate} msgs/s for ${seconds} s (after ${Math.round(waited / 1000)} s waiting for quiet)`)
+  await startPauseMonitor(service.inspectPort)
+  const activity = sampleConnections(databaseName)
+  const sent = await sendPaced(target, { run, rate, durationMs: seconds * 1000, conversations })
+  const pauses = await readPauseMonitor(service.inspectPort)
+  const connections = await activity.stop()
+  const arrivals = receiver.run(run)
+  const allArrived = await waitUntil(() => arrivals.accepted >= sent.acknowledged, 15_000)
+  const latency = summarize(arrivals.latencies)
+  const result: Step = {
+    rate,
+    seconds,
+    skipped: sent.skipped,
+    sent: sent.sent,
+    acknowledged: sent.acknowledged,
+    replies: arrivals.accepted,
+    latency,
+    repliesPerSecond: Math.round((arrivals.accepted * 1000) / (arrivals.last - arrivals.first + 1000 / rate)),
+    held: allArrived && sent.skipped === 0 && sent.acknowledged === sent.sent && latency.p99 < 100,
+    pauses,
+    connections
+  }
+  context.log(
+    `e2e: ${rate} msgs/s: ${result.replies} replies of ${sent.sent} sent (${sent.skipped} not offered: backlog), ` +
+      `p50 ${latency.p50} ms, p99 ${latency.p99} ms${result.held ? "" : " — not held"}; service event-loop delay ` +
+      `p99 ${pauses.loopDelayP99} ms, max ${pauses.loopDelayMax} ms, GC ${Math.round(pauses.gcShare * 100)}% ` +
+      `(longest ${pauses.gcPauseMax} ms); Postgres connections busy ${connections.active} + ` +
+      `${connections.idleInTransaction} in transaction of ${connections.connections}`
+  )
+  // Whatever is still queued must not count against the next step.
+  if (!allArrived) await waitUntil(() => arrivals.accepted >= sent.acknowledged, 30_000)
+  return result
+}
+
+export const measureEndToEnd = async (context: BenchContext): Promise<Figures> => {
+  const seconds = context.quick ? 2 : 8
+  const probeSeconds = context.quick ? 2 : 5
+  const low = context.quick ? 200 : TARGET_LOW
+  const high = context.quick ? 400 : TARGET_HIGH
+  const database = await createBenchDatabase("e2e")
+  const receiver = await startReceiver()
+  const service = await startService({
+    databaseUrl: database.url,
+    cpuProfDir: profileDir(context, "e2e"),
+    inspect: true
+  })
+  const watched = { pid: service.pid, inspectPort: service.inspectPort! }
+  try {
+    const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
+    const target = { webhookUrl: installation.webhookUrl, token: installation.token }
+
+    context.log("e2e: warm-up at 100 msgs/s")
+    const warm = await sendPaced(target, { run: "warm", rate: 100, durationMs: 3000, conversations })
+    await waitUntil(() => receiver.run("warm").accepted >= warm.acknowledged, 10_000)
+    if (receiver.run("warm").accepted === 0) {
+      const note = "no replies arrived (is the delivery engine running in `serve`?)"
+      context.log(`e2e: ${note}`)
+      return {
+        e2e_500: { figure: null, unit: "ms p99", target: `p99 ≤ 50 ms at ${low} msgs/s`, met: false, note },
+        e2e_max_rate: {
+          figure: null,
+          unit: "msgs/s",
+          target: `≥ ${high} msgs/s with p99 < 100 ms`,
+          met: false,
+          note
+        }
+      }
+    }
+
+    const steps: Array<Step> = []
+    let rate = low
+    for (;;) {
+      const result = await step(context, target, receiver, watched, database.name, rate, seconds)
+      steps.push(result)
+      if (!result.held && rate >= high) break
+      const increment = context.quick ? 200 : 500
+      rate = result.held ? rate + increment : Math.max(rate + increment, high)
+      if (context.quick && rate > high) break
+    }
+    const first = steps[0]!
+    if (!first.held) {
+      let failed = low
+      let probe = Math.round(low / 2)
+      while (probe >= 25) {
+        const result = await step(context, target, receiver, watched, database.name, probe, probeSeconds)
+        steps.push(result)
+        if (result.held) {
+          const between = Math.round((probe + failed) / 2 / 25) * 25
+          if (between > probe && between < failed) {
+            steps.push(await step(context, target, receiver, watched, database.name, between, probeSeconds))
+          }
+          break
+        }
+        failed = probe
+        probe = Math.round(probe / 2)
+      }
+    }
+
+    const atHigh = steps.find((s) => s.rate === high)
+    const held = steps.filter((s) => s.held)
+    const best = held.length === 0 ? null : Math.max(...held.map((s) => s.rate))
+    const describe = (s: Step | undefined) =>
+      s === undefined
+        ? "not measured"
+        : `p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms, ${s.repliesPerSecond} replies/s` +
+          (s.skipped > 0 ? `, ${s.skipped} not offered (backlog)` : "") +
+          `; loop delay p99 ${s.pauses.loopDelayP99} ms, GC ${Math.round(s.pauses.gcShare * 100)}%, ` +
+          `${Math.round((s.connections.active + s.connections.idleInTransaction) * 10) / 10} of ` +
+          `${s.connections.connections} connections busy`
+    return {
+      e2e_500: {
+        figure: first.latency.p99,
+        unit: "ms p99",
+        target: `p99 ≤ 50 ms at ${low} msgs/s`,
+        met: first.held && first.latency.p99 <= 50,
+        note: describe(first),
+        details: { step: first }
+      },
+      e2e_max_rate: {
+        figure: best,
+        unit: "msgs/s",
+        target: `≥ ${high} msgs/s with p99 < 100 ms`,
+        met: best !== null && best >= high,
+        note: `highest rate held of ${steps.map((s) => s.rate).join(", ")}; at ${high}: ${describe(atHigh)}`,
+        details: { steps, conversations }
+      }
+    }
+  } finally {
+    await service.stop()
+    await receiver.close()
+    await database.drop()
+  }
+}

@@ -1,0 +1,167 @@
+import { fileURLToPath } from "node:url"
+import autocannon from "autocannon"
+import { type BenchContext, profileDir } from "./bench-context.ts"
+import { createBenchDatabase } from "./bench-database.ts"
+import { cpuPerMessage, cpuSnapshot } from "./cpu-usage.ts"
+import { createEchoInstallation } from "./installation-setup.ts"
+import { startReceiver } from "./receiver.ts"
+import type { Figures } from "./report.ts"
+import { freePort, sleep, spawnChild, startService } from "./service-process.ts"
+
+/**
+ * 1. Inbound accept: sustained messages/s and latency of `POST /webhooks/{id}` under autocannon
+ * on loopback, over many conversations with a unique messageId each, against the bare baseline
+ * (baseline-server.ts: node:http, same JSON, one INSERT per request, same driver) in the same
+ * run. The service's echo replies go to a fast receiver meanwhile: that is part of its load.
+ */
+
+const baselinePath = fileURLToPath(new URL("./baseline-server.ts", import.meta.url))
+
+interface LoadResult {
+  readonly rate: number
+  /** CPU milliseconds per accepted message, per process. */
+  readonly cpu: ReturnType<typeof cpuPerMessage>
+  readonly ok: number
+  readonly failed: number
+  readonly p50: number
+  readonly p99: number
+  readonly p999: number
+  readonly max: number
+}
+
+const load = async (options: {
+  readonly pid: number
+  readonly url: string
+  readonly token: string
+  readonly run: string
+  readonly seconds: number
+  readonly connections: number
+  readonly conversations: number
+}): Promise<LoadResult> => {
+  const target = new URL(options.url)
+  let n = 0
+  const before = cpuSnapshot(options.pid)
+  const result = await autocannon({
+    url: `${target.origin}`,
+    connections: options.connections,
+    duration: options.seconds,
+    requests: [
+      {
+        method: "POST",
+        path: target.pathname,
+        headers: { authorization: `Bearer ${options.token}`, "content-type": "application/json" },
+        setupRequest: (request) => {
+          const i = n++
+          const conversation = `${options.run}-c${i % options.conversations}`
+          return {
+            ...request,
+            body: JSON.stringify({
+              userId: `${conversation}-user`,
+              messageId: `${options.run}-m${i}`,
+              conversationId: conversation,
+              type: "text",
+              text: `${performance.now().toFixed(3)}|${conversation}|${Math.floor(i / options.conversations)}`
+            })
+          }
+        }
+      }
+    ]
+  })
+  const ok = result["2xx"]
+  return {
+    rate: ok / result.duration,
+    cpu: cpuPerMessage(before, cpuSnapshot(options.pid), ok),
+    ok,
+    failed: result.non2xx + result.errors,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    p999: result.latency.p99_9,
+    max: result.latency.max
+  }
+}
+
+const startBaseline = async (databaseUrl: string) => {
+  const port = await freePort()
+  const child = spawnChild(process.execPath, [baselinePath], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) },
+    stdio: ["ignore", "inherit", "inherit"]
+  })
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${url}/healthz`).then(
+      (response) => response.ok,
+      () => false
+    )
+    if (ok) break
+    if (i > 600 || child.exitCode !== null) throw new Error("the baseline server did not start")
+    await sleep(50)
+  }
+  return {
+    pid: child.pid!,
+    url: `${url}/webhooks/baseline`,
+    stop: async () => {
+      child.kill("SIGTERM")
+      await exited
+    }
+  }
+}
+
+export const measureInbound = async (context: BenchContext): Promise<Figures> => {
+  const seconds = context.quick ? 3 : 10
+  const warmup = context.quick ? 1 : 3
+  const connections = 64
+  const conversations = 1000
+  const database = await createBenchDatabase("inbound")
+  const receiver = await startReceiver()
+  try {
+    context.log(`inbound: baseline server, ${connections} connections, ${warmup} s warm-up + ${seconds} s`)
+    const baselineServer = await startBaseline(database.url)
+    const common = { token: "none", connections, conversations }
+    const bare = { ...common, url: baselineServer.url, pid: baselineServer.pid }
+    await load({ ...bare, run: "baseline-warm", seconds: warmup })
+    const baseline = await load({ ...bare, run: "baseline", seconds })
+    await baselineServer.stop()
+
+    context.log(`inbound: the service, same load`)
+    const service = await startService({
+      databaseUrl: database.url,
+      cpuProfDir: profileDir(context, "inbound")
+    })
+    const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
+    const ours = { ...common, token: installation.token, url: installation.webhookUrl, pid: service.pid }
+    await load({ ...ours, run: "warm", seconds: warmup })
+    const measured = await load({ ...ours, run: "measured", seconds })
+    const rss = service.rss()
+    await service.stop()
+
+    const ratio = measured.rate / baseline.rate
+    const round = (value: number) => Math.round(value)
+    return {
+      inbound: {
+        figure: Math.round(ratio * 100) / 100,
+        unit: "× baseline",
+        target: "≥ 1.0× bare baseline",
+        met: ratio >= 1 && measured.failed === 0,
+        note:
+          `ours ${round(measured.rate)} msg/s p50/p99/p999 ${measured.p50}/${measured.p99}/${measured.p999} ms; ` +
+          `baseline ${round(baseline.rate)} msg/s ${baseline.p50}/${baseline.p99}/${baseline.p999} ms; ` +
+          `CPU ms/msg server+postgres: ours ${measured.cpu.serverMs}+${measured.cpu.postgresMs}, ` +
+          `baseline ${baseline.cpu.serverMs}+${baseline.cpu.postgresMs}` +
+          (measured.failed > 0 ? `; ${measured.failed} non-2xx/errors` : ""),
+        details: {
+          ours: measured,
+          baseline,
+          connections,
+          conversations,
+          seconds,
+          serviceRssBytes: rss,
+          repliesArrivedDuringRun: receiver.accepted()
+        }
+      }
+    }
+  } finally {
+    await receiver.close()
+    await database.drop()
+  }
+}

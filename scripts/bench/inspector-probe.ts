@@ -1,0 +1,134 @@
+/**
+ * Looks inside a service process started with `--inspect` (service-process.ts `inspect: true`)
+ * through the DevTools protocol, without changing the service:
+ * - `memoryAfterGc`: forces a full garbage collection and reads `process.memoryUsage()`; heap used
+ *   after it is what the process still holds, RSS above that is memory V8 has not returned to
+ *   the system.
+ * - `startPauseMonitor` / `readPauseMonitor`: event-loop delay and GC pauses over a stretch of
+ *   load (perf_hooks), to tell a latency tail caused by the process stalling from one caused by
+ *   queueing.
+ */
+
+export interface MemoryUsage {
+  readonly rss: number
+  readonly heapTotal: number
+  readonly heapUsed: number
+  readonly external: number
+  readonly arrayBuffers: number
+}
+
+const session = async <A>(
+  inspectPort: number,
+  use: (call: (method: string, params?: Record<string, unknown>) => Promise<unknown>) => Promise<A>
+): Promise<A> => {
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as Array<{
+    webSocketDebuggerUrl: string
+  }>
+  const url = targets[0]?.webSocketDebuggerUrl
+  if (url === undefined) throw new Error("no inspector target")
+  const socket = new WebSocket(url)
+  await new Promise<void>((resolve, reject) => {
+    socket.addEventListener("open", () => resolve(), { once: true })
+    socket.addEventListener("error", () => reject(new Error("inspector connection failed")), { once: true })
+  })
+  const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: unknown }
+    if (message.id === undefined) return
+    const waiter = waiting.get(message.id)
+    waiting.delete(message.id)
+    if (message.error !== undefined) waiter?.reject(new Error(JSON.stringify(message.error)))
+    else waiter?.resolve(message.result)
+  })
+  let nextId = 1
+  const call = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = nextId++
+      waiting.set(id, { resolve, reject })
+      socket.send(JSON.stringify({ id, method, params }))
+    })
+  try {
+    return await use(call)
+  } finally {
+    socket.close()
+  }
+}
+
+const evaluate = async <A>(inspectPort: number, expression: string): Promise<A> =>
+  session(inspectPort, async (call) => {
+    const result = (await call("Runtime.evaluate", { expression, returnByValue: true })) as {
+      result: { value: string }
+    }
+    return JSON.parse(result.result.value) as A
+  })
+
+export const memoryAfterGc = (inspectPort: number): Promise<MemoryUsage> =>
+  session(inspectPort, async (call) => {
+    await call("HeapProfiler.collectGarbage")
+    await call("HeapProfiler.collectGarbage")
+    const result = (await call("Runtime.evaluate", {
+      expression: "JSON.stringify(process.memoryUsage())",
+      returnByValue: true
+    })) as { result: { value: string } }
+    return JSON.parse(result.result.value) as MemoryUsage
+  })
+
+export interface PauseStats {
+  /** Event-loop delay (ms): how late a 10 ms timer ran, beyond its 10 ms. */
+  readonly loopDelayP50: number
+  readonly loopDelayP99: number
+  readonly loopDelayMax: number
+  readonly gcCount: number
+  /** Total and longest GC pause (ms). */
+  readonly gcPauseTotal: number
+  readonly gcPauseMax: number
+  /** Share of the monitored time spent in GC pauses. */
+  readonly gcShare: number
+}
+
+/** Starts (or restarts) the monitors in the service process. */
+export const startPauseMonitor = (inspectPort: number): Promise<boolean> =>
+  evaluate<boolean>(
+    inspectPort,
+    `(() => {
+      const { monitorEventLoopDelay, PerformanceObserver, performance } = process.getBuiltinModule("node:perf_hooks")
+      const state = globalThis.__benchPauses ?? (globalThis.__benchPauses = {})
+      state.loop?.disable()
+      state.gc?.disconnect()
+      state.loop = monitorEventLoopDelay({ resolution: 10 })
+      state.loop.enable()
+      state.gcCount = 0
+      state.gcTotal = 0
+      state.gcMax = 0
+      state.since = performance.now()
+      state.gc = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+          state.gcCount++
+          state.gcTotal += entry.duration
+          state.gcMax = Math.max(state.gcMax, entry.duration)
+        }
+      })
+      state.gc.observe({ entryTypes: ["gc"] })
+      return JSON.stringify(true)
+    })()`
+  )
+
+export const readPauseMonitor = (inspectPort: number): Promise<PauseStats> =>
+  evaluate<PauseStats>(
+    inspectPort,
+    `(() => {
+      const { performance } = process.getBuiltinModule("node:perf_hooks")
+      const state = globalThis.__benchPauses
+      const ms = (ns) => Math.round(Math.max(0, ns / 1e6 - 10) * 10) / 10
+      const elapsed = performance.now() - state.since
+      return JSON.stringify({
+        loopDelayP50: ms(state.loop.percentile(50)),
+        loopDelayP99: ms(state.loop.percentile(99)),
+        loopDelayMax: ms(state.loop.max),
+        gcCount: state.gcCount,
+        gcPauseTotal: Math.round(state.gcTotal),
+        gcPauseMax: Math.round(state.gcMax * 10) / 10,
+        gcShare: Math.round((state.gcTotal / elapsed) * 1000) / 1000
+      })
+    })()`
+  )

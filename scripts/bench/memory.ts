@@ -1,0 +1,147 @@
+import { type BenchContext, profileDir } from "./bench-context.ts"
+import { createBenchDatabase } from "./bench-database.ts"
+import { memoryAfterGc } from "./inspector-probe.ts"
+import { createEchoInstallation } from "./installation-setup.ts"
+import { sendBacklog } from "./message-sender.ts"
+import { startReceiver } from "./receiver.ts"
+import type { Figures } from "./report.ts"
+import { sleep, startService, waitUntil } from "./service-process.ts"
+
+/**
+ * 4. Memory, as the operating system sees it (VmRSS of the service process):
+ * - active: one message to each of 10,000 new conversations with passivation far off; RSS once
+ *   every reply has arrived (all of them live at once);
+ * - passivated: one message to each of 100,000 new conversations with PASSIVATE_AFTER short;
+ *   RSS once every reply has arrived and every conversation has been idle past it.
+ * Each phase runs on a fresh service process and database, within a time budget (so that the
+ * whole bench stays within minutes): when the service cannot take that many new conversations
+ * in time, the figure is for those it took, and the target is not met.
+ * Then, through the inspector, a forced full GC: heap used after it is what the process still
+ * holds; RSS above that is memory V8 has not returned to the system.
+ */
+
+const MB = 1024 * 1024
+const mb = (bytes: number) => Math.round(bytes / MB)
+
+interface Phase {
+  readonly wanted: number
+  readonly conversations: number
+  readonly replies: number
+  readonly sendSeconds: number
+  readonly idleRssMb: number
+  readonly peakRssMb: number
+  readonly rssMb: number
+  readonly afterGc: { readonly rssMb: number; readonly heapUsedMb: number; readonly externalMb: number }
+  readonly idleAfterGc: { readonly rssMb: number; readonly heapUsedMb: number }
+  /** (heap used after GC − idle heap used after GC) / conversations: what each one keeps. */
+  readonly heapKbPerConversation: number
+}
+
+const touch = async (
+  context: BenchContext,
+  label: string,
+  wanted: number,
+  budgetMs: number,
+  passivateAfterSeconds: number | undefined
+): Promise<Phase> => {
+  const database = await createBenchDatabase(`memory_${label}`)
+  const receiver = await startReceiver()
+  const service = await startService({
+    databaseUrl: database.url,
+    env: {
+      PASSIVATE_AFTER: passivateAfterSeconds === undefined ? "1 hour" : `${passivateAfterSeconds} seconds`
+    },
+    cpuProfDir: profileDir(context, `memory-${label}`),
+    inspect: true
+  })
+  let peak = 0
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, service.rss())
+  }, 250)
+  try {
+    const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
+    await sleep(1000)
+    const idle = service.rss()
+    const idleAfterGc = await memoryAfterGc(service.inspectPort!)
+    context.log(
+      `memory: ${label}: up to ${wanted} new conversations in ${budgetMs / 1000} s; RSS idle ${mb(idle)} MB ` +
+        `(heap used after GC ${mb(idleAfterGc.heapUsed)} MB)`
+    )
+    const sent = await sendBacklog(
+      { webhookUrl: installation.webhookUrl, token: installation.token },
+      { run: label, conversations: wanted, perConversation: 1, concurrency: 64, budgetMs }
+    )
+    const arrivals = receiver.run(label)
+    await waitUntil(() => arrivals.accepted >= sent.acknowledged, 60_000)
+    if (passivateAfterSeconds !== undefined) {
+      // Idle past PASSIVATE_AFTER, plus time for the actors' scopes to close.
+      await sleep((passivateAfterSeconds + 10) * 1000)
+    }
+    const rss = service.rss()
+    peak = Math.max(peak, rss)
+    const afterGc = await memoryAfterGc(service.inspectPort!)
+    const phase: Phase = {
+      wanted,
+      conversations: sent.acknowledged,
+      replies: arrivals.accepted,
+      sendSeconds: Math.round(sent.durationMs / 100) / 10,
+      idleRssMb: mb(idle),
+      peakRssMb: mb(peak),
+      rssMb: mb(rss),
+      afterGc: { rssMb: mb(afterGc.rss), heapUsedMb: mb(afterGc.heapUsed), externalMb: mb(afterGc.external) },
+      idleAfterGc: { rssMb: mb(idleAfterGc.rss), heapUsedMb: mb(idleAfterGc.heapUsed) },
+      heapKbPerConversation:
+        Math.round(((afterGc.heapUsed - idleAfterGc.heapUsed) / 1024 / Math.max(1, sent.acknowledged)) * 10) /
+        10
+    }
+    context.log(
+      `memory: ${label}: ${phase.conversations} conversations in ${phase.sendSeconds} s, ${phase.replies} replies; ` +
+        `RSS ${phase.rssMb} MB (peak ${phase.peakRssMb}); after a forced GC: RSS ${phase.afterGc.rssMb} MB, ` +
+        `heap used ${phase.afterGc.heapUsedMb} MB`
+    )
+    return phase
+  } finally {
+    clearInterval(sampler)
+    await service.stop()
+    await receiver.close()
+    await database.drop()
+  }
+}
+
+export const measureMemory = async (context: BenchContext): Promise<Figures> => {
+  const activeCount = context.quick ? 1_000 : 10_000
+  const passivatedCount = context.quick ? 3_000 : 100_000
+  const budgetMs = context.quick ? 30_000 : 60_000
+
+  const active = await touch(context, "active", activeCount, budgetMs, undefined)
+  const passivated = await touch(context, "passivated", passivatedCount, budgetMs, 5)
+  const shortOf = (phase: Phase) =>
+    phase.conversations < phase.wanted
+      ? `only ${phase.conversations.toLocaleString("en-US")} of ${phase.wanted.toLocaleString("en-US")} ` +
+        `new conversations taken in ${phase.sendSeconds} s; `
+      : ""
+  return {
+    memory_passivated: {
+      figure: passivated.rssMb,
+      unit: "MB RSS",
+      target: `≤ 300 MB after ${passivatedCount.toLocaleString("en-US")} passivated conversations`,
+      met: passivated.rssMb <= 300 && passivated.conversations >= passivatedCount,
+      note:
+        `${shortOf(passivated)}peak ${passivated.peakRssMb} MB; after a forced full GC: RSS ${passivated.afterGc.rssMb} MB, ` +
+        `heap used ${passivated.afterGc.heapUsedMb} MB (idle ${passivated.idleAfterGc.heapUsedMb} MB), ` +
+        `≈ ${passivated.heapKbPerConversation} KB kept per passivated conversation`,
+      details: { ...passivated, passivateAfterSeconds: 5 }
+    },
+    memory_active: {
+      figure: active.rssMb,
+      unit: "MB RSS",
+      target: null,
+      met: null,
+      note:
+        `${shortOf(active)}${active.conversations.toLocaleString("en-US")} conversations live at once; ` +
+        `idle at start ${active.idleRssMb} MB; after a forced full GC: RSS ${active.afterGc.rssMb} MB, heap used ` +
+        `${active.afterGc.heapUsedMb} MB, ≈ ${active.heapKbPerConversation} KB per live conversation`,
+      details: { ...active }
+    }
+  }
+}

@@ -1,0 +1,187 @@
+import { createHash } from "node:crypto"
+import {
+  Conversation,
+  type ConversationEvents,
+  ConversationStream,
+  Database,
+  EventStore,
+  type Ids
+} from "@messaging-api/domain"
+import { Effect, Layer, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import type { BenchContext } from "./bench-context.ts"
+import { createBenchDatabase } from "./bench-database.ts"
+import type { Figures } from "./report.ts"
+
+/**
+ * 5. Replay: folding a 1,000,000-event log from Postgres in-process with the domain's own code
+ * (EventStore.readAll → ConversationStream.fromRecorded → Conversation.evolve, one state per
+ * stream) through the same PgClient the service uses. The log is written directly with SQL:
+ * 10,000 conversations × 100 events (ConversationStarted, then turns of UserMessageReceived,
+ * BotMessageEmitted, BotTurnCompleted, MessageDelivered), interleaved across conversations in
+ * the global log as live traffic would leave them. Also reported, to show where the time goes:
+ * reading alone, decoding + folding alone (events already in memory), and loading conversations
+ * one stream at a time (what an actor does when it wakes).
+ */
+
+const uuidOf = (name: string) => {
+  const hex = createHash("md5").update(name).digest("hex")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+const insertVersions = (conversations: number, from: number, to: number, installationId: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`
+      WITH g AS (
+        SELECT c, v, (v - 2) / 4 AS turn, (v - 2) % 4 AS kind,
+               md5('conversation' || c)::uuid AS conversation_id,
+               to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts
+        FROM generate_series(${from}, ${to}) AS v, generate_series(1, ${conversations}) AS c
+      )
+      INSERT INTO events (stream_id, version, event_id, type, data)
+      SELECT 'conversation-' || conversation_id, v, md5('event' || c || '-' || v)::uuid,
+        CASE WHEN v = 1 THEN 'ConversationStarted'
+             WHEN kind = 0 THEN 'UserMessageReceived'
+             WHEN kind = 1 THEN 'BotMessageEmitted'
+             WHEN kind = 2 THEN 'BotTurnCompleted'
+             ELSE 'MessageDelivered' END,
+        CASE WHEN v = 1 THEN jsonb_build_object(
+               'conversationId', conversation_id, 'installationId', '${installationId}'::uuid,
+               'externalConversationId', 'c-' || c, 'startedAt', ts)
+             WHEN kind = 0 THEN jsonb_build_object(
+               'messageId', md5('user' || c || '-' || turn)::uuid, 'externalMessageId', 'm-' || c || '-' || turn,
+               'userId', md5('user-of' || c)::uuid, 'externalUserId', 'u-' || c, 'type', 'text',
+               'text', 'hello ' || turn, 'payload', jsonb_build_object('text', 'hello ' || turn),
+               'fingerprint', md5('fingerprint' || c || '-' || turn), 'receivedAt', ts)
+             WHEN kind = 1 THEN jsonb_build_object(
+               'messageId', md5('bot' || c || '-' || turn)::uuid, 'inReplyTo', md5('user' || c || '-' || turn)::uuid,
+               'type', 'text', 'payload', jsonb_build_object('text', 'hello ' || turn), 'emittedAt', ts)
+             WHEN kind = 2 THEN jsonb_build_object(
+               'userMessageId', md5('user' || c || '-' || turn)::uuid, 'messageCount', 1, 'completedAt', ts)
+             ELSE jsonb_build_object(
+               'messageId', md5('bot' || c || '-' || turn)::uuid, 'attempt', 1, 'status', 200,
+               'durationMs', 1.5, 'deliveredAt', ts) END
+      FROM g ORDER BY v, c
+    `)
+  })
+
+const decoded = (recorded: EventStore.RecordedEvent) =>
+  Effect.map(ConversationStream.fromRecorded(recorded), (event) => [recorded.streamId, event] as const)
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const start = performance.now()
+    const value = yield* effect
+    return { value, seconds: (performance.now() - start) / 1000 }
+  })
+
+export const measureReplay = async (context: BenchContext): Promise<Figures> => {
+  const conversations = context.quick ? 1_000 : 10_000
+  const eventsPerConversation = 100
+  const total = conversations * eventsPerConversation
+  const sampleStreams = context.quick ? 100 : 1_000
+  const database = await createBenchDatabase("replay")
+  try {
+    const program = Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore.EventStore
+      const installationId = uuidOf("installation")
+      context.log(`replay: writing ${total.toLocaleString("en-US")} events with SQL`)
+      const write = yield* timed(
+        Effect.forEach(
+          Array.from({ length: eventsPerConversation / 10 }, (_, i) => i * 10 + 1),
+          (from) => insertVersions(conversations, from, from + 9, installationId),
+          { discard: true }
+        )
+      )
+      yield* sql.unsafe("VACUUM ANALYZE events")
+      context.log(`replay: written in ${write.seconds.toFixed(1)} s; folding`)
+
+      const read = yield* timed(Stream.runCount(store.readAll()))
+      const states = new Map<string, Conversation.ConversationState>()
+      const fold = yield* timed(
+        store.readAll().pipe(
+          Stream.mapEffect(decoded),
+          Stream.runForEach(([streamId, event]) =>
+            Effect.sync(() => {
+              states.set(
+                streamId,
+                Conversation.evolve(states.get(streamId) ?? Conversation.initialState, event)
+              )
+            })
+          )
+        )
+      )
+
+      // Decoding and folding alone: a slice of the log already in memory.
+      const slice = yield* Stream.runCollect(store.readAll().pipe(Stream.take(Math.min(total, 200_000))))
+      const inMemory = yield* timed(
+        Effect.gen(function* () {
+          const memo = new Map<string, Conversation.ConversationState>()
+          for (const recorded of slice) {
+            const event: ConversationEvents.ConversationEvent =
+              yield* ConversationStream.fromRecorded(recorded)
+            memo.set(
+              recorded.streamId,
+              Conversation.evolve(memo.get(recorded.streamId) ?? Conversation.initialState, event)
+            )
+          }
+        })
+      )
+
+      const perStream = yield* timed(
+        Effect.forEach(
+          Array.from(
+            { length: sampleStreams },
+            (_, i) => uuidOf(`conversation${i + 1}`) as Ids.ConversationId
+          ),
+          (id) => ConversationStream.load(store, id),
+          { concurrency: 1 }
+        )
+      )
+
+      const sample = states.get(`conversation-${uuidOf("conversation1")}`)
+      const plausible =
+        states.size === conversations &&
+        sample !== undefined &&
+        sample.started !== null &&
+        sample.outbox.length === 1 &&
+        perStream.value.every((loaded) => loaded.version === eventsPerConversation)
+      return {
+        rows: read.value,
+        plausible,
+        writeSeconds: write.seconds,
+        readRate: read.value / read.seconds,
+        foldRate: total / fold.seconds,
+        foldSeconds: fold.seconds,
+        inMemoryRate: slice.length / inMemory.seconds,
+        perStreamRate: (sampleStreams * eventsPerConversation) / perStream.seconds
+      }
+    })
+    const result = await Effect.runPromise(
+      program.pipe(
+        Effect.provide(
+          EventStore.EventStore.layer.pipe(Layer.provideMerge(Database.layer({ url: database.url })))
+        )
+      )
+    )
+    const round = (value: number) => Math.round(value)
+    context.log(`replay: ${round(result.foldRate)} events/s folded`)
+    return {
+      replay: {
+        figure: round(result.foldRate),
+        unit: "events/s",
+        target: "≥ 200,000 events/s",
+        met: result.foldRate >= 200_000 && result.plausible && result.rows === total,
+        note:
+          `${total.toLocaleString("en-US")} events in ${result.foldSeconds.toFixed(1)} s; read only ${round(result.readRate)}/s, ` +
+          `decode+evolve only ${round(result.inMemoryRate)}/s, per-stream load ${round(result.perStreamRate)}/s` +
+          (result.plausible ? "" : "; FOLDED STATE IMPLAUSIBLE"),
+        details: { ...result, conversations, eventsPerConversation }
+      }
+    }
+  } finally {
+    await database.drop()
+  }
+}
