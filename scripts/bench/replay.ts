@@ -66,9 +66,6 @@ const insertVersions = (conversations: number, from: number, to: number, install
     `)
   })
 
-const decoded = (recorded: EventStore.RecordedEvent) =>
-  Effect.map(ConversationStream.fromRecorded(recorded), (event) => [recorded.streamId, event] as const)
-
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
     const start = performance.now()
@@ -99,21 +96,7 @@ export const measureReplay = async (context: BenchContext): Promise<Figures> => 
       context.log(`replay: written in ${write.seconds.toFixed(1)} s; folding`)
 
       const read = yield* timed(Stream.runCount(store.readAll()))
-      const states = new Map<string, Conversation.ConversationState>()
-      const fold = yield* timed(
-        store.readAll().pipe(
-          Stream.mapEffect(decoded),
-          Stream.runForEach(([streamId, event]) =>
-            Effect.sync(() => {
-              states.set(
-                streamId,
-                Conversation.evolve(states.get(streamId) ?? Conversation.initialState, event)
-              )
-            })
-          )
-        )
-      )
-
+      const fold = yield* timed(ConversationStream.foldLog(store))
       // Decoding and folding alone: a slice of the log already in memory.
       const slice = yield* Stream.runCollect(store.readAll().pipe(Stream.take(Math.min(total, 200_000))))
       const inMemory = yield* timed(
@@ -141,9 +124,9 @@ export const measureReplay = async (context: BenchContext): Promise<Figures> => 
         )
       )
 
-      const sample = states.get(`conversation-${uuidOf("conversation1")}`)
+      const sample = fold.value.get(`conversation-${uuidOf("conversation1")}`)?.state
       const plausible =
-        states.size === conversations &&
+        fold.value.size === conversations &&
         sample !== undefined &&
         sample.started !== null &&
         sample.outbox.length === 1 &&

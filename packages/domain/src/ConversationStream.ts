@@ -1,8 +1,14 @@
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Result, Schema, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { type ConversationState, evolve, initialState } from "./Conversation.ts"
 import { ConversationEvent } from "./ConversationEvents.ts"
-import type { EventStore, NewEvent, RecordedEvent } from "./EventStore.ts"
+import {
+  type EventStore,
+  type LogPosition,
+  logStart,
+  type NewEvent,
+  type RecordedEvent
+} from "./EventStore.ts"
 import { type ConversationId, conversationStream } from "./Ids.ts"
 
 /** How conversation events go into and come out of the log: `type` is the tag, `data` the fields. */
@@ -23,7 +29,6 @@ export class MalformedEvent extends Schema.TaggedError<MalformedEvent>()("Malfor
 export type EventDecodeError = UnknownEventType | MalformedEvent
 
 const encode = Schema.encodeSync(ConversationEvent)
-const decode = Schema.decodeUnknownEffect(ConversationEvent)
 const knownTypes: ReadonlySet<string> = new Set(Object.keys(ConversationEvent.cases))
 
 export interface EventMetadata {
@@ -35,24 +40,31 @@ export const toNewEvent = (event: ConversationEvent, eventId: string, metadata?:
   return { eventId, type: _tag, data, metadata }
 }
 
-export const fromRecorded = (recorded: RecordedEvent): Effect.Effect<ConversationEvent, EventDecodeError> => {
+const decodeSync = Schema.decodeUnknownResult(ConversationEvent)
+
+/** Decodes one recorded event, without an Effect per event (the fold of a whole log calls it a million times). */
+export const decodeRecorded = (
+  recorded: RecordedEvent
+): Result.Result<ConversationEvent, EventDecodeError> => {
   if (!knownTypes.has(recorded.type)) {
-    return Effect.fail(
+    return Result.fail(
       new UnknownEventType({ streamId: recorded.streamId, version: recorded.version, type: recorded.type })
     )
   }
-  return decode({ ...(recorded.data as object), _tag: recorded.type }).pipe(
-    Effect.mapError(
-      (error) =>
-        new MalformedEvent({
-          streamId: recorded.streamId,
-          version: recorded.version,
-          type: recorded.type,
-          message: error.message
-        })
-    )
+  return Result.mapError(
+    decodeSync({ ...(recorded.data as object), _tag: recorded.type }),
+    (error) =>
+      new MalformedEvent({
+        streamId: recorded.streamId,
+        version: recorded.version,
+        type: recorded.type,
+        message: error.message
+      })
   )
 }
+
+export const fromRecorded = (recorded: RecordedEvent): Effect.Effect<ConversationEvent, EventDecodeError> =>
+  Effect.fromResult(decodeRecorded(recorded))
 
 export interface LoadedConversation {
   readonly state: ConversationState
@@ -77,3 +89,33 @@ export const load = (
       })
     )
   )
+
+/**
+ * Folds every conversation of the global log (from a position on): one state per stream, as
+ * `load` would give for each. Pages of the log are read ahead while the previous one is folded.
+ * Streams that are not conversations are left out.
+ */
+export const foldLog = (
+  store: EventStore["Service"],
+  options?: { readonly from?: LogPosition; readonly batchSize?: number }
+): Effect.Effect<Map<string, LoadedConversation>, SqlError.SqlError | EventDecodeError> =>
+  Effect.suspend(() => {
+    const folded = new Map<string, LoadedConversation>()
+    return store.readAll(options?.from ?? logStart, options?.batchSize ?? 5_000).pipe(
+      Stream.bufferArray({ capacity: 2 }),
+      Stream.runForEachArray((page) => {
+        for (const recorded of page) {
+          if (!recorded.streamId.startsWith("conversation-")) continue
+          const event = decodeRecorded(recorded)
+          if (Result.isFailure(event)) return Effect.fail(event.failure)
+          const current = folded.get(recorded.streamId)
+          folded.set(recorded.streamId, {
+            state: evolve(current?.state ?? initialState, event.success),
+            version: recorded.version
+          })
+        }
+        return Effect.void
+      }),
+      Effect.as(folded)
+    )
+  })
