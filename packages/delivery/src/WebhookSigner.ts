@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto"
+import { createHmac, createSecretKey, type KeyObject } from "node:crypto"
 
 /**
  * Standard Webhooks signing (https://www.standardwebhooks.com): the signature is the base64
@@ -25,8 +25,20 @@ export type WebhookHeaders = {
 
 const SECRET_PREFIX = "whsec_"
 
-const keyOf = (secret: string): Buffer =>
-  Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64")
+// A key object per secret, made once: building one from the base64 text on every signature shows
+// in delivery profiles. Installations are few, so the map stays small.
+const keys = new Map<string, KeyObject>()
+const keyOf = (secret: string): KeyObject => {
+  let key = keys.get(secret)
+  if (key === undefined) {
+    key = createSecretKey(
+      Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64")
+    )
+    if (keys.size >= 10_000) keys.clear()
+    keys.set(secret, key)
+  }
+  return key
+}
 
 /** `v1,<base64 signature>`. */
 export const signature = (input: SignatureInput): string =>

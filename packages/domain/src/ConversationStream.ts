@@ -93,7 +93,9 @@ export const load = (
 /**
  * Folds every conversation of the global log (from a position on): one state per stream, as
  * `load` would give for each. Pages of the log are read ahead while the previous one is folded.
- * Streams that are not conversations are left out.
+ * Streams that are not conversations are left out, and so are events of types this version does
+ * not know (written by a newer one), as the read-model projector does; a known event that does
+ * not match its schema fails the fold.
  */
 export const foldLog = (
   store: EventStore["Service"],
@@ -107,7 +109,10 @@ export const foldLog = (
         for (const recorded of page) {
           if (!recorded.streamId.startsWith("conversation-")) continue
           const event = decodeRecorded(recorded)
-          if (Result.isFailure(event)) return Effect.fail(event.failure)
+          if (Result.isFailure(event)) {
+            if (event.failure._tag === "UnknownEventType") continue
+            return Effect.fail(event.failure)
+          }
           const current = folded.get(recorded.streamId)
           folded.set(recorded.streamId, {
             state: evolve(current?.state ?? initialState, event.success),

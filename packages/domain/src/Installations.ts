@@ -72,7 +72,7 @@ export class Installations extends Context.Service<
         return fromRow(rows[0]!)
       })
 
-      const get = Effect.fn("Installations.get")(function* (id: string) {
+      const lookupById = Effect.fnUntraced(function* (id: string) {
         if (!isUuid(id)) return yield* new InstallationNotFound({ id })
         const rows = yield* sql<InstallationRow>`
           SELECT ${columns} FROM installations WHERE id = ${id}::uuid AND deleted_at IS NULL
@@ -96,6 +96,12 @@ export class Installations extends Context.Service<
       })
       const findByWebhookId = (webhookId: string) =>
         Cache.get(byWebhookId, webhookId).pipe(Effect.withSpan("Installations.findByWebhookId"))
+      // The delivery engine looks installations up by id for every bot turn and attempt.
+      const byId = yield* Cache.makeWith(lookupById, {
+        capacity: 10_000,
+        timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
+      })
+      const get = (id: string) => Cache.get(byId, id).pipe(Effect.withSpan("Installations.get"))
 
       const list = sql<InstallationRow>`
         SELECT ${columns} FROM installations WHERE deleted_at IS NULL ORDER BY created_at, id
@@ -111,6 +117,7 @@ export class Installations extends Context.Service<
         `
         if (rows.length === 0) return yield* new InstallationNotFound({ id })
         yield* Cache.invalidateAll(byWebhookId)
+        yield* Cache.invalidate(byId, id)
       })
 
       return Installations.of({ create, get, findByWebhookId, list, delete: remove })

@@ -52,9 +52,13 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationSt
           events.map((event) => toNewEvent(event, randomUUID()))
         )
       }
-      // Another kind of stream in the same log is left out.
+      // Another kind of stream in the same log is left out, and so is an event type from the future.
       yield* store.append(`other-${randomUUID()}`, "no_stream", [
         { eventId: randomUUID(), type: "Other", data: {} }
+      ])
+      const future = randomUUID() as ConversationId
+      yield* store.append(conversationStream(future), "no_stream", [
+        { eventId: randomUUID(), type: "SomethingFromTheFuture", data: {} }
       ])
 
       const folded = yield* foldLog(store, { batchSize: 2 })
@@ -65,6 +69,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationSt
         assert.deepStrictEqual(fromLog, loaded)
       }
       assert.isFalse([...folded.keys()].some((stream) => stream.startsWith("other-")))
+      assert.isFalse(folded.has(conversationStream(future)))
     })
   )
 })
