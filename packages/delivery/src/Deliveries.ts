@@ -31,24 +31,14 @@ export interface DeliveryFilter {
   readonly limit?: number | undefined
 }
 
-interface DeliveryRow {
+interface DeliveryRow extends ConversationHistory.DeliveryColumns {
   readonly message_id: string
   readonly conversation_id: string
   readonly installation_id: string
   readonly type: string
   readonly payload: unknown
   readonly created_at: Date
-  readonly delivery_status: string
-  readonly attempts: number
-  readonly last_status: number | null
-  readonly last_error: string | null
-  readonly next_attempt_at: Date | null
-  readonly delivered_at: Date | null
-  readonly dead_lettered_at: Date | null
-  readonly redeliveries: number
 }
-
-const iso = (value: Date | null): string | null => (value === null ? null : value.toISOString())
 
 const decodeRecord = Schema.decodeUnknownSync(DeliveryRecord)
 const fromRow = (row: DeliveryRow): DeliveryRecord =>
@@ -59,14 +49,7 @@ const fromRow = (row: DeliveryRow): DeliveryRecord =>
     type: row.type,
     payload: row.payload,
     createdAt: row.created_at.toISOString(),
-    status: row.delivery_status,
-    attempts: row.attempts,
-    lastStatus: row.last_status,
-    lastError: row.last_error,
-    nextAttemptAt: iso(row.next_attempt_at),
-    deliveredAt: iso(row.delivered_at),
-    deadLetteredAt: iso(row.dead_lettered_at),
-    redeliveries: row.redeliveries
+    ...ConversationHistory.deliveryOf(row)
   })
 
 const isUuid = Schema.is(Uuid)

@@ -140,6 +140,30 @@ interface MessageRow {
   readonly redeliveries: number
 }
 
+/** The delivery columns of a bot row of `rm_messages`. */
+export interface DeliveryColumns {
+  readonly delivery_status: string
+  readonly attempts: number
+  readonly last_status: number | null
+  readonly last_error: string | null
+  readonly next_attempt_at: Date | null
+  readonly delivered_at: Date | null
+  readonly dead_lettered_at: Date | null
+  readonly redeliveries: number
+}
+
+/** A bot message's delivery as the API shows it (the message list and the deliveries list alike). */
+export const deliveryOf = (row: DeliveryColumns) => ({
+  status: row.delivery_status,
+  attempts: row.attempts,
+  lastStatus: row.last_status,
+  lastError: row.last_error,
+  nextAttemptAt: iso(row.next_attempt_at),
+  deliveredAt: iso(row.delivered_at),
+  deadLetteredAt: iso(row.dead_lettered_at),
+  redeliveries: row.redeliveries
+})
+
 const decodeMessage = Schema.decodeUnknownSync(MessageRecord)
 const toMessage = (row: MessageRow): MessageRecord =>
   decodeMessage({
@@ -158,18 +182,7 @@ const toMessage = (row: MessageRow): MessageRecord =>
     createdAt: row.created_at.toISOString(),
     turn: row.turn_status === null ? null : { status: row.turn_status, failures: row.turn_failures ?? 0 },
     delivery:
-      row.delivery_status === null
-        ? null
-        : {
-            status: row.delivery_status,
-            attempts: row.attempts,
-            lastStatus: row.last_status,
-            lastError: row.last_error,
-            nextAttemptAt: iso(row.next_attempt_at),
-            deliveredAt: iso(row.delivered_at),
-            deadLetteredAt: iso(row.dead_lettered_at),
-            redeliveries: row.redeliveries
-          }
+      row.delivery_status === null ? null : deliveryOf({ ...row, delivery_status: row.delivery_status })
   })
 
 interface AttemptRow {
