@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Layer, Metric, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { EventStore, type LogPosition, logPositionOf, logStart, type RecordedEvent } from "./EventStore.ts"
-import { conversationOfStream, projectConversation } from "./ReadModelProjection.ts"
+import { conversationOfStream, projectBatch } from "./ReadModelProjection.ts"
 
 /**
  * Keeps the read models (rm_conversations, rm_messages, rm_delivery_attempts) current from the
@@ -126,10 +126,15 @@ function make(options?: ProjectorOptions) {
           if (events === undefined) byConversation.set(conversationId, [event])
           else events.push(event)
         }
-        for (const [conversationId, events] of byConversation) {
-          const upTo = Math.max(...events.map((event) => event.version))
-          yield* projectConversation(sql, store, conversationId, upTo, events)
-        }
+        yield* projectBatch(
+          sql,
+          store,
+          Array.from(byConversation, ([conversationId, known]) => ({
+            conversationId,
+            upTo: Math.max(...known.map((event) => event.version)),
+            known
+          }))
+        )
         yield* saveCheckpoint(logPositionOf(last))
       }).pipe(
         sql.withTransaction,

@@ -4,8 +4,8 @@ import { SqlClient } from "effect/sql"
 /**
  * Read model: one row per conversation, projected from its stream by the Projector.
  * `version` is the stream version applied so far: events at or below it are never applied again,
- * so replaying a batch after a crash changes nothing. The counts are recomputed from
- * `rm_messages` each time the conversation moves.
+ * so replaying a batch after a crash changes nothing. The counts follow the conversation's
+ * `rm_messages` rows: each batch moves them by what its changed rows count for now minus before.
  */
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
