@@ -1,9 +1,15 @@
-import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import type { Ids } from "@messaging-api/domain"
 import { Effect, Stream } from "effect"
 import { inject } from "vitest"
-import { adminToken, baseUrl, client, makeTestLayer, postJson, Receiver, send } from "./TestServer.ts"
+import {
+  adminToken,
+  baseUrl,
+  client,
+  installationWithToken,
+  makeTestLayer,
+  send,
+  userMessage
+} from "./TestServer.ts"
 
 /**
  * The live streams over real HTTP: a client reads Server-Sent Events with fetch, hangs up in the
@@ -96,41 +102,6 @@ const untilHeartbeat = (stream: EventSourceLike) =>
       if (frame.comment === "heartbeat") return frames
       if (frame.comment === undefined) frames.push(frame)
     }
-  })
-
-const installationWithToken = Effect.gen(function* () {
-  const admin = yield* client(yield* adminToken)
-  const receiver = yield* Receiver
-  const installation = yield* admin.installations.create({
-    payload: { bot: { _tag: "echo" }, responseUrl: `${receiver.url}/ok`, skipVerify: true }
-  })
-  const created = yield* admin.tokens.create({
-    payload: { name: "stream", installationIds: [installation.id] }
-  })
-  return {
-    installationId: installation.id as Ids.InstallationId,
-    webhookPath: `/webhooks/${installation.webhookId}`,
-    token: created.token
-  }
-})
-
-type Installation = Effect.Success<typeof installationWithToken>
-
-const userMessage = (installation: Installation, conversation: string) =>
-  Effect.gen(function* () {
-    const response = yield* postJson(
-      installation.webhookPath,
-      {
-        userId: "user-1",
-        messageId: `m-${randomUUID()}`,
-        conversationId: conversation,
-        type: "text",
-        text: "hi"
-      },
-      installation.token
-    )
-    assert.strictEqual(response.status, 200, response.text)
-    return response.json.conversation.id as Ids.ConversationId
   })
 
 const ids = (frames: ReadonlyArray<Frame>) => frames.map((frame) => frame.id)

@@ -8,11 +8,11 @@ import { inject } from "vitest"
 import {
   adminToken,
   client,
+  installationWithToken,
   makeTestLayer,
-  postJson,
   type RawResponse,
-  Receiver,
-  send
+  send,
+  userMessage
 } from "./TestServer.ts"
 
 /**
@@ -24,37 +24,6 @@ import {
 const TestLayer = Layer.mergeAll(Projector.Projector.layer, Conversations.layerDirect).pipe(
   Layer.provideMerge(makeTestLayer(inject("databaseUrl")))
 )
-
-/** An installation and a token limited to it. */
-const installationWithToken = Effect.gen(function* () {
-  const admin = yield* client(yield* adminToken)
-  const receiver = yield* Receiver
-  const installation = yield* admin.installations.create({
-    payload: { bot: { _tag: "echo" }, responseUrl: `${receiver.url}/ok`, skipVerify: true }
-  })
-  const created = yield* admin.tokens.create({
-    payload: { name: "reader", installationIds: [installation.id] }
-  })
-  return {
-    installationId: installation.id as Ids.InstallationId,
-    webhookPath: `/webhooks/${installation.webhookId}`,
-    token: created.token
-  }
-})
-
-type Installation = Effect.Success<typeof installationWithToken>
-
-/** One user message through the webhook; answers our conversation id. */
-const userMessage = (installation: Installation, conversation: string, text = "hello") =>
-  Effect.gen(function* () {
-    const response = yield* postJson(
-      installation.webhookPath,
-      { userId: "user-1", messageId: `m-${randomUUID()}`, conversationId: conversation, type: "text", text },
-      installation.token
-    )
-    assert.strictEqual(response.status, 200, response.text)
-    return response.json.conversation.id as Ids.ConversationId
-  })
 
 const botMessage = (conversationId: Ids.ConversationId, text: string) =>
   Effect.gen(function* () {

@@ -1,7 +1,8 @@
+import { randomUUID } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Conversations } from "@messaging-api/delivery/Conversations"
-import { AccessTokens, Database, EventStore } from "@messaging-api/domain"
+import { AccessTokens, Database, EventStore, type Ids } from "@messaging-api/domain"
 import { Context, Effect, Layer, References } from "effect"
 import { FetchHttpClient, HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
@@ -138,4 +139,36 @@ export const eventCount = (installationId: string) =>
       )
     `
     return rows[0]!.n
+  })
+
+/** An echo installation and a token limited to it. */
+export const installationWithToken = Effect.gen(function* () {
+  const admin = yield* client(yield* adminToken)
+  const receiver = yield* Receiver
+  const installation = yield* admin.installations.create({
+    payload: { bot: { _tag: "echo" }, responseUrl: `${receiver.url}/ok`, skipVerify: true }
+  })
+  const created = yield* admin.tokens.create({
+    payload: { name: "reader", installationIds: [installation.id] }
+  })
+  return {
+    installationId: installation.id as Ids.InstallationId,
+    webhookPath: `/webhooks/${installation.webhookId}`,
+    token: created.token
+  }
+})
+
+export type TestInstallation = Effect.Success<typeof installationWithToken>
+
+/** One user message through the webhook; answers our conversation id. */
+export const userMessage = (installation: TestInstallation, conversation: string, text = "hello") =>
+  Effect.gen(function* () {
+    const response = yield* postJson(
+      installation.webhookPath,
+      { userId: "user-1", messageId: `m-${randomUUID()}`, conversationId: conversation, type: "text", text },
+      installation.token
+    )
+    if (response.status !== 200)
+      return yield* Effect.die(new Error(`webhook answered ${response.status}: ${response.text}`))
+    return response.json.conversation.id as Ids.ConversationId
   })
