@@ -20,6 +20,14 @@ export const layer = Sharding.layer.pipe(
   Layer.provideMerge(Runners.layerNoop),
   Layer.provideMerge(MessageStorage.layerNoop),
   Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
-  // Our own shutdown drains the work loops first; this only bounds the cluster's wait after that.
-  Layer.provide(ShardingConfig.layer({ entityTerminationTimeout: "2 seconds" }))
+  Layer.provide(
+    ShardingConfig.layer({
+      // Our own shutdown drains the work loops first; this only bounds the cluster's wait after that.
+      entityTerminationTimeout: "2 seconds",
+      // Messages stay in this process: no Schema encode/decode of every command and result.
+      simulateRemoteSerialization: false,
+      // Live conversations are bounded by memory only; idle ones passivate (`passivateAfter`).
+      maxResidentEntities: "unbounded"
+    })
+  )
 )

@@ -1,6 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Option, PubSub, Queue, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Option, PubSub, Queue, Schema, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import * as GroupCommit from "./GroupCommit.ts"
 
 /**
  * The Postgres event store: one `events` table, streams guarded by an expected version, and a
@@ -97,6 +98,23 @@ export class EventStore extends Context.Service<
   }
 >()("@messaging-api/domain/EventStore") {
   static readonly layer = Layer.effect(EventStore, makeEventStore())
+
+  /** The event store with its group commit tuned (the embedded database wants one writer). */
+  static readonly layerWith = (options: EventStoreOptions) =>
+    Layer.effect(EventStore, makeEventStore(options))
+}
+
+export interface EventStoreOptions {
+  /** Group commits in flight at once (default 3). */
+  readonly writers?: number
+  /** Most appends in one group commit (default 256). */
+  readonly maxBatch?: number
+}
+
+interface PendingAppend {
+  readonly streamId: string
+  readonly expected: ExpectedVersion
+  readonly events: ReadonlyArray<NewEvent>
 }
 
 export const NOTIFY_CHANNEL = "messaging_api_events"
@@ -125,9 +143,10 @@ const toRecorded = (row: EventRow): RecordedEvent => ({
   recordedAt: row.recorded_at
 })
 
-function makeEventStore() {
+function makeEventStore(options: EventStoreOptions = {}) {
   return Effect.gen(function* () {
-    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const client = yield* SqlClient.SqlClient
+    const sql = client.withoutTransforms()
     const pg = yield* PgClient.PgClient
 
     // Wake-ups: local appends publish here directly; other processes' appends arrive by NOTIFY.
@@ -189,26 +208,17 @@ function makeEventStore() {
       `
     }
 
-    const append = Effect.fn("EventStore.append")(function* (
+    /** One append on its own: one statement, a typed error for a conflict or a duplicate. */
+    const appendAlone = (
       streamId: string,
       expected: ExpectedVersion,
       events: ReadonlyArray<NewEvent>
-    ): Effect.fn.Return<AppendResult, AppendError> {
-      if (events.length === 0) {
-        const actual = yield* streamVersion(streamId)
-        if (typeof expected === "number" && actual !== expected) {
-          return yield* new WrongExpectedVersion({ streamId, expected, actual })
-        }
-        if (expected === "no_stream" && actual !== 0) {
-          return yield* new WrongExpectedVersion({ streamId, expected, actual })
-        }
-        return { version: actual, positions: [] }
-      }
+    ): Effect.Effect<AppendResult, AppendError> => {
       const conflict = Effect.fnUntraced(function* () {
         const actual = yield* streamVersion(streamId)
         return yield* new WrongExpectedVersion({ streamId, expected, actual })
       })
-      const rows = yield* insertOnce(streamId, expected, events).pipe(
+      return insertOnce(streamId, expected, events).pipe(
         Effect.catchReason(
           "SqlError",
           "UniqueViolation",
@@ -224,11 +234,169 @@ function makeEventStore() {
         Effect.retry({
           times: 50,
           while: (error) => expected === "any" && error._tag === "SqlError"
+        }),
+        Effect.flatMap((rows) =>
+          rows.length === 0
+            ? conflict()
+            : Effect.succeed({
+                version: rows[rows.length - 1]!.version,
+                positions: rows.map((row) => Number(row.position))
+              })
+        )
+      )
+    }
+
+    /**
+     * Many appends (to different streams, with no event id in common) in ONE statement: each
+     * append's expected version and event ids are checked on its own, and only the appends that
+     * pass are inserted, so a conflict or a duplicate fails that append alone. A unique violation
+     * from a concurrent writer in another transaction, or a value Postgres refuses, fails the
+     * statement: then each half is tried again (`together`), so the one bad append ends up alone
+     * with its own answer while the others still commit in a few statements.
+     */
+    const insertMany = (appends: ReadonlyArray<PendingAppend>) => {
+      const documents = JSON.stringify(
+        appends.map((append, n) => ({
+          n,
+          stream_id: append.streamId,
+          expected: append.expected === "any" ? -1 : append.expected === "no_stream" ? 0 : append.expected,
+          events: append.events.map((event) => ({
+            id: event.eventId,
+            type: event.type,
+            data: event.data,
+            metadata: event.metadata ?? {}
+          }))
+        }))
+      )
+      return sql<{ n: number; version: number; duplicate: boolean; positions: string | null }>`
+        WITH appends AS (
+          SELECT a.n, a.stream_id, a.expected, a.events
+          FROM jsonb_to_recordset(${documents}::jsonb) AS a(n int, stream_id text, expected int, events jsonb)
+        ), checked AS (
+          SELECT ap.n, ap.stream_id, ap.expected, ap.events,
+                 coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = ap.stream_id), 0) AS version,
+                 EXISTS (
+                   SELECT 1 FROM events e
+                   WHERE e.event_id IN (SELECT (d->>'id')::uuid FROM jsonb_array_elements(ap.events) AS d)
+                 ) AS duplicate
+          FROM appends ap
+        ), inserted AS (
+          INSERT INTO events (stream_id, version, event_id, type, data, metadata)
+          SELECT c.stream_id, c.version + ev.ord, (ev.doc->>'id')::uuid, ev.doc->>'type', ev.doc->'data', ev.doc->'metadata'
+          FROM checked c CROSS JOIN LATERAL jsonb_array_elements(c.events) WITH ORDINALITY AS ev(doc, ord)
+          WHERE (c.expected < 0 OR c.version = c.expected) AND NOT c.duplicate
+          ORDER BY c.n, ev.ord
+          RETURNING stream_id, position, version
+        )
+        SELECT c.n, c.version::int AS version, c.duplicate, i.positions
+        FROM checked c LEFT JOIN (
+          SELECT stream_id, string_agg(position::text, ',' ORDER BY version) AS positions
+          FROM inserted GROUP BY stream_id
+        ) i ON i.stream_id = c.stream_id
+        ORDER BY c.n
+      `.pipe(
+        Effect.map((rows) =>
+          appends.map((append, n): Exit.Exit<AppendResult, AppendError> => {
+            const row = rows[n]
+            if (row === undefined) return Exit.die(new Error(`group append: no answer for append ${n}`))
+            if (row.positions !== null) {
+              return Exit.succeed({
+                version: row.version + append.events.length,
+                positions: row.positions.split(",").map(Number)
+              })
+            }
+            const expected = append.expected
+            const versionMatches =
+              expected === "any" || row.version === (expected === "no_stream" ? 0 : expected)
+            return Exit.fail(
+              versionMatches && row.duplicate
+                ? new DuplicateEventId({ eventIds: append.events.map((event) => event.eventId) })
+                : new WrongExpectedVersion({ streamId: append.streamId, expected, actual: row.version })
+            )
+          })
+        )
+      )
+    }
+
+    const alone = (append: PendingAppend) =>
+      Effect.exit(appendAlone(append.streamId, append.expected, append.events))
+
+    /** Appends to distinct streams together; when the statement fails, each half again (down to one alone). */
+    const together = (
+      appends: ReadonlyArray<PendingAppend>
+    ): Effect.Effect<ReadonlyArray<Exit.Exit<AppendResult, AppendError>>> => {
+      if (appends.length === 1) return Effect.map(alone(appends[0]!), (exit) => [exit])
+      return insertMany(appends).pipe(
+        Effect.catch(() => {
+          const half = Math.ceil(appends.length / 2)
+          return Effect.zipWith(
+            together(appends.slice(0, half)),
+            together(appends.slice(half)),
+            (first, second) => [...first, ...second]
+          )
         })
       )
-      if (rows.length === 0) return yield* conflict()
-      yield* appended
-      return { version: rows[rows.length - 1]!.version, positions: rows.map((row) => Number(row.position)) }
+    }
+
+    /**
+     * One group commit. Appends that share a stream or an event id with an earlier one of the
+     * batch wait for it (they run alone, in order, after the shared statement).
+     */
+    const commit = (appends: ReadonlyArray<PendingAppend>) =>
+      Effect.gen(function* () {
+        const shared: Array<number> = []
+        const after: Array<number> = []
+        const streams = new Set<string>()
+        const eventIds = new Set<string>()
+        appends.forEach((append, i) => {
+          if (streams.has(append.streamId) || append.events.some((event) => eventIds.has(event.eventId))) {
+            after.push(i)
+            return
+          }
+          streams.add(append.streamId)
+          for (const event of append.events) eventIds.add(event.eventId)
+          shared.push(i)
+        })
+        const exits = new Array<Exit.Exit<AppendResult, AppendError>>(appends.length)
+        const first = yield* together(shared.map((i) => appends[i]!)).pipe(
+          Effect.withSpan("EventStore.groupCommit", { attributes: { appends: shared.length } })
+        )
+        shared.forEach((i, k) => {
+          exits[i] = first[k]!
+        })
+        for (const i of after) exits[i] = yield* alone(appends[i]!)
+        if (exits.some(Exit.isSuccess)) yield* appended
+        return exits
+      })
+
+    const submit = yield* GroupCommit.make({
+      maxBatch: options.maxBatch ?? 256,
+      writers: options.writers ?? 3,
+      commit
+    })
+
+    const append = Effect.fn("EventStore.append")(function* (
+      streamId: string,
+      expected: ExpectedVersion,
+      events: ReadonlyArray<NewEvent>
+    ): Effect.fn.Return<AppendResult, AppendError> {
+      if (events.length === 0) {
+        const actual = yield* streamVersion(streamId)
+        if (typeof expected === "number" && actual !== expected) {
+          return yield* new WrongExpectedVersion({ streamId, expected, actual })
+        }
+        if (expected === "no_stream" && actual !== 0) {
+          return yield* new WrongExpectedVersion({ streamId, expected, actual })
+        }
+        return { version: actual, positions: [] }
+      }
+      // Inside the caller's transaction the append must use the transaction's connection.
+      if (Option.isSome(yield* Effect.serviceOption(client.transactionService))) {
+        const result = yield* appendAlone(streamId, expected, events)
+        yield* appended
+        return result
+      }
+      return yield* submit({ streamId, expected, events })
     })
 
     const columns = sql`position::text, transaction_id::text, stream_id, version, event_id::text, type, data, metadata, recorded_at`

@@ -1,0 +1,208 @@
+import { randomUUID } from "node:crypto"
+import { assert, layer } from "@effect/vitest"
+import { Effect, Exit, Layer, Random } from "effect"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
+import * as Database from "../src/Database.ts"
+import { type AppendResult, EventStore, type ExpectedVersion, type NewEvent } from "../src/EventStore.ts"
+
+const TestLayer = EventStore.layer.pipe(
+  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 12 }))
+)
+
+const newEvent = (data: unknown = { n: 1 }, eventId: string = randomUUID()): NewEvent => ({
+  eventId,
+  type: "Tested",
+  data
+})
+const streamName = () => `group-${randomUUID()}`
+
+/** What one append must answer, whatever batch it lands in. */
+type Expected =
+  | { readonly _tag: "Appended"; readonly version: number }
+  | { readonly _tag: "WrongExpectedVersion"; readonly actual: number }
+  | { readonly _tag: "DuplicateEventId" }
+  | { readonly _tag: "SqlError" }
+  /** Two appends racing for the same thing: exactly one of the pair wins. */
+  | {
+      readonly _tag: "OneOf"
+      readonly pair: number
+      readonly loser: "WrongExpectedVersion" | "DuplicateEventId"
+    }
+
+interface Case {
+  readonly streamId: string
+  readonly expected: ExpectedVersion
+  readonly events: ReadonlyArray<NewEvent>
+  readonly outcome: Expected
+}
+
+layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore group commit", (it) => {
+  it.effect(
+    "many concurrent appends, some conflicting, duplicate or refused, each get exactly their own answer",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const sql = yield* SqlClient.SqlClient
+
+        // Streams that already hold one event, and an event id already in the log.
+        const existing = Array.from({ length: 40 }, streamName)
+        for (const stream of existing) yield* store.append(stream, "no_stream", [newEvent()])
+        const takenId = randomUUID()
+        yield* store.append(streamName(), "no_stream", [newEvent({}, takenId)])
+
+        const cases: Array<Case> = []
+        for (let i = 0; i < 60; i++) {
+          const size = 1 + (i % 3)
+          cases.push({
+            streamId: streamName(),
+            expected: "no_stream",
+            events: Array.from({ length: size }, () => newEvent({ i })),
+            outcome: { _tag: "Appended", version: size }
+          })
+        }
+        existing.forEach((streamId, i) => {
+          cases.push(
+            i % 4 === 0
+              ? {
+                  streamId,
+                  expected: 0,
+                  events: [newEvent()],
+                  outcome: { _tag: "WrongExpectedVersion", actual: 1 }
+                }
+              : i % 4 === 1
+                ? {
+                    streamId,
+                    expected: 1,
+                    events: [newEvent(), newEvent()],
+                    outcome: { _tag: "Appended", version: 3 }
+                  }
+                : i % 4 === 2
+                  ? {
+                      streamId,
+                      expected: "any",
+                      events: [newEvent()],
+                      outcome: { _tag: "Appended", version: 2 }
+                    }
+                  : {
+                      streamId,
+                      expected: 7,
+                      events: [newEvent()],
+                      outcome: { _tag: "WrongExpectedVersion", actual: 1 }
+                    }
+          )
+        })
+        for (let i = 0; i < 10; i++) {
+          cases.push({
+            streamId: streamName(),
+            expected: "no_stream",
+            events: [newEvent(), newEvent({}, takenId)],
+            outcome: { _tag: "DuplicateEventId" }
+          })
+          // Postgres refuses NUL in jsonb: the statement fails, the neighbours must not.
+          if (i % 3 === 0)
+            cases.push({
+              streamId: streamName(),
+              expected: "no_stream",
+              events: [newEvent({ text: "a\u0000b" })],
+              outcome: { _tag: "SqlError" }
+            })
+        }
+        for (let pair = 0; pair < 15; pair++) {
+          const sameStream = streamName()
+          for (let k = 0; k < 2; k++) {
+            cases.push({
+              streamId: sameStream,
+              expected: "no_stream",
+              events: [newEvent({ pair, k })],
+              outcome: { _tag: "OneOf", pair, loser: "WrongExpectedVersion" }
+            })
+          }
+          const sharedId = randomUUID()
+          for (let k = 0; k < 2; k++) {
+            cases.push({
+              streamId: streamName(),
+              expected: "no_stream",
+              events: [newEvent({ pair, k }, sharedId)],
+              outcome: { _tag: "OneOf", pair: 100 + pair, loser: "DuplicateEventId" }
+            })
+          }
+        }
+        const shuffled = yield* Random.shuffle(cases)
+
+        const exits = yield* Effect.forEach(
+          shuffled,
+          (c) => Effect.exit(store.append(c.streamId, c.expected, c.events)),
+          { concurrency: "unbounded" }
+        )
+
+        const pairs = new Map<number, Array<Exit.Exit<AppendResult, unknown>>>()
+        const acknowledged: Array<{ readonly c: Case; readonly result: AppendResult }> = []
+        shuffled.forEach((c, i) => {
+          const exit = exits[i]!
+          if (Exit.isSuccess(exit)) acknowledged.push({ c, result: exit.value })
+          const outcome = c.outcome
+          switch (outcome._tag) {
+            case "Appended":
+              assert.isTrue(Exit.isSuccess(exit), `${c.streamId} should have been appended`)
+              assert.strictEqual(Exit.isSuccess(exit) && exit.value.version, outcome.version)
+              break
+            case "OneOf": {
+              const seen = pairs.get(outcome.pair) ?? []
+              seen.push(exit)
+              pairs.set(outcome.pair, seen)
+              if (Exit.isFailure(exit)) {
+                const error = exit.cause.reasons[0]
+                assert.strictEqual(error?._tag === "Fail" && error.error._tag, outcome.loser)
+              }
+              break
+            }
+            default: {
+              assert.isTrue(Exit.isFailure(exit), `${c.streamId} should have failed with ${outcome._tag}`)
+              const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+              assert.strictEqual(error?._tag === "Fail" && error.error._tag, outcome._tag)
+              if (outcome._tag === "WrongExpectedVersion" && error?._tag === "Fail") {
+                assert.strictEqual((error.error as { actual: number }).actual, outcome.actual)
+              }
+            }
+          }
+        })
+        for (const [pair, seen] of pairs) {
+          assert.strictEqual(seen.length, 2)
+          assert.strictEqual(seen.filter(Exit.isSuccess).length, 1, `pair ${pair}: exactly one wins`)
+        }
+
+        // Every acknowledged append is in the log exactly as answered; nothing refused is.
+        const ids = shuffled
+          .flatMap((c) => c.events.map((event) => event.eventId))
+          .filter((id) => id !== takenId)
+        const rows = yield* sql<{
+          event_id: string
+          stream_id: string
+          version: number
+          position: string
+          tx: string
+        }>`
+          SELECT event_id::text, stream_id, version, position::text, transaction_id::text AS tx
+          FROM events WHERE event_id::text IN ${sql.in(ids)}
+        `
+        const byId = new Map(rows.map((row) => [row.event_id, row]))
+        let stored = 0
+        for (const { c, result } of acknowledged) {
+          c.events.forEach((event, k) => {
+            const row = byId.get(event.eventId)
+            assert.isDefined(row, `acknowledged event ${event.eventId} is in the log`)
+            assert.strictEqual(row?.stream_id, c.streamId)
+            assert.strictEqual(row?.version, result.version - c.events.length + 1 + k)
+            assert.strictEqual(Number(row?.position), result.positions[k])
+            stored++
+          })
+        }
+        assert.strictEqual(rows.length, stored, "no event of a refused append was written")
+
+        // And they were committed together: far fewer transactions than acknowledged appends.
+        const transactions = new Set(rows.map((row) => row.tx)).size
+        assert.isBelow(transactions, acknowledged.length / 2)
+      })
+  )
+})
