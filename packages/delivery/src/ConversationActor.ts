@@ -295,7 +295,8 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     return index.settle(
       conversationId,
       loaded.version,
-      dueAt === null || started === null ? null : { installationId: started.installationId, dueAt }
+      dueAt === null || started === null ? null : { installationId: started.installationId, dueAt },
+      started?.installationId ?? null
     )
   }
 

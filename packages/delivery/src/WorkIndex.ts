@@ -1,5 +1,6 @@
+import { GroupCommit } from "@messaging-api/domain"
 import type { ConversationId } from "@messaging-api/domain/Ids"
-import { Context, Deferred, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Exit, Layer } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 
 /**
@@ -8,8 +9,10 @@ import { SqlClient, type SqlError } from "effect/sql"
  * - the delivery projector adds one for every event that creates work (from the log, so a
  *   message acknowledged just before a crash is found after the restart);
  * - a conversation's actor, which has folded its stream up to some version, settles the row:
- *   deletes it (nothing to do) or moves it to the next due time. It never overrides a row that
- *   reflects a later version than it has seen.
+ *   marks it done (`due_at = infinity`, kept as a tombstone so that a late hint for an event the
+ *   actor already handled is recognised as old) or moves it to the next due time. It never
+ *   overrides a row that reflects a later version than it has seen. Settlements of many actors
+ *   are group-committed, one statement for all that arrive together.
  * A row may be stale (the actor looks and finds nothing), never missing while work exists.
  */
 
@@ -20,6 +23,14 @@ export interface WorkHint {
   readonly dueAt: string
   /** The stream version of the event behind the hint. */
   readonly version: number
+}
+
+/** What an actor writes down when its loop stops: its version, and when to look again (null: never). */
+interface Settlement {
+  readonly conversationId: string
+  readonly installationId: string | null
+  readonly version: number
+  readonly dueAt: string | null
 }
 
 export class WorkIndex extends Context.Service<
@@ -44,7 +55,8 @@ export class WorkIndex extends Context.Service<
     settle(
       conversationId: string,
       version: number,
-      next: { readonly installationId: string; readonly dueAt: string } | null
+      next: { readonly installationId: string; readonly dueAt: string } | null,
+      installationId: string | null
     ): Effect.Effect<boolean, SqlError.SqlError>
     /** Wakes whoever watches (after new hints were committed). */
     readonly notify: Effect.Effect<void>
@@ -98,34 +110,81 @@ export class WorkIndex extends Context.Service<
                 version = GREATEST(conversation_work.version, EXCLUDED.version)
             `.pipe(Effect.asVoid, Effect.withSpan("WorkIndex.hint"))
 
-      const settle = Effect.fn("WorkIndex.settle")(function* (
+      /**
+       * Settles many actors in one statement. A settled row is kept with `due_at = infinity` (a
+       * tombstone carrying the version), so a hint the projector writes late, for an event the
+       * actor has already handled, is recognised as old and changes nothing.
+       */
+      const settleMany = (settlements: ReadonlyArray<Settlement>) =>
+        sql<{ conversation_id: string }>`
+          INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
+          SELECT s."conversationId"::uuid, s."installationId"::uuid,
+                 coalesce(s."dueAt"::timestamptz, 'infinity'), s.version
+          FROM jsonb_to_recordset(${JSON.stringify(settlements)}::jsonb)
+            AS s("conversationId" text, "installationId" text, "dueAt" text, version integer)
+          ON CONFLICT (conversation_id) DO UPDATE SET
+            due_at = EXCLUDED.due_at,
+            version = EXCLUDED.version,
+            installation_id = coalesce(EXCLUDED.installation_id, conversation_work.installation_id)
+          WHERE conversation_work.version <= EXCLUDED.version
+          RETURNING conversation_id::text AS conversation_id
+        `.pipe(
+          Effect.map((rows) => {
+            const settled = new Set(rows.map((row) => row.conversation_id))
+            return settlements.map((settlement) =>
+              // Not written: the row reflects a later version than the actor has seen.
+              Exit.succeed(settled.has(settlement.conversationId.toLowerCase()))
+            )
+          }),
+          Effect.withSpan("WorkIndex.settleMany", { attributes: { settlements: settlements.length } })
+        )
+
+      const commitSettlements = (settlements: ReadonlyArray<Settlement>) => {
+        // One row can be written once per statement: a second settlement of a conversation waits.
+        const seen = new Set<string>()
+        const first: Array<Settlement> = []
+        const again: Array<Settlement> = []
+        for (const settlement of settlements) {
+          if (seen.has(settlement.conversationId)) again.push(settlement)
+          else {
+            seen.add(settlement.conversationId)
+            first.push(settlement)
+          }
+        }
+        return Effect.gen(function* () {
+          const answers = new Map<Settlement, Exit.Exit<boolean, SqlError.SqlError>>()
+          const firstExits = yield* settleMany(first).pipe(
+            Effect.catch((error) => Effect.succeed(first.map(() => Exit.fail(error))))
+          )
+          first.forEach((settlement, i) => answers.set(settlement, firstExits[i]!))
+          for (const settlement of again) {
+            const [exit] = yield* settleMany([settlement]).pipe(
+              Effect.catch((error) => Effect.succeed([Exit.fail(error)]))
+            )
+            answers.set(settlement, exit!)
+          }
+          return settlements.map((settlement) => answers.get(settlement)!)
+        })
+      }
+
+      const submitSettlement = yield* GroupCommit.make({
+        maxBatch: 500,
+        writers: 2,
+        commit: commitSettlements
+      })
+
+      const settle = (
         conversationId: string,
         version: number,
-        next: { readonly installationId: string; readonly dueAt: string } | null
-      ) {
-        const rows =
-          next === null
-            ? yield* sql<{ stale: boolean }>`
-                WITH removed AS (
-                  DELETE FROM conversation_work WHERE conversation_id = ${conversationId}::uuid AND version <= ${version}
-                )
-                SELECT EXISTS (
-                  SELECT 1 FROM conversation_work WHERE conversation_id = ${conversationId}::uuid AND version > ${version}
-                ) AS stale
-              `
-            : yield* sql<{ stale: boolean }>`
-                WITH moved AS (
-                  INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
-                  VALUES (${conversationId}::uuid, ${next.installationId}::uuid, ${next.dueAt}::timestamptz, ${version})
-                  ON CONFLICT (conversation_id) DO UPDATE SET due_at = EXCLUDED.due_at, version = EXCLUDED.version
-                  WHERE conversation_work.version <= EXCLUDED.version
-                )
-                SELECT EXISTS (
-                  SELECT 1 FROM conversation_work WHERE conversation_id = ${conversationId}::uuid AND version > ${version}
-                ) AS stale
-              `
-        return !(rows[0]?.stale ?? false)
-      })
+        next: { readonly installationId: string; readonly dueAt: string } | null,
+        installationId: string | null
+      ) =>
+        submitSettlement({
+          conversationId,
+          version,
+          installationId: next?.installationId ?? installationId,
+          dueAt: next?.dueAt ?? null
+        })
 
       const notify = Effect.sync(() => {
         const previous = signal

@@ -275,9 +275,11 @@ function makeEventStore(options: EventStoreOptions = {}) {
         ), checked AS (
           SELECT ap.n, ap.stream_id, ap.expected, ap.events,
                  coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = ap.stream_id), 0) AS version,
+                 -- "= ANY (array)" keeps this an index probe; an IN (subquery) may be planned as a
+                 -- hash join over the whole table while its statistics are young.
                  EXISTS (
                    SELECT 1 FROM events e
-                   WHERE e.event_id IN (SELECT (d->>'id')::uuid FROM jsonb_array_elements(ap.events) AS d)
+                   WHERE e.event_id = ANY (ARRAY(SELECT (d->>'id')::uuid FROM jsonb_array_elements(ap.events) AS d))
                  ) AS duplicate
           FROM appends ap
         ), inserted AS (
