@@ -156,7 +156,9 @@ export class WorkIndex extends Context.Service<
           const firstExits = yield* settleMany(first).pipe(
             Effect.catch((error) => Effect.succeed(first.map(() => Exit.fail(error))))
           )
-          first.forEach((settlement, i) => answers.set(settlement, firstExits[i]!))
+          first.forEach((settlement, i) => {
+            answers.set(settlement, firstExits[i]!)
+          })
           for (const settlement of again) {
             const [exit] = yield* settleMany([settlement]).pipe(
               Effect.catch((error) => Effect.succeed([Exit.fail(error)]))
