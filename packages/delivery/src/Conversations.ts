@@ -9,7 +9,6 @@ import {
 } from "@messaging-api/domain"
 import { Clock, Context, Effect, FiberSet, Layer, Schema, Stream } from "effect"
 import type { Sharding } from "effect/cluster"
-import type { HttpClient } from "effect/http"
 import type { SqlClient } from "effect/sql"
 import { Bot } from "./Bot.ts"
 import * as ConversationEntity from "./ConversationEntity.ts"
@@ -136,12 +135,7 @@ export class Conversations extends Context.Service<
   static readonly layerOnSharding: Layer.Layer<
     Conversations,
     never,
-    | EventStore.EventStore
-    | Installations.Installations
-    | SqlClient.SqlClient
-    | HttpClient.HttpClient
-    | Bot
-    | Sharding.Sharding
+    EventStore.EventStore | Installations.Installations | SqlClient.SqlClient | Bot | Sharding.Sharding
   > = Layer.effect(
     Conversations,
     Effect.gen(function* () {
@@ -233,19 +227,19 @@ export class Conversations extends Context.Service<
     Layer.provide(ConversationEntity.layer),
     Layer.merge(DeliveryProjector.layer),
     Layer.provide(Layer.mergeAll(WorkIndex.layer, Draining.layer, Deliverer.layer)),
-    Layer.provide(WebhookClient.layerNoClient)
+    Layer.provide(WebhookClient.layer)
   )
 
   /** `layerOnSharding` on a cluster of this process alone, with the given bot. */
   static readonly layerNoBot = Conversations.layerOnSharding.pipe(Layer.provide(InProcessCluster.layer))
 
   /**
-   * Everything in this process with the built-in bots. Needs the event store, installations, SQL
-   * and an HttpClient (e.g. `NodeHttpClient.layerUndici`: pooled keep-alive connections).
+   * Everything in this process with the built-in bots. Needs the event store, installations and
+   * SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
    */
   static readonly layer = Conversations.layerNoBot.pipe(
     Layer.provide(Bot.layer),
-    Layer.provide(WebhookClient.layerNoClient)
+    Layer.provide(WebhookClient.layer)
   )
 }
 

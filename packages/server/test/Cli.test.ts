@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { inject } from "vitest"
+import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
 import { type CommandResult, runCli, startServer } from "./ServerProcess.ts"
 
 // The `messaging-api` CLI as an operator runs it: a child process on the run's database, with a
 // real response endpoint on 127.0.0.1 and, for tokens, a real `serve` process.
 
-const databaseUrl = inject("databaseUrl")
+const databaseUrl = await fileDatabaseUrl()
 const publicUrl = "https://messaging.example"
 const env = { DATABASE_URL: databaseUrl, PUBLIC_URL: `${publicUrl}/` }
 

@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { inject } from "vitest"
+import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { type Arrival, startReceiver } from "./Receiver.ts"
 import { adminToken, startServer } from "./ServerProcess.ts"
+
+const databaseUrl = await fileDatabaseUrl()
 
 const post = (url: string, token: string, body: unknown) =>
   Effect.promise(async () => {
@@ -30,7 +32,7 @@ describe("crash safety", () => {
     "SIGKILL while replies are pending and in flight: after restart every reply arrives, in order",
     () =>
       Effect.gen(function* () {
-        const env = { DATABASE_URL: inject("databaseUrl"), DELIVERY_TIMEOUT: "300 millis" }
+        const env = { DATABASE_URL: databaseUrl, DELIVERY_TIMEOUT: "300 millis" }
         let calls = 0
         // First life: the endpoint fails, hangs or drops most requests, so work piles up.
         const receiver = yield* startReceiver(() => {

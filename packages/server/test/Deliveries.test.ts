@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { inject } from "vitest"
+import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { type Arrival, startReceiver } from "./Receiver.ts"
 import { adminToken, type CommandResult, runCli, startServer } from "./ServerProcess.ts"
 
@@ -9,7 +9,7 @@ import { adminToken, type CommandResult, runCli, startServer } from "./ServerPro
 // 127.0.0.1, the HTTP API and the `messaging-api deliveries` CLI as an operator runs them; and
 // SIGTERM with an attempt in flight.
 
-const databaseUrl = inject("databaseUrl")
+const databaseUrl = await fileDatabaseUrl()
 
 interface JsonResponse {
   readonly status: number

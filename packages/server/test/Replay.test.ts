@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { inject } from "vitest"
+import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
 import { adminToken, type CommandResult, runCli, startServer } from "./ServerProcess.ts"
 
@@ -9,7 +9,7 @@ import { adminToken, type CommandResult, runCli, startServer } from "./ServerPro
 // in, echo bot, delivered to a real endpoint on 127.0.0.1), then read back from the event log by
 // the CLI in a child process and compared with the events the server's API returns from the log.
 
-const databaseUrl = inject("databaseUrl")
+const databaseUrl = await fileDatabaseUrl()
 const env = { DATABASE_URL: databaseUrl }
 
 interface JsonResponse {

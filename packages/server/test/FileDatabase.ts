@@ -1,0 +1,31 @@
+import { randomBytes } from "node:crypto"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { afterAll, inject } from "vitest"
+
+/**
+ * A database of the calling test file's own, dropped after its tests. Every `serve` process works
+ * every conversation it finds in its database, so two files' servers on one database would
+ * deliver each other's replies too (one process per database is the supported setup until the
+ * cluster shares conversations between processes). On the embedded Postgres, which holds one
+ * database, the package's shared one is used.
+ */
+export const fileDatabaseUrl = async (): Promise<string> => {
+  const shared = inject("databaseUrl")
+  if (process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === "") return shared
+  const statement = (text: string) =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(text)
+    }).pipe(
+      Effect.provide(PgClient.layer({ url: Redacted.make(shared), maxConnections: 1 })),
+      Effect.runPromise
+    )
+  const name = `messaging_api_file_${process.pid}_${randomBytes(4).toString("hex")}`
+  await statement(`CREATE DATABASE ${name}`)
+  afterAll(() => statement(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+  const url = new URL(shared)
+  url.pathname = `/${name}`
+  return url.toString()
+}
