@@ -354,7 +354,11 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
           Effect.annotateLogs({ conversationId })
         )
       ),
-      Effect.withSpan("ConversationActor.run", { attributes: { conversationId } })
+      Effect.withSpan(
+        "ConversationActor.run",
+        { attributes: { conversationId } },
+        { captureStackTrace: false }
+      )
     )
   })
 

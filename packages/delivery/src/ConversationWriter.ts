@@ -108,7 +108,14 @@ export const write = (
       UnknownEventType: (error) => Effect.fail(unavailable(error)),
       MalformedEvent: (error) => Effect.fail(unavailable(error))
     }),
-    Effect.withSpan("ConversationWriter.write", { attributes: { conversationId, command: command._tag } })
+    // Hot path: no stack captured per span.
+    Effect.withSpan(
+      "ConversationWriter.write",
+      {
+        attributes: { conversationId, command: command._tag }
+      },
+      { captureStackTrace: false }
+    )
   )
 
 /** The conversation a bot message belongs to, from its emission event (the event id is derived from the message id). */

@@ -1,5 +1,5 @@
 import { type ConversationEvents, ConversationStream, EventStore } from "@messaging-api/domain"
-import { Effect, Layer, Schedule, Stream } from "effect"
+import { Effect, Layer, Result, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { type WorkHint, WorkIndex } from "./WorkIndex.ts"
 
@@ -75,22 +75,20 @@ export const layer = Layer.effectDiscard(
       }
     })
 
-    const decode = (recorded: EventStore.RecordedEvent) =>
-      ConversationStream.fromRecorded(recorded).pipe(
-        Effect.map(
-          (event): Decoded => ({
+    /** A synchronous decode per event: the follower reads every event of the log. */
+    const decode = (recorded: EventStore.RecordedEvent) => {
+      const event = ConversationStream.decodeRecorded(recorded)
+      return Result.isSuccess(event)
+        ? Effect.succeed<Decoded | undefined>({
             conversationId: recorded.streamId.slice(CONVERSATION_PREFIX.length),
             version: recorded.version,
             recordedAt: recorded.recordedAt.toISOString(),
-            event
+            event: event.success
           })
-        ),
-        Effect.catch((error) =>
-          Effect.logWarning("delivery projector skips an event it cannot read", error).pipe(
+        : Effect.logWarning("delivery projector skips an event it cannot read", event.failure).pipe(
             Effect.as(undefined)
           )
-        )
-      )
+    }
 
     const apply = Effect.fnUntraced(function* (batch: ReadonlyArray<EventStore.RecordedEvent>) {
       const last = batch[batch.length - 1]

@@ -102,6 +102,8 @@ export class WorkIndex extends Context.Service<
               SELECT h."conversationId"::uuid, h."installationId"::uuid, h."dueAt"::timestamptz, h.version
               FROM jsonb_to_recordset(${JSON.stringify(hints)}::jsonb)
                 AS h("conversationId" text, "installationId" text, "dueAt" text, version integer)
+              -- Rows are locked in one order by every writer of this table, so two never deadlock.
+              ORDER BY h."conversationId"::uuid
               ON CONFLICT (conversation_id) DO UPDATE SET
                 installation_id = coalesce(conversation_work.installation_id, EXCLUDED.installation_id),
                 due_at = CASE WHEN EXCLUDED.version > conversation_work.version
@@ -122,6 +124,7 @@ export class WorkIndex extends Context.Service<
                  coalesce(s."dueAt"::timestamptz, 'infinity'), s.version
           FROM jsonb_to_recordset(${JSON.stringify(settlements)}::jsonb)
             AS s("conversationId" text, "installationId" text, "dueAt" text, version integer)
+          ORDER BY s."conversationId"::uuid
           ON CONFLICT (conversation_id) DO UPDATE SET
             due_at = EXCLUDED.due_at,
             version = EXCLUDED.version,
@@ -136,7 +139,13 @@ export class WorkIndex extends Context.Service<
               Exit.succeed(settled.has(settlement.conversationId.toLowerCase()))
             )
           }),
-          Effect.withSpan("WorkIndex.settleMany", { attributes: { settlements: settlements.length } })
+          Effect.withSpan(
+            "WorkIndex.settleMany",
+            {
+              attributes: { settlements: settlements.length }
+            },
+            { captureStackTrace: false }
+          )
         )
 
       const commitSettlements = (settlements: ReadonlyArray<Settlement>) => {

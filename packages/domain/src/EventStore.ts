@@ -361,7 +361,13 @@ function makeEventStore(options: EventStoreOptions = {}) {
         })
         const exits = new Array<Exit.Exit<AppendResult, AppendError>>(appends.length)
         const first = yield* together(shared.map((i) => appends[i]!)).pipe(
-          Effect.withSpan("EventStore.groupCommit", { attributes: { appends: shared.length } })
+          Effect.withSpan(
+            "EventStore.groupCommit",
+            {
+              attributes: { appends: shared.length }
+            },
+            { captureStackTrace: false }
+          )
         )
         shared.forEach((i, k) => {
           exits[i] = first[k]!

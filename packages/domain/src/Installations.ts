@@ -95,13 +95,18 @@ export class Installations extends Context.Service<
         timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
       })
       const findByWebhookId = (webhookId: string) =>
-        Cache.get(byWebhookId, webhookId).pipe(Effect.withSpan("Installations.findByWebhookId"))
+        Cache.get(byWebhookId, webhookId).pipe(
+          Effect.withSpan("Installations.findByWebhookId", undefined, { captureStackTrace: false })
+        )
       // The delivery engine looks installations up by id for every bot turn and attempt.
       const byId = yield* Cache.makeWith(lookupById, {
         capacity: 10_000,
         timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
       })
-      const get = (id: string) => Cache.get(byId, id).pipe(Effect.withSpan("Installations.get"))
+      const get = (id: string) =>
+        Cache.get(byId, id).pipe(
+          Effect.withSpan("Installations.get", undefined, { captureStackTrace: false })
+        )
 
       const list = sql<InstallationRow>`
         SELECT ${columns} FROM installations WHERE deleted_at IS NULL ORDER BY created_at, id

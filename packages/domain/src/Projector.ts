@@ -140,7 +140,13 @@ function make(options?: ProjectorOptions) {
         sql.withTransaction,
         Effect.andThen(Clock.currentTimeMillis),
         Effect.flatMap((now) => Metric.update(lagMetric, Math.max(0, now - last.recordedAt.getTime()))),
-        Effect.withSpan("Projector.applyBatch", { attributes: { events: batch.length } })
+        Effect.withSpan(
+          "Projector.applyBatch",
+          {
+            attributes: { events: batch.length }
+          },
+          { captureStackTrace: false }
+        )
       )
     }
 
