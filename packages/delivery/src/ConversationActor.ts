@@ -8,6 +8,7 @@ import {
   Installations
 } from "@messaging-api/domain"
 import type { Installation } from "@messaging-api/domain/Installation"
+import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Deferred, Duration, Effect, Exit, HashMap, Option, Result, Semaphore, Stream } from "effect"
 import { Bot, BotError } from "./Bot.ts"
 import type { BotReply } from "./BotTurn.ts"
@@ -139,7 +140,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     })
   )
 
-  const runTurn = Effect.fn("ConversationActor.runTurn")(function* (
+  const runTurn = Effect.fnUntraced(function* (
     state: Conversation.ConversationState,
     turn: Conversation.OpenTurn
   ) {
@@ -245,9 +246,9 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
         at: done
       })
     )
-  })
+  }, hotSpan("ConversationActor.runTurn"))
 
-  const deliver = Effect.fn("ConversationActor.deliver")(function* (
+  const deliver = Effect.fnUntraced(function* (
     state: Conversation.ConversationState,
     message: Conversation.BotMessage
   ) {
@@ -277,7 +278,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
         at: report.at
       })
     )
-  })
+  }, hotSpan("ConversationActor.deliver"))
 
   /** Ends the loop unless something changed since `seen`; atomic with `run`'s check. */
   const release = (seen: number) =>

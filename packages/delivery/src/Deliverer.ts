@@ -2,6 +2,7 @@ import type { BotMessage } from "@messaging-api/domain/Conversation"
 import type { AttemptOutcome } from "@messaging-api/domain/ConversationCommands"
 import type { ConversationId } from "@messaging-api/domain/Ids"
 import type { Installation } from "@messaging-api/domain/Installation"
+import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Context, Duration, Effect, Layer, Option, Result, Schema } from "effect"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
@@ -63,7 +64,7 @@ export class Deliverer extends Context.Service<
       const client = yield* WebhookClient
       const settings = yield* DeliverySettings
 
-      const attempt = Effect.fn("Deliverer.attempt")(function* (target: DeliveryTarget) {
+      const attempt = Effect.fnUntraced(function* (target: DeliveryTarget) {
         yield* Effect.annotateCurrentSpan({
           messageId: target.message.messageId,
           attempt: target.message.attempts + 1
@@ -111,7 +112,7 @@ export class Deliverer extends Context.Service<
               ? failure.error
               : `${failure.error} (retry schedule used up after ${target.message.attempts + 1} attempts)`
         })
-      })
+      }, hotSpan("Deliverer.attempt"))
 
       return Deliverer.of({ attempt })
     })

@@ -140,7 +140,11 @@ export const layer = Layer.effectDiscard(
 
     const follow: Effect.Effect<void, SqlError.SqlError> = Effect.gen(function* () {
       const from = yield* readCheckpoint
-      yield* store.subscribe(from, { batchSize: 500 }).pipe(Stream.runForEachArray(apply))
+      // Hints matter for recovery and retries, not for a live conversation (its actor is already
+      // running): gather appends for a while and write their hints together.
+      yield* store
+        .subscribe(from, { batchSize: 500, coalesce: "50 millis" })
+        .pipe(Stream.runForEachArray(apply))
     })
 
     yield* follow.pipe(

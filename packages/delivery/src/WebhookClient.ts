@@ -1,3 +1,4 @@
+import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Context, Duration, Effect, Layer, Schema, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { Agent, request } from "undici"
@@ -82,7 +83,7 @@ export class WebhookClient extends Context.Service<
       const client = yield* HttpClient.HttpClient
       const settings = yield* DeliverySettings
 
-      const post = Effect.fn("WebhookClient.post")(function* (request: SignedRequest) {
+      const post = Effect.fnUntraced(function* (request: SignedRequest) {
         const url = checkUrl(request.url)
         if (url instanceof WebhookRequestFailed) return yield* url
         const timestamp = Math.floor(Date.now() / 1000)
@@ -127,7 +128,7 @@ export class WebhookClient extends Context.Service<
             Effect.fail(new WebhookRequestFailed({ kind: "network", message: describe(error.reason.cause) }))
           )
         )
-      })
+      }, hotSpan("WebhookClient.post"))
 
       return WebhookClient.of({ post })
     })
@@ -206,7 +207,7 @@ export class WebhookClient extends Context.Service<
           })
         })
 
-      const post = Effect.fn("WebhookClient.post")(function* (request: SignedRequest) {
+      const post = Effect.fnUntraced(function* (request: SignedRequest) {
         const url = checkUrl(request.url)
         if (url instanceof WebhookRequestFailed) return yield* url
         const timestamp = Math.floor(Date.now() / 1000)
@@ -216,7 +217,7 @@ export class WebhookClient extends Context.Service<
           request.body,
           request.timeout ?? settings.requestTimeout
         )
-      })
+      }, hotSpan("WebhookClient.post"))
 
       return WebhookClient.of({ post })
     })

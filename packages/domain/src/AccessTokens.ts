@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { Cache, Context, Effect, Exit, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
+import { hotSpan } from "./Tracing.ts"
 
 /**
  * Personal access tokens: `mapi_<id>_<secret>`, where `<id>` (16 hex digits) finds the row and
@@ -186,13 +187,13 @@ export class AccessTokens extends Context.Service<
         return yield* get(id)
       })
 
-      const authenticate = Effect.fn("AccessTokens.authenticate")(function* (token: string) {
+      const authenticate = Effect.fnUntraced(function* (token: string) {
         const row = yield* Cache.get(rows, tokenIdOf(token))
         if (Option.isNone(row) || !hashMatches(row.value, sha256(token)) || row.value.revoked_at !== null) {
           return yield* new InvalidAccessToken()
         }
         return fromRow(row.value)
-      })
+      }, hotSpan("AccessTokens.authenticate"))
 
       const ensureSeeded = Effect.fn("AccessTokens.ensureSeeded")(function* (
         token: string,

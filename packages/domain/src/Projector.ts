@@ -35,6 +35,8 @@ export interface ProjectorOptions {
   readonly batchSize?: number
   /** How long the follower waits for a wake-up before looking at the log again. */
   readonly pollInterval?: `${number} millis` | `${number} seconds`
+  /** Once woken, how long it lets appends gather before reading them (default 20 ms). */
+  readonly coalesce?: `${number} millis`
 }
 
 export class Projector extends Context.Service<
@@ -202,6 +204,7 @@ function make(options?: ProjectorOptions) {
       return yield* store
         .subscribe(from, {
           batchSize,
+          coalesce: options?.coalesce ?? "20 millis",
           ...(options?.pollInterval === undefined ? {} : { pollInterval: options.pollInterval })
         })
         .pipe(Stream.runForEachArray(applyBatch), Effect.andThen(Effect.never))

@@ -1,4 +1,5 @@
 import { Conversations } from "@messaging-api/delivery/Conversations"
+import { hotSpan } from "@messaging-api/domain/Tracing"
 import { DateTime, Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../Api.ts"
@@ -13,7 +14,7 @@ export const WebhooksHandlers = HttpApiBuilder.group(
     const conversations = yield* Conversations
     return handlers.handle(
       "receive",
-      Effect.fn("Webhooks.receive")(function* ({ payload }) {
+      Effect.fnUntraced(function* ({ payload }) {
         const installation = yield* CurrentInstallation
         const at = DateTime.formatIso(yield* DateTime.now)
         const command = receiveCommand(installation.id, payload, at)
@@ -38,7 +39,7 @@ export const WebhooksHandlers = HttpApiBuilder.group(
           })
         )
         return receivedResponse(command, received)
-      })
+      }, hotSpan("Webhooks.receive"))
     )
   })
 )
