@@ -137,7 +137,19 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
 
     const ratio = measured.rate / baseline.rate
     const round = (value: number) => Math.round(value)
+    const cpuPerMessage = Math.round((measured.cpu.serverMs + measured.cpu.postgresMs) * 100) / 100
     return {
+      cpu_per_message: {
+        figure: cpuPerMessage,
+        unit: "ms CPU per message",
+        target: "≤ 0.5 ms (service + Postgres)",
+        met: cpuPerMessage <= 0.5,
+        note:
+          `under the inbound load, with the bot and delivery running: service ${measured.cpu.serverMs} ms + ` +
+          `Postgres ${measured.cpu.postgresMs} ms per accepted message (baseline ${baseline.cpu.serverMs} + ` +
+          `${baseline.cpu.postgresMs} ms)`,
+        details: { ours: measured.cpu, baseline: baseline.cpu }
+      },
       inbound: {
         figure: Math.round(ratio * 100) / 100,
         unit: "× baseline",

@@ -26,6 +26,8 @@ const mb = (bytes: number) => Math.round(bytes / MB)
 interface Phase {
   readonly wanted: number
   readonly conversations: number
+  /** Messages answered with anything but 2xx (a 503 "busy" among them), or not answered. */
+  readonly refused: number
   readonly replies: number
   readonly sendSeconds: number
   readonly idleRssMb: number
@@ -83,6 +85,7 @@ const touch = async (
     const phase: Phase = {
       wanted,
       conversations: sent.acknowledged,
+      refused: sent.failed,
       replies: arrivals.accepted,
       sendSeconds: Math.round(sent.durationMs / 100) / 10,
       idleRssMb: mb(idle),
@@ -114,18 +117,21 @@ export const measureMemory = async (context: BenchContext): Promise<Figures> => 
   const budgetMs = context.quick ? 30_000 : 60_000
 
   const active = await touch(context, "active", activeCount, budgetMs, undefined)
-  const passivated = await touch(context, "passivated", passivatedCount, budgetMs, 5)
+  // 100,000 new conversations take longer than the other phases' budget at today's rates.
+  const passivated = await touch(context, "passivated", passivatedCount, budgetMs * 2.5, 5)
   const shortOf = (phase: Phase) =>
-    phase.conversations < phase.wanted
-      ? `only ${phase.conversations.toLocaleString("en-US")} of ${phase.wanted.toLocaleString("en-US")} ` +
-        `new conversations taken in ${phase.sendSeconds} s; `
-      : ""
+    `${
+      phase.conversations < phase.wanted
+        ? `only ${phase.conversations.toLocaleString("en-US")} of ${phase.wanted.toLocaleString("en-US")} ` +
+          `new conversations taken in ${phase.sendSeconds} s; `
+        : ""
+    }${phase.refused} refused; `
   return {
     memory_passivated: {
       figure: passivated.rssMb,
       unit: "MB RSS",
       target: `≤ 300 MB after ${passivatedCount.toLocaleString("en-US")} passivated conversations`,
-      met: passivated.rssMb <= 300 && passivated.conversations >= passivatedCount,
+      met: passivated.rssMb <= 300 && passivated.conversations >= passivatedCount && passivated.refused === 0,
       note:
         `${shortOf(passivated)}peak ${passivated.peakRssMb} MB; after a forced full GC: RSS ${passivated.afterGc.rssMb} MB, ` +
         `heap used ${passivated.afterGc.heapUsedMb} MB (idle ${passivated.idleAfterGc.heapUsedMb} MB), ` +
@@ -133,14 +139,14 @@ export const measureMemory = async (context: BenchContext): Promise<Figures> => 
       details: { ...passivated, passivateAfterSeconds: 5 }
     },
     memory_active: {
-      figure: active.rssMb,
-      unit: "MB RSS",
-      target: null,
-      met: null,
+      figure: active.heapKbPerConversation,
+      unit: "KB heap per live conversation",
+      target: "≤ 2 KB per idle live conversation",
+      met: active.heapKbPerConversation <= 2 && active.refused === 0,
       note:
         `${shortOf(active)}${active.conversations.toLocaleString("en-US")} conversations live at once; ` +
-        `idle at start ${active.idleRssMb} MB; after a forced full GC: RSS ${active.afterGc.rssMb} MB, heap used ` +
-        `${active.afterGc.heapUsedMb} MB, ≈ ${active.heapKbPerConversation} KB per live conversation`,
+        `RSS ${active.rssMb} MB (idle at start ${active.idleRssMb} MB); after a forced full GC: RSS ` +
+        `${active.afterGc.rssMb} MB, heap used ${active.afterGc.heapUsedMb} MB`,
       details: { ...active }
     }
   }
