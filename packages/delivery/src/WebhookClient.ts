@@ -145,7 +145,7 @@ export class WebhookClient extends Context.Service<
     Effect.gen(function* () {
       const settings = yield* DeliverySettings
       const agent = yield* Effect.acquireRelease(
-        Effect.sync(() => new Agent({ connections: 64, keepAliveTimeout: 10_000 })),
+        Effect.sync(() => new Agent({ connections: 256, keepAliveTimeout: 10_000 })),
         (pool) => Effect.promise(() => pool.close()).pipe(Effect.timeoutOption("1 second"))
       )
 

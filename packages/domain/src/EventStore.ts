@@ -114,7 +114,7 @@ export class EventStore extends Context.Service<
 export interface EventStoreOptions {
   /** Group commits in flight at once (default 3). */
   readonly writers?: number
-  /** Most appends in one group commit (default 256). */
+  /** Most appends in one group commit (default 64: a batch's completions resume together, and a smaller herd keeps the event loop responsive). */
   readonly maxBatch?: number
 }
 
@@ -381,7 +381,7 @@ function makeEventStore(options: EventStoreOptions = {}) {
       })
 
     const submit = yield* GroupCommit.make({
-      maxBatch: options.maxBatch ?? 256,
+      maxBatch: options.maxBatch ?? 64,
       writers: options.writers ?? 3,
       commit
     })
