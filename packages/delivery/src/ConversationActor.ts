@@ -1,15 +1,15 @@
 import {
-  Conversation,
+  type Conversation,
   ConversationCommands,
-  type ConversationEvents,
   ConversationStream,
+  DecisionState,
   EventStore,
   Ids,
   Installations
 } from "@messaging-api/domain"
 import type { Installation } from "@messaging-api/domain/Installation"
 import { hotSpan } from "@messaging-api/domain/Tracing"
-import { Clock, Deferred, Duration, Effect, Exit, HashMap, Option, Result, Semaphore, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Option, Result, Semaphore, Stream } from "effect"
 import { Bot, BotError } from "./Bot.ts"
 import type { BotReply } from "./BotTurn.ts"
 import {
@@ -42,18 +42,18 @@ export interface ConversationActor {
   /** Runs the work loop unless it is already running; resolves when the loop ends. */
   readonly run: Effect.Effect<void>
   /** The state the actor holds (read from the log when it holds none), between commands. */
-  readonly inspect: Effect.Effect<ConversationStream.LoadedConversation, ConversationUnavailable>
+  readonly inspect: Effect.Effect<ConversationStream.LoadedDecisionState, ConversationUnavailable>
 }
 
 /** What the loop does next. */
 export type Work =
-  | { readonly _tag: "Turn"; readonly turn: Conversation.OpenTurn }
+  | { readonly _tag: "Turn"; readonly turn: DecisionState.OpenTurn }
   | { readonly _tag: "Deliver"; readonly message: Conversation.BotMessage }
   | { readonly _tag: "Wait"; readonly until: number }
   | { readonly _tag: "Idle" }
 
 /** Bot turns first, oldest first; then the outbox head; otherwise the earliest retry time. */
-export const nextWork = (state: Conversation.ConversationState, now: number): Work => {
+export const nextWork = (state: DecisionState.DecisionState, now: number): Work => {
   let until = Number.POSITIVE_INFINITY
   const turn = state.openTurns[0]
   if (turn !== undefined) {
@@ -61,7 +61,7 @@ export const nextWork = (state: Conversation.ConversationState, now: number): Wo
     if (due <= now) return { _tag: "Turn", turn }
     until = Math.min(until, due)
   }
-  const message = Conversation.nextDelivery(state)
+  const message = DecisionState.nextDelivery(state)
   if (message !== undefined) {
     const due = message.nextAttemptAt === null ? now : Date.parse(message.nextAttemptAt)
     if (due <= now) return { _tag: "Deliver", message }
@@ -77,14 +77,6 @@ export const replyIdFor = (userMessageId: Ids.MessageId, index: number): Ids.Mes
 const INSTALLATION_TTL_MS = 5_000
 
 const iso = (millis: number) => new Date(millis).toISOString()
-
-const userMessageOf = (
-  state: Conversation.ConversationState,
-  id: Ids.MessageId
-): ConversationEvents.UserMessageReceived | undefined => {
-  for (const message of HashMap.values(state.userMessages)) if (message.messageId === id) return message
-  return undefined
-}
 
 export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId) {
   const store = yield* EventStore.EventStore
@@ -129,7 +121,9 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
 
   const current = lock.withPermit(
     Effect.gen(function* () {
-      if (cache.current === undefined) cache.current = yield* ConversationStream.load(store, conversationId)
+      if (cache.current === undefined) {
+        cache.current = yield* ConversationStream.loadDecisionState(store, conversationId)
+      }
       return cache.current
     })
   )
@@ -141,11 +135,11 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   )
 
   const runTurn = Effect.fnUntraced(function* (
-    state: Conversation.ConversationState,
-    turn: Conversation.OpenTurn
+    state: DecisionState.DecisionState,
+    turn: DecisionState.OpenTurn
   ) {
     const started = state.started
-    const message = userMessageOf(state, turn.userMessageId)
+    const message = turn.message
     const at = iso(yield* Clock.currentTimeMillis)
     if (started === null || message === undefined) {
       return yield* execute(
@@ -249,7 +243,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   }, hotSpan("ConversationActor.runTurn"))
 
   const deliver = Effect.fnUntraced(function* (
-    state: Conversation.ConversationState,
+    state: DecisionState.DecisionState,
     message: Conversation.BotMessage
   ) {
     const started = state.started
@@ -291,7 +285,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   const passivateAfter = Duration.toMillis(settings.passivateAfter)
 
   /** Writes down what the loop knows (nothing to do, or when to look again); false when its state is stale. */
-  const settle = (loaded: ConversationStream.LoadedConversation, dueAt: string | null) => {
+  const settle = (loaded: ConversationStream.LoadedDecisionState, dueAt: string | null) => {
     const started = loaded.state.started
     return index.settle(
       conversationId,

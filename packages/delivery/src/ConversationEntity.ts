@@ -1,5 +1,5 @@
 import { ConversationCommands, ConversationEvents, EventStore, Ids } from "@messaging-api/domain"
-import type { ConversationState as State } from "@messaging-api/domain/Conversation"
+import type { DecisionState as State } from "@messaging-api/domain/DecisionState"
 import { Effect, Layer, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
@@ -45,7 +45,8 @@ const OpenTurn = Schema.Struct({
   userMessageId: Ids.MessageId,
   userId: Ids.UserId,
   failures: Schema.Int,
-  retryAt: Schema.NullOr(ConversationEvents.Instant)
+  retryAt: Schema.NullOr(ConversationEvents.Instant),
+  message: ConversationEvents.UserMessageReceived
 })
 
 const BotMessage = Schema.Struct({
@@ -61,13 +62,21 @@ const BotMessage = Schema.Struct({
   lastError: Schema.NullOr(Schema.String)
 })
 
-/** `Conversation.ConversationState` on the wire (the annotation keeps the two in step). */
+/** `DecisionState` on the wire (the annotation keeps the two in step). */
 export const ConversationState: Schema.Codec<State, unknown> = Schema.Struct({
   started: Schema.NullOr(ConversationEvents.ConversationStarted),
-  userMessages: Schema.HashMap(Schema.String, ConversationEvents.UserMessageReceived),
+  recentUserMessages: Schema.Array(
+    Schema.Struct({
+      externalMessageId: Schema.String,
+      messageId: Ids.MessageId,
+      userId: Ids.UserId,
+      fingerprint: Schema.String
+    })
+  ),
   openTurns: Schema.Array(OpenTurn),
-  botMessages: Schema.HashMap(Ids.MessageId, BotMessage),
-  outbox: Schema.Array(Ids.MessageId),
+  outbox: Schema.Array(BotMessage),
+  deadLetters: Schema.Array(BotMessage),
+  delivered: Schema.Int,
   lastUserId: Schema.NullOr(Ids.UserId)
 })
 

@@ -1,9 +1,9 @@
 import {
-  Conversation,
   type ConversationCommands,
   ConversationDecider,
   type ConversationEvents,
   ConversationStream,
+  DecisionState,
   type EventStore,
   Ids
 } from "@messaging-api/domain"
@@ -39,9 +39,9 @@ export interface CommandResult {
   readonly version: number
 }
 
-/** The folded state a writer holds between commands; `undefined` means "read it from the log". */
+/** The decision state a writer holds between commands; `undefined` means "read it from the log". */
 export interface StateCache {
-  current: ConversationStream.LoadedConversation | undefined
+  current: ConversationStream.LoadedDecisionState | undefined
 }
 
 export const unavailable = (error: SqlError.SqlError | ConversationStream.EventDecodeError) =>
@@ -70,7 +70,9 @@ const once = (
   cache: StateCache
 ) =>
   Effect.gen(function* () {
-    if (cache.current === undefined) cache.current = yield* ConversationStream.load(store, conversationId)
+    if (cache.current === undefined) {
+      cache.current = yield* ConversationStream.loadDecisionState(store, conversationId)
+    }
     const loaded = cache.current
     const decision = ConversationDecider.decide(command, loaded.state)
     if (Result.isFailure(decision)) return yield* decision.failure
@@ -83,7 +85,7 @@ const once = (
       loaded.version,
       events.map((event) => ConversationStream.toNewEvent(event, eventIdFor(event)))
     )
-    cache.current = { state: Conversation.fold(events, loaded.state), version: appended.version }
+    cache.current = { state: DecisionState.fold(events, loaded.state), version: appended.version }
     return { events, version: appended.version }
   })
 

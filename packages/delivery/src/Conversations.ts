@@ -98,12 +98,12 @@ export class Conversations extends Context.Service<
       ConversationNotFound | MessagePayload.InvalidMessagePayload | ConversationUnavailable
     >
     /**
-     * The conversation's folded state and stream version as its writer holds them: the live
+     * The conversation's decision state and stream version as its writer holds them: the live
      * actor's state in memory (`layer`), a fresh fold of the log (`layerDirect`). For inspection.
      */
     state(
       conversationId: Ids.ConversationId
-    ): Effect.Effect<ConversationStream.LoadedConversation, ConversationUnavailable>
+    ): Effect.Effect<ConversationStream.LoadedDecisionState, ConversationUnavailable>
     /** Queues a dead-lettered message for delivery again (behind whatever is pending). */
     redeliver(
       messageId: string,
@@ -121,7 +121,8 @@ export class Conversations extends Context.Service<
       return makeFrontDoor(
         store,
         makeExecute(store),
-        (conversationId) => ConversationStream.load(store, conversationId).pipe(Effect.mapError(unavailable)),
+        (conversationId) =>
+          ConversationStream.loadDecisionState(store, conversationId).pipe(Effect.mapError(unavailable)),
         () => Effect.void
       )
     })
@@ -313,6 +314,9 @@ const makeFrontDoor = (
     ).pipe(
       Effect.catchTags({
         DuplicateEventId: () => Effect.fail(new ConversationUnavailable({ message: "event id collision" })),
+        // The log holds the message (found above) and the conversation no longer does: delivered.
+        UnknownBotMessage: () =>
+          Effect.fail(new ConversationCommands.NotDeadLettered({ messageId, status: "delivered" })),
         DuplicateUserMessage: Effect.die,
         MessageIdReused: Effect.die,
         ConversationNotStarted: Effect.die

@@ -5,6 +5,7 @@ import {
   ConversationCommands,
   ConversationStream,
   Database,
+  DecisionState,
   EventStore,
   Ids,
   Installations,
@@ -486,6 +487,37 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
       yield* receiver.waitFor((requests) => Receiver.firstAccepted(requests).length >= 1)
       const state = yield* stateOf(command.conversationId)
       assert.strictEqual(HashMap.size(state.botMessages), 1)
+    })
+  )
+
+  it.effect("answers a repeat as a duplicate after the message left the actor's window of recent ones", () =>
+    Effect.gen(function* () {
+      const receiver = yield* Receiver.make()
+      const installation = yield* install(receiver.url)
+      const conversations = yield* Conversations
+      const conversation = `conv-${randomUUID()}`
+      const first = userMessage(installation, conversation, "the first")
+      yield* conversations.receive(first)
+      // Enough later messages that the actor no longer holds the first one.
+      const later = DecisionState.RECENT_USER_MESSAGES + 3
+      for (let i = 0; i < later; i++) yield* send(installation, conversation, `later ${i}`)
+      const held = yield* conversations.state(first.conversationId)
+      assert.isFalse(held.state.recentUserMessages.some((seen) => seen.messageId === first.messageId))
+
+      // The event store's unique event id still knows it: the same answer as before, nothing appended.
+      const again = yield* conversations.receive(first)
+      assert.deepStrictEqual(again, {
+        messageId: first.messageId,
+        userId: first.userId,
+        conversationId: first.conversationId,
+        duplicate: true
+      })
+      const reused = yield* Effect.flip(
+        conversations.receive(new ConversationCommands.ReceiveUserMessage({ ...first, fingerprint: "other" }))
+      )
+      assert.strictEqual(reused._tag, "MessageIdReused")
+      const stored = yield* stateOf(first.conversationId)
+      assert.strictEqual(HashMap.size(stored.userMessages), later + 1)
     })
   )
 })

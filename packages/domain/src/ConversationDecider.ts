@@ -1,5 +1,4 @@
-import { HashMap, Result } from "effect"
-import type { ConversationState } from "./Conversation.ts"
+import { Result } from "effect"
 import type {
   CompleteBotTurn,
   ConversationCommand,
@@ -29,21 +28,29 @@ import {
   RedeliveryRequested,
   UserMessageReceived
 } from "./ConversationEvents.ts"
+import type { DecisionState } from "./DecisionState.ts"
 
 /** The result of a command: the events to append (possibly none), or why nothing changes. */
 export type Decision = Result.Result<ReadonlyArray<ConversationEvent>, ConversationRejection>
 
 const accept = (...events: ReadonlyArray<ConversationEvent>): Decision => Result.succeed(events)
 
-const receiveUserMessage = (command: ReceiveUserMessage, state: ConversationState): Decision => {
-  const seen = HashMap.get(state.userMessages, command.externalMessageId)
-  if (seen._tag === "Some") {
-    return seen.value.fingerprint === command.fingerprint
+/**
+ * A repeat of one of the latest user messages is answered here; an older one is appended again
+ * and refused by the event store (its event id is the message id), whose answer the front door
+ * turns into the same duplicate or conflict.
+ */
+const receiveUserMessage = (command: ReceiveUserMessage, state: DecisionState): Decision => {
+  const seen = state.recentUserMessages.find(
+    (message) => message.externalMessageId === command.externalMessageId
+  )
+  if (seen !== undefined) {
+    return seen.fingerprint === command.fingerprint
       ? Result.fail(
           new DuplicateUserMessage({
             original: {
-              messageId: seen.value.messageId,
-              userId: seen.value.userId,
+              messageId: seen.messageId,
+              userId: seen.userId,
               conversationId: command.conversationId
             }
           })
@@ -73,11 +80,11 @@ const receiveUserMessage = (command: ReceiveUserMessage, state: ConversationStat
   )
 }
 
-const isOpenTurn = (state: ConversationState, userMessageId: string) =>
+const isOpenTurn = (state: DecisionState, userMessageId: string) =>
   state.openTurns.some((turn) => turn.userMessageId === userMessageId)
 
 /** Completing a turn that is no longer open is a retry of work already recorded: nothing to add. */
-const completeBotTurn = (command: CompleteBotTurn, state: ConversationState): Decision => {
+const completeBotTurn = (command: CompleteBotTurn, state: DecisionState): Decision => {
   if (!isOpenTurn(state, command.userMessageId)) return accept()
   return accept(
     ...command.messages.map(
@@ -98,7 +105,7 @@ const completeBotTurn = (command: CompleteBotTurn, state: ConversationState): De
   )
 }
 
-const failBotTurn = (command: FailBotTurn, state: ConversationState): Decision => {
+const failBotTurn = (command: FailBotTurn, state: DecisionState): Decision => {
   const turn = state.openTurns.find((open) => open.userMessageId === command.userMessageId)
   if (turn === undefined) return accept()
   return accept(
@@ -112,12 +119,13 @@ const failBotTurn = (command: FailBotTurn, state: ConversationState): Decision =
   )
 }
 
-const postBotMessage = (command: PostBotMessage, state: ConversationState): Decision => {
+const postBotMessage = (command: PostBotMessage, state: DecisionState): Decision => {
   if (state.started === null) return Result.fail(new ConversationNotStarted())
   if (command.installationId !== undefined && command.installationId !== state.started.installationId) {
     return Result.fail(new ConversationNotStarted())
   }
-  if (HashMap.has(state.botMessages, command.message.messageId)) return accept()
+  // An id still held is a repeat; one already delivered is refused by the event store's unique event id.
+  if (held(state, command.message.messageId) !== undefined) return accept()
   return accept(
     new BotMessageEmitted({
       messageId: command.message.messageId,
@@ -129,12 +137,19 @@ const postBotMessage = (command: PostBotMessage, state: ConversationState): Deci
   )
 }
 
-/** Attempts are recorded only for the message at the head of the outbox, so order holds. */
-const recordDeliveryAttempt = (command: RecordDeliveryAttempt, state: ConversationState): Decision => {
-  const message = HashMap.get(state.botMessages, command.messageId)
-  if (message._tag === "None") return Result.fail(new UnknownBotMessage({ messageId: command.messageId }))
-  if (message.value.status !== "pending" || state.outbox[0] !== command.messageId) return accept()
-  const attempt = message.value.attempts + 1
+/** A bot message the state still holds: pending delivery or dead-lettered. */
+const held = (state: DecisionState, id: string) =>
+  state.outbox.find((message) => message.messageId === id) ??
+  state.deadLetters.find((message) => message.messageId === id)
+
+/**
+ * Attempts are recorded only for the message at the head of the outbox, so order holds; an
+ * attempt for any other message (one further back, dead-lettered or delivered) changes nothing.
+ */
+const recordDeliveryAttempt = (command: RecordDeliveryAttempt, state: DecisionState): Decision => {
+  const head = state.outbox[0]
+  if (head === undefined || head.messageId !== command.messageId) return accept()
+  const attempt = head.attempts + 1
   const outcome = command.outcome
   switch (outcome._tag) {
     case "Delivered":
@@ -181,16 +196,21 @@ const recordDeliveryAttempt = (command: RecordDeliveryAttempt, state: Conversati
   }
 }
 
-const requestRedelivery = (command: RequestRedelivery, state: ConversationState): Decision => {
-  const message = HashMap.get(state.botMessages, command.messageId)
-  if (message._tag === "None") return Result.fail(new UnknownBotMessage({ messageId: command.messageId }))
-  if (message.value.status !== "dead_lettered") {
-    return Result.fail(new NotDeadLettered({ messageId: command.messageId, status: message.value.status }))
+/**
+ * Only a dead letter can be delivered again. A message the state no longer holds was delivered
+ * (or never was this conversation's): `UnknownBotMessage`, which the front door, knowing from the
+ * log that the message exists, answers as not dead-lettered.
+ */
+const requestRedelivery = (command: RequestRedelivery, state: DecisionState): Decision => {
+  const message = held(state, command.messageId)
+  if (message === undefined) return Result.fail(new UnknownBotMessage({ messageId: command.messageId }))
+  if (message.status !== "dead_lettered") {
+    return Result.fail(new NotDeadLettered({ messageId: command.messageId, status: message.status }))
   }
   return accept(new RedeliveryRequested({ messageId: command.messageId, requestedAt: command.at }))
 }
 
-export const decide = (command: ConversationCommand, state: ConversationState): Decision => {
+export const decide = (command: ConversationCommand, state: DecisionState): Decision => {
   switch (command._tag) {
     case "ReceiveUserMessage":
       return receiveUserMessage(command, state)

@@ -2,6 +2,7 @@ import { Effect, Result, Schema, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { type ConversationState, evolve, initialState } from "./Conversation.ts"
 import { ConversationEvent } from "./ConversationEvents.ts"
+import * as DecisionState from "./DecisionState.ts"
 import {
   type EventStore,
   type LogPosition,
@@ -66,29 +67,42 @@ export const decodeRecorded = (
 export const fromRecorded = (recorded: RecordedEvent): Effect.Effect<ConversationEvent, EventDecodeError> =>
   Effect.fromResult(decodeRecorded(recorded))
 
-export interface LoadedConversation {
-  readonly state: ConversationState
+/** A state folded from a stream, with the version it was folded up to. */
+export interface Loaded<S> {
+  readonly state: S
   /** The stream version the state was folded up to: the expected version of the next append. */
   readonly version: number
 }
 
-/** Reads a conversation's stream and folds it, optionally stopping at a version. */
-export const load = (
-  store: EventStore["Service"],
-  conversationId: ConversationId,
-  options?: { readonly untilVersion?: number }
-): Effect.Effect<LoadedConversation, SqlError.SqlError | EventDecodeError> =>
-  store.readStream(conversationStream(conversationId)).pipe(
-    Stream.takeWhile((event) => options?.untilVersion === undefined || event.version <= options.untilVersion),
-    Stream.mapEffect(fromRecorded),
-    Stream.runFold(
-      () => ({ state: initialState, version: 0 }),
-      (loaded: LoadedConversation, event) => ({
-        state: evolve(loaded.state, event),
-        version: loaded.version + 1
-      })
+/** The whole history folded (`Conversation.ts`): replay and inspection. */
+export type LoadedConversation = Loaded<ConversationState>
+
+/** The compact state `decide` needs (`DecisionState.ts`): what writers and live actors hold. */
+export type LoadedDecisionState = Loaded<DecisionState.DecisionState>
+
+const loadWith =
+  <S>(initial: S, step: (state: S, event: ConversationEvent) => S) =>
+  (
+    store: EventStore["Service"],
+    conversationId: ConversationId,
+    options?: { readonly untilVersion?: number }
+  ): Effect.Effect<Loaded<S>, SqlError.SqlError | EventDecodeError> =>
+    store.readStream(conversationStream(conversationId)).pipe(
+      Stream.takeWhile(
+        (event) => options?.untilVersion === undefined || event.version <= options.untilVersion
+      ),
+      Stream.mapEffect(fromRecorded),
+      Stream.runFold(
+        (): Loaded<S> => ({ state: initial, version: 0 }),
+        (loaded, event) => ({ state: step(loaded.state, event), version: loaded.version + 1 })
+      )
     )
-  )
+
+/** Reads a conversation's stream and folds its whole history, optionally stopping at a version. */
+export const load = loadWith(initialState, evolve)
+
+/** Reads a conversation's stream and folds what deciding needs (what a writer holds). */
+export const loadDecisionState = loadWith(DecisionState.initialState, DecisionState.evolve)
 
 /**
  * Folds every conversation of the global log (from a position on): one state per stream, as

@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { fold, initialState, nextDelivery } from "../src/Conversation.ts"
 import {
   CompleteBotTurn,
   type ConversationCommand,
@@ -12,6 +11,7 @@ import {
 } from "../src/ConversationCommands.ts"
 import { decide } from "../src/ConversationDecider.ts"
 import type { ConversationEvent } from "../src/ConversationEvents.ts"
+import { fold, initialState, nextDelivery } from "../src/DecisionState.ts"
 import {
   type ConversationId,
   conversationIdFor,
@@ -104,7 +104,10 @@ describe("Conversation decide/evolve", () => {
     )
     const state = fold(history)
     assert.strictEqual(state.openTurns.length, 0)
-    assert.deepStrictEqual(state.outbox, replies)
+    assert.deepStrictEqual(
+      state.outbox.map((message) => message.messageId),
+      replies
+    )
     assert.strictEqual(nextDelivery(state)?.messageId, replies[0])
     // Completing the same turn again adds nothing.
     assert.deepStrictEqual(
@@ -119,12 +122,15 @@ describe("Conversation decide/evolve", () => {
       receive("m1"),
       new FailBotTurn({ userMessageId, reason: "timeout", retryAt: "2026-11-25T12:00:05.000Z", at })
     )
-    assert.deepStrictEqual(fold(retried).openTurns[0], {
+    const { message, ...turn } = fold(retried).openTurns[0]!
+    assert.deepStrictEqual(turn, {
       userMessageId,
       userId: userIdFor(installation, "user-1"),
       failures: 1,
       retryAt: "2026-11-25T12:00:05.000Z"
     })
+    // The turn carries the message the bot answers.
+    assert.strictEqual(message.messageId, userMessageId)
     const gaveUp = [
       ...retried,
       ...thenEvents(
@@ -185,7 +191,7 @@ describe("Conversation decide/evolve", () => {
     ]
     const state = fold(dead)
     assert.strictEqual(nextDelivery(state)?.messageId, second)
-    const deadMessage = [...state.botMessages].find(([id]) => id === first)?.[1]
+    const deadMessage = state.deadLetters.find((message) => message.messageId === first)
     assert.strictEqual(deadMessage?.status, "dead_lettered")
     assert.strictEqual(deadMessage?.attempts, 2)
 
@@ -194,7 +200,10 @@ describe("Conversation decide/evolve", () => {
       redelivered.map((event) => event._tag),
       ["RedeliveryRequested"]
     )
-    assert.deepStrictEqual(fold([...dead, ...redelivered]).outbox, [second, first])
+    assert.deepStrictEqual(
+      fold([...dead, ...redelivered]).outbox.map((message) => message.messageId),
+      [second, first]
+    )
     assert.strictEqual(
       thenRejected(given(history).when(new RequestRedelivery({ messageId: second, at })))._tag,
       "NotDeadLettered"
@@ -248,7 +257,7 @@ describe("Conversation decide/evolve", () => {
       )
     )
     assert.strictEqual(state.lastUserId, second)
-    const addressee = (id: MessageId) => [...state.botMessages].find(([key]) => key === id)?.[1].userId
+    const addressee = (id: MessageId) => state.outbox.find((message) => message.messageId === id)?.userId
     assert.strictEqual(addressee(reply), first)
     assert.strictEqual(addressee(posted), second)
   })

@@ -11,7 +11,7 @@ import {
 import { decide } from "../src/ConversationDecider.ts"
 import type { ConversationEvent } from "../src/ConversationEvents.ts"
 import { ConversationHistory } from "../src/ConversationHistory.ts"
-import { load, toNewEvent } from "../src/ConversationStream.ts"
+import { load, loadDecisionState, toNewEvent } from "../src/ConversationStream.ts"
 import * as Database from "../src/Database.ts"
 import { EventStore } from "../src/EventStore.ts"
 import {
@@ -49,7 +49,7 @@ export const executeOnce = (conversationId: ConversationId, command: Conversatio
   Effect.gen(function* () {
     const store = yield* EventStore
     const loaded = yield* load(store, conversationId)
-    const decision = decide(command, loaded.state)
+    const decision = decide(command, (yield* loadDecisionState(store, conversationId)).state)
     if (Result.isFailure(decision) || decision.success.length === 0) {
       return { events: [], state: loaded.state, version: loaded.version } satisfies Executed
     }

@@ -11,10 +11,13 @@ import {
   RequestRedelivery
 } from "../src/ConversationCommands.ts"
 import { decide } from "../src/ConversationDecider.ts"
-import { load, toNewEvent } from "../src/ConversationStream.ts"
+import type { ConversationEvent } from "../src/ConversationEvents.ts"
+import { load, loadDecisionState, toNewEvent } from "../src/ConversationStream.ts"
+import * as DecisionState from "../src/DecisionState.ts"
 import { EventStore } from "../src/EventStore.ts"
 import { conversationIdFor, conversationStream, type MessageId, newMessageId } from "../src/Ids.ts"
 import { foldUntil, readTimeline } from "../src/Timeline.ts"
+import * as FullHistory from "./FullHistoryDecider.ts"
 import {
   assertAgreesWithFold,
   newInstallation,
@@ -25,10 +28,50 @@ import {
 
 /**
  * Replaying a conversation from the store gives the state its writer held. A random sequence of
- * commands runs as a live writer does: decide on the state it holds, append at the version it
- * holds, evolve its state with the events. Then the stored stream, folded afresh (and through the
- * replay timeline), must give that same state; and the read models must agree with it.
+ * commands runs as a live writer does: decide on the (compact) decision state it holds, append at
+ * the version it holds, evolve its states with the events. Then the stored stream, folded afresh
+ * (and through the replay timeline), must give those same states; and the read models must agree.
+ *
+ * Along the way, each command's decision on the compact state is compared with the decision the
+ * decider made on the whole history (`FullHistoryDecider.ts`, the reference): the same events, or
+ * one of the documented places where the compact state leaves the answer to the event store (see
+ * `sameDecision`).
  */
+
+type Decision = Result.Result<ReadonlyArray<ConversationEvent>, { readonly _tag: string }>
+
+/**
+ * The compact decision equals the full one, except where the full history knew something the
+ * compact state has let go of, and the event store's unique event ids still refuse the repeat:
+ * - a repeated bot message id the history held (delivered): the compact state emits it again,
+ *   and the store refuses the `BotMessageEmitted` (its event id is derived from the message id);
+ * - an attempt recorded for a message the conversation never emitted: the compact state cannot
+ *   tell it from a delivered one and changes nothing;
+ * - a redelivery of a delivered message: `UnknownBotMessage` instead of `NotDeadLettered` (the
+ *   front door, which found the message in the log, answers it as not dead-lettered).
+ * (A user message repeated after it left the window of recent ones would be the fourth; the
+ * sequences here stay inside the window.)
+ */
+const sameDecision = (compact: Decision, full: Decision, emitted: ReadonlyArray<MessageId>): boolean => {
+  if (Result.isSuccess(compact) && Result.isSuccess(full)) {
+    if (JSON.stringify(compact.success) === JSON.stringify(full.success)) return true
+    return (
+      full.success.length === 0 &&
+      compact.success.every(
+        (event) => event._tag === "BotMessageEmitted" && emitted.includes(event.messageId)
+      )
+    )
+  }
+  if (Result.isFailure(compact) && Result.isFailure(full)) {
+    return (
+      compact.failure._tag === full.failure._tag ||
+      (compact.failure._tag === "UnknownBotMessage" && full.failure._tag === "NotDeadLettered")
+    )
+  }
+  return Result.isSuccess(compact) && compact.success.length === 0 && Result.isFailure(full)
+    ? full.failure._tag === "UnknownBotMessage"
+    : false
+}
 
 const Small = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))
 
@@ -71,6 +114,7 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Replay", (it)
         const stream = conversationStream(conversationId)
         const emitted: Array<MessageId> = []
         let state = initialState
+        let compact = DecisionState.initialState
         let version = 0
         let clock = Date.parse("2026-11-25T12:00:00.000Z")
         const at = () => {
@@ -145,7 +189,13 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Replay", (it)
         // Every conversation starts with a user message; the rest is up to chance.
         const opening: Step = { _tag: "Receive", message: 0, user: 0, edited: false }
         for (const step of [opening, ...steps]) {
-          const decision = decide(commandFor(step), state)
+          const command = commandFor(step)
+          const decision = decide(command, compact)
+          const reference = FullHistory.decide(command, state)
+          assert.isTrue(
+            sameDecision(decision, reference, emitted),
+            `${command._tag}: compact ${JSON.stringify(decision)} vs full ${JSON.stringify(reference)}`
+          )
           if (Result.isFailure(decision) || decision.success.length === 0) continue
           const events = decision.success
           const appended = yield* store.append(
@@ -155,12 +205,16 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Replay", (it)
           )
           version = appended.version
           state = fold(events, state)
+          compact = DecisionState.fold(events, compact)
           for (const event of events) if (event._tag === "BotMessageEmitted") emitted.push(event.messageId)
         }
 
         const loaded = yield* load(store, conversationId)
         assert.strictEqual(loaded.version, version)
         assert.deepStrictEqual(comparable(loaded.state), comparable(state))
+        const loadedCompact = yield* loadDecisionState(store, conversationId)
+        assert.strictEqual(loadedCompact.version, version)
+        assert.deepStrictEqual(loadedCompact.state, compact)
         const replayed = foldUntil(yield* readTimeline(store, conversationId))
         assert.strictEqual(replayed.version, version)
         assert.deepStrictEqual(comparable(replayed.state), comparable(state))

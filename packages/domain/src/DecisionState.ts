@@ -1,0 +1,197 @@
+import type { BotMessage } from "./Conversation.ts"
+import type {
+  ConversationEvent,
+  ConversationStarted,
+  Instant,
+  UserMessageReceived
+} from "./ConversationEvents.ts"
+import type { MessageId, UserId } from "./Ids.ts"
+
+/**
+ * What `decide` needs of a conversation, and no more: who it is, the latest user messages (to
+ * answer a repeat from memory), the open bot turns with the message each answers, the bot messages
+ * still to deliver, the dead letters (what a redelivery puts back) and a count of the delivered.
+ * Its size does not grow with the conversation's history: delivered messages and finished turns
+ * leave it. This is the state a live actor holds. (`Conversation.ts` folds the whole history, for
+ * replay and inspection.)
+ *
+ * What leaves the state is still guarded, by the event store: a user message repeated after it
+ * left the window, or a bot message id used again, is refused by the unique event id (the ids
+ * are derived from the caller's ids), and the front door answers it from the stored event.
+ */
+
+/** How many of the latest user messages are kept for answering a repeat from memory. */
+export const RECENT_USER_MESSAGES = 32
+
+export interface SeenUserMessage {
+  readonly externalMessageId: string
+  readonly messageId: MessageId
+  readonly userId: UserId
+  readonly fingerprint: string
+}
+
+export interface OpenTurn {
+  readonly userMessageId: MessageId
+  readonly userId: UserId
+  readonly failures: number
+  /** When the next try is due; null for "now". */
+  readonly retryAt: Instant | null
+  /** The user message the bot answers. */
+  readonly message: UserMessageReceived
+}
+
+export interface DecisionState {
+  readonly started: ConversationStarted | null
+  /** The latest user messages, oldest first, at most `RECENT_USER_MESSAGES`. */
+  readonly recentUserMessages: ReadonlyArray<SeenUserMessage>
+  /** User messages whose bot turn has not finished, oldest first. */
+  readonly openTurns: ReadonlyArray<OpenTurn>
+  /** Bot messages awaiting delivery, in the order they must arrive. */
+  readonly outbox: ReadonlyArray<BotMessage>
+  /** Dead-lettered bot messages, in the order they were given up on. */
+  readonly deadLetters: ReadonlyArray<BotMessage>
+  /** Bot messages delivered so far (they leave the state). */
+  readonly delivered: number
+  /** The user who wrote last: bot messages posted on the bot's own initiative are addressed to them. */
+  readonly lastUserId: UserId | null
+}
+
+export const initialState: DecisionState = {
+  started: null,
+  recentUserMessages: [],
+  openTurns: [],
+  outbox: [],
+  deadLetters: [],
+  delivered: 0,
+  lastUserId: null
+}
+
+const updateOutbox = (
+  state: DecisionState,
+  id: MessageId,
+  update: (message: BotMessage) => BotMessage
+): DecisionState => ({
+  ...state,
+  outbox: state.outbox.map((message) => (message.messageId === id ? update(message) : message))
+})
+
+/** A reply goes to the user of the turn it answers; anything else to the last user who wrote. */
+const addresseeOf = (state: DecisionState, inReplyTo: MessageId | null): UserId | null =>
+  state.openTurns.find((turn) => turn.userMessageId === inReplyTo)?.userId ?? state.lastUserId
+
+export const evolve = (state: DecisionState, event: ConversationEvent): DecisionState => {
+  switch (event._tag) {
+    case "ConversationStarted":
+      return { ...state, started: event }
+    case "UserMessageReceived": {
+      const seen: SeenUserMessage = {
+        externalMessageId: event.externalMessageId,
+        messageId: event.messageId,
+        userId: event.userId,
+        fingerprint: event.fingerprint
+      }
+      const recent = [...state.recentUserMessages, seen]
+      return {
+        ...state,
+        recentUserMessages:
+          recent.length > RECENT_USER_MESSAGES ? recent.slice(-RECENT_USER_MESSAGES) : recent,
+        openTurns: [
+          ...state.openTurns,
+          { userMessageId: event.messageId, userId: event.userId, failures: 0, retryAt: null, message: event }
+        ],
+        lastUserId: event.userId
+      }
+    }
+    case "BotMessageEmitted":
+      return {
+        ...state,
+        outbox: [
+          ...state.outbox,
+          {
+            messageId: event.messageId,
+            inReplyTo: event.inReplyTo,
+            userId: addresseeOf(state, event.inReplyTo),
+            type: event.type,
+            payload: event.payload,
+            emittedAt: event.emittedAt,
+            status: "pending",
+            attempts: 0,
+            nextAttemptAt: null,
+            lastError: null
+          }
+        ]
+      }
+    case "BotTurnCompleted":
+      return {
+        ...state,
+        openTurns: state.openTurns.filter((turn) => turn.userMessageId !== event.userMessageId)
+      }
+    case "BotTurnFailed":
+      return {
+        ...state,
+        openTurns:
+          event.retryAt === null
+            ? state.openTurns.filter((turn) => turn.userMessageId !== event.userMessageId)
+            : state.openTurns.map((turn) =>
+                turn.userMessageId === event.userMessageId
+                  ? { ...turn, failures: event.attempt, retryAt: event.retryAt }
+                  : turn
+              )
+      }
+    case "DeliveryAttemptFailed":
+      return updateOutbox(state, event.messageId, (message) => ({
+        ...message,
+        attempts: event.attempt,
+        nextAttemptAt: event.nextAttemptAt,
+        lastError: event.error
+      }))
+    case "MessageDelivered": {
+      if (!state.outbox.some((message) => message.messageId === event.messageId)) return state
+      return {
+        ...state,
+        outbox: state.outbox.filter((message) => message.messageId !== event.messageId),
+        delivered: state.delivered + 1
+      }
+    }
+    case "MessageDeadLettered": {
+      const message = state.outbox.find((queued) => queued.messageId === event.messageId)
+      if (message === undefined) return state
+      return {
+        ...state,
+        outbox: state.outbox.filter((queued) => queued.messageId !== event.messageId),
+        deadLetters: [
+          ...state.deadLetters,
+          {
+            ...message,
+            status: "dead_lettered",
+            attempts: event.attempt,
+            nextAttemptAt: null,
+            lastError: event.reason
+          }
+        ]
+      }
+    }
+    case "RedeliveryRequested": {
+      const message = state.deadLetters.find((dead) => dead.messageId === event.messageId)
+      if (message === undefined) return state
+      return {
+        ...state,
+        deadLetters: state.deadLetters.filter((dead) => dead.messageId !== event.messageId),
+        outbox: [...state.outbox, { ...message, status: "pending", attempts: 0, nextAttemptAt: null }]
+      }
+    }
+  }
+}
+
+/** Folds events onto a state. */
+export const fold = (
+  events: Iterable<ConversationEvent>,
+  state: DecisionState = initialState
+): DecisionState => {
+  let current = state
+  for (const event of events) current = evolve(current, event)
+  return current
+}
+
+/** The bot message that must be delivered next, if any. */
+export const nextDelivery = (state: DecisionState): BotMessage | undefined => state.outbox[0]
