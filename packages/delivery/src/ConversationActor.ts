@@ -1,7 +1,8 @@
 import {
   type Conversation,
   ConversationCommands,
-  ConversationStream,
+  ConversationSnapshots,
+  type ConversationStream,
   DecisionState,
   EventStore,
   Ids,
@@ -80,6 +81,7 @@ const iso = (millis: number) => new Date(millis).toISOString()
 
 export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId) {
   const store = yield* EventStore.EventStore
+  const snapshots = yield* ConversationSnapshots.ConversationSnapshots
   const installations = yield* Installations.Installations
   const bot = yield* Bot
   const deliverer = yield* Deliverer
@@ -102,6 +104,33 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
 
   const lock = Semaphore.makeUnsafe(1)
   const cache: StateCache = { current: undefined }
+
+  // The state comes from the latest snapshot and the events after it; once the actor is
+  // SNAPSHOT_EVERY events past that snapshot, it writes a new one when its loop settles.
+  let snapshotVersion = 0
+  const load = (id: Ids.ConversationId) =>
+    snapshots.load(id).pipe(
+      Effect.tap((loaded) =>
+        Effect.sync(() => {
+          snapshotVersion = loaded.snapshotVersion
+        })
+      )
+    )
+  const snapshotIfDue = (loaded: ConversationStream.LoadedDecisionState) =>
+    loaded.version - snapshotVersion < ConversationSnapshots.SNAPSHOT_EVERY
+      ? Effect.void
+      : snapshots.save(conversationId, loaded).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              snapshotVersion = loaded.version
+            })
+          ),
+          Effect.catch((error) =>
+            Effect.logWarning("could not save a conversation snapshot", error).pipe(
+              Effect.annotateLogs({ conversationId })
+            )
+          )
+        )
   // Every committed change bumps `changes` and wakes a sleeping loop.
   let changes = 0
   let wake = Deferred.makeUnsafe<void>()
@@ -116,14 +145,12 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
 
   const execute = (command: ConversationCommands.ConversationCommand) =>
     lock
-      .withPermit(write(store, conversationId, command, cache))
+      .withPermit(write(store, conversationId, command, cache, load))
       .pipe(Effect.tap((result) => (result.events.length > 0 ? Effect.sync(changed) : Effect.void)))
 
   const current = lock.withPermit(
     Effect.gen(function* () {
-      if (cache.current === undefined) {
-        cache.current = yield* ConversationStream.loadDecisionState(store, conversationId)
-      }
+      if (cache.current === undefined) cache.current = yield* load(conversationId)
       return cache.current
     })
   )
@@ -287,11 +314,15 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   /** Writes down what the loop knows (nothing to do, or when to look again); false when its state is stale. */
   const settle = (loaded: ConversationStream.LoadedDecisionState, dueAt: string | null) => {
     const started = loaded.state.started
-    return index.settle(
-      conversationId,
-      loaded.version,
-      dueAt === null || started === null ? null : { installationId: started.installationId, dueAt },
-      started?.installationId ?? null
+    return snapshotIfDue(loaded).pipe(
+      Effect.andThen(
+        index.settle(
+          conversationId,
+          loaded.version,
+          dueAt === null || started === null ? null : { installationId: started.installationId, dueAt },
+          started?.installationId ?? null
+        )
+      )
     )
   }
 

@@ -1,5 +1,10 @@
-import { ConversationCommands, ConversationEvents, EventStore, Ids } from "@messaging-api/domain"
-import type { DecisionState as State } from "@messaging-api/domain/DecisionState"
+import {
+  ConversationCommands,
+  ConversationEvents,
+  DecisionState,
+  EventStore,
+  type Ids
+} from "@messaging-api/domain"
 import { Effect, Layer, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
@@ -41,44 +46,8 @@ export const Execute = Rpc.make("Execute", {
 
 export const Run = Rpc.make("Run")
 
-const OpenTurn = Schema.Struct({
-  userMessageId: Ids.MessageId,
-  userId: Ids.UserId,
-  failures: Schema.Int,
-  retryAt: Schema.NullOr(ConversationEvents.Instant),
-  message: ConversationEvents.UserMessageReceived
-})
-
-const BotMessage = Schema.Struct({
-  messageId: Ids.MessageId,
-  inReplyTo: Schema.NullOr(Ids.MessageId),
-  userId: Schema.NullOr(Ids.UserId),
-  type: Schema.String,
-  payload: Schema.Unknown,
-  emittedAt: ConversationEvents.Instant,
-  status: Schema.Literals(["pending", "delivered", "dead_lettered"]),
-  attempts: Schema.Int,
-  nextAttemptAt: Schema.NullOr(ConversationEvents.Instant),
-  lastError: Schema.NullOr(Schema.String)
-})
-
-/** `DecisionState` on the wire (the annotation keeps the two in step). */
-export const ConversationState: Schema.Codec<State, unknown> = Schema.Struct({
-  started: Schema.NullOr(ConversationEvents.ConversationStarted),
-  recentUserMessages: Schema.Array(
-    Schema.Struct({
-      externalMessageId: Schema.String,
-      messageId: Ids.MessageId,
-      userId: Ids.UserId,
-      fingerprint: Schema.String
-    })
-  ),
-  openTurns: Schema.Array(OpenTurn),
-  outbox: Schema.Array(BotMessage),
-  deadLetters: Schema.Array(BotMessage),
-  delivered: Schema.Int,
-  lastUserId: Schema.NullOr(Ids.UserId)
-})
+/** The actor's `DecisionState` on the wire. */
+export const ConversationState = DecisionState.DecisionStateSchema
 
 export const Inspect = Rpc.make("Inspect", {
   success: Schema.Struct({ state: ConversationState, version: Schema.Int }),

@@ -63,16 +63,23 @@ export const eventIdFor = (event: ConversationEvents.ConversationEvent): string 
   }
 }
 
+/** How a writer reads a conversation's decision state (from the start, or from a snapshot). */
+export type LoadState = (
+  conversationId: Ids.ConversationId
+) => Effect.Effect<
+  ConversationStream.LoadedDecisionState,
+  SqlError.SqlError | ConversationStream.EventDecodeError
+>
+
 const once = (
   store: EventStore.EventStore["Service"],
   conversationId: Ids.ConversationId,
   command: ConversationCommands.ConversationCommand,
-  cache: StateCache
+  cache: StateCache,
+  load: LoadState
 ) =>
   Effect.gen(function* () {
-    if (cache.current === undefined) {
-      cache.current = yield* ConversationStream.loadDecisionState(store, conversationId)
-    }
+    if (cache.current === undefined) cache.current = yield* load(conversationId)
     const loaded = cache.current
     const decision = ConversationDecider.decide(command, loaded.state)
     if (Result.isFailure(decision)) return yield* decision.failure
@@ -93,9 +100,10 @@ export const write = (
   store: EventStore.EventStore["Service"],
   conversationId: Ids.ConversationId,
   command: ConversationCommands.ConversationCommand,
-  cache: StateCache = { current: undefined }
+  cache: StateCache = { current: undefined },
+  load: LoadState = (id) => ConversationStream.loadDecisionState(store, id)
 ): Effect.Effect<CommandResult, CommandError> =>
-  once(store, conversationId, command, cache).pipe(
+  once(store, conversationId, command, cache, load).pipe(
     Effect.retry({
       while: (error) => error._tag === "WrongExpectedVersion",
       schedule: Schedule.spaced("1 millis"),

@@ -1,6 +1,7 @@
 import {
   ConversationCommands,
   ConversationEvents,
+  ConversationSnapshots,
   ConversationStream,
   EventStore,
   Ids,
@@ -227,7 +228,14 @@ export class Conversations extends Context.Service<
   ).pipe(
     Layer.provide(ConversationEntity.layer),
     Layer.merge(DeliveryProjector.layer),
-    Layer.provide(Layer.mergeAll(WorkIndex.layer, Draining.layer, Deliverer.layer)),
+    Layer.provide(
+      Layer.mergeAll(
+        WorkIndex.layer,
+        Draining.layer,
+        Deliverer.layer,
+        ConversationSnapshots.ConversationSnapshots.layer
+      )
+    ),
     Layer.provide(WebhookClient.layer)
   )
 

@@ -3,6 +3,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import {
   ConversationCommands,
+  ConversationSnapshots,
   ConversationStream,
   Database,
   DecisionState,
@@ -33,9 +34,11 @@ const settings = DeliverySettings.make({
   botTurnRetrySchedule: [10, 20, 40, 80, 160]
 })
 
-const Storage = Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer).pipe(
-  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 12 }))
-)
+const Storage = Layer.mergeAll(
+  EventStore.EventStore.layer,
+  Installations.Installations.layer,
+  ConversationSnapshots.ConversationSnapshots.layer.pipe(Layer.provide(EventStore.EventStore.layer))
+).pipe(Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 12 })))
 
 // Deliveries reads the read models, so the domain's projector follows the log beside the actors.
 const TestLayer = Layer.mergeAll(
@@ -518,6 +521,24 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
       assert.strictEqual(reused._tag, "MessageIdReused")
       const stored = yield* stateOf(first.conversationId)
       assert.strictEqual(HashMap.size(stored.userMessages), later + 1)
+
+      // Over a hundred events: once its loop settles, the actor has saved a snapshot, and loading
+      // from it gives the state a fold from the start gives.
+      yield* receiver.waitFor((requests) => Receiver.firstAccepted(requests).length >= later + 1)
+      const snapshots = yield* ConversationSnapshots.ConversationSnapshots
+      const fromSnapshot = yield* eventually(
+        snapshots
+          .load(first.conversationId)
+          .pipe(
+            Effect.filterOrFail((loaded) => loaded.snapshotVersion >= ConversationSnapshots.SNAPSHOT_EVERY)
+          )
+      )
+      const fromStart = yield* ConversationStream.loadDecisionState(
+        yield* EventStore.EventStore,
+        first.conversationId
+      )
+      assert.strictEqual(fromSnapshot.version, fromStart.version)
+      assert.deepStrictEqual(fromSnapshot.state, fromStart.state)
     })
   )
 })

@@ -1,11 +1,12 @@
+import { Schema } from "effect"
 import type { BotMessage } from "./Conversation.ts"
-import type {
-  ConversationEvent,
+import {
+  type ConversationEvent,
   ConversationStarted,
   Instant,
   UserMessageReceived
 } from "./ConversationEvents.ts"
-import type { MessageId, UserId } from "./Ids.ts"
+import { MessageId, UserId } from "./Ids.ts"
 
 /**
  * What `decide` needs of a conversation, and no more: who it is, the latest user messages (to
@@ -195,3 +196,42 @@ export const fold = (
 
 /** The bot message that must be delivered next, if any. */
 export const nextDelivery = (state: DecisionState): BotMessage | undefined => state.outbox[0]
+
+const BotMessageCodec = Schema.Struct({
+  messageId: MessageId,
+  inReplyTo: Schema.NullOr(MessageId),
+  userId: Schema.NullOr(UserId),
+  type: Schema.String,
+  payload: Schema.Unknown,
+  emittedAt: Instant,
+  status: Schema.Literals(["pending", "delivered", "dead_lettered"]),
+  attempts: Schema.Int,
+  nextAttemptAt: Schema.NullOr(Instant),
+  lastError: Schema.NullOr(Schema.String)
+})
+
+/** The decision state as JSON (snapshots, the actor's inspection); the annotation keeps the two in step. */
+export const DecisionStateSchema: Schema.Codec<DecisionState, unknown> = Schema.Struct({
+  started: Schema.NullOr(ConversationStarted),
+  recentUserMessages: Schema.Array(
+    Schema.Struct({
+      externalMessageId: Schema.String,
+      messageId: MessageId,
+      userId: UserId,
+      fingerprint: Schema.String
+    })
+  ),
+  openTurns: Schema.Array(
+    Schema.Struct({
+      userMessageId: MessageId,
+      userId: UserId,
+      failures: Schema.Int,
+      retryAt: Schema.NullOr(Instant),
+      message: UserMessageReceived
+    })
+  ),
+  outbox: Schema.Array(BotMessageCodec),
+  deadLetters: Schema.Array(BotMessageCodec),
+  delivered: Schema.Int,
+  lastUserId: Schema.NullOr(UserId)
+})

@@ -8,6 +8,7 @@ import createConversationWork from "./0005_create_conversation_work.ts"
 import createRmConversations from "./0006_create_rm_conversations.ts"
 import createRmMessages from "./0007_create_rm_messages.ts"
 import createRmDeliveryAttempts from "./0008_create_rm_delivery_attempts.ts"
+import createConversationSnapshots from "./0009_create_conversation_snapshots.ts"
 
 /** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
@@ -18,7 +19,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0005_create_conversation_work": createConversationWork,
   "0006_create_rm_conversations": createRmConversations,
   "0007_create_rm_messages": createRmMessages,
-  "0008_create_rm_delivery_attempts": createRmDeliveryAttempts
+  "0008_create_rm_delivery_attempts": createRmDeliveryAttempts,
+  "0009_create_conversation_snapshots": createConversationSnapshots
 }
 
 const run = Migrator.make({})

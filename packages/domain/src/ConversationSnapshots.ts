@@ -1,0 +1,139 @@
+import { Context, Effect, Layer, Result, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import {
+  decodeRecorded,
+  type EventDecodeError,
+  type LoadedDecisionState,
+  loadDecisionState
+} from "./ConversationStream.ts"
+import * as DecisionState from "./DecisionState.ts"
+import { EventStore, type RecordedEvent } from "./EventStore.ts"
+import { type ConversationId, conversationStream } from "./Ids.ts"
+
+/**
+ * Snapshots of conversations' decision state, so that waking a long conversation reads one
+ * snapshot and the events after it instead of its whole stream. A snapshot is a cache of the log:
+ * `load` folds from the start when there is none, or when it cannot be read (a format of another
+ * version); `save` never moves a snapshot back to an older version.
+ */
+
+/** Snapshots carry their format; a snapshot of another format is ignored (folded from the log). */
+export const FORMAT = 1
+
+/** A writer saves a snapshot once its state is this many events past the last one. */
+export const SNAPSHOT_EVERY = 100
+
+export interface LoadedWithSnapshot extends LoadedDecisionState {
+  /** The version of the snapshot the state was folded from (0: none, folded from the start). */
+  readonly snapshotVersion: number
+}
+
+const Stored = Schema.Struct({ format: Schema.Literal(FORMAT), state: DecisionState.DecisionStateSchema })
+const decodeStored = Schema.decodeUnknownResult(Stored)
+const encodeStored = Schema.encodeSync(Stored)
+
+interface Row {
+  readonly snapshot_version: number | null
+  readonly snapshot: unknown
+  readonly position: string | null
+  readonly transaction_id: string | null
+  readonly version: number | null
+  readonly event_id: string | null
+  readonly type: string | null
+  readonly data: unknown
+  readonly metadata: Readonly<Record<string, unknown>> | null
+  readonly recorded_at: Date | null
+}
+
+export class ConversationSnapshots extends Context.Service<
+  ConversationSnapshots,
+  {
+    /** The conversation's decision state: its snapshot (if any) and the events after it, in one statement. */
+    load(
+      conversationId: ConversationId
+    ): Effect.Effect<LoadedWithSnapshot, SqlError.SqlError | EventDecodeError>
+    /** Saves a snapshot unless a newer one is already there. */
+    save(conversationId: ConversationId, loaded: LoadedDecisionState): Effect.Effect<void, SqlError.SqlError>
+  }
+>()("@messaging-api/domain/ConversationSnapshots") {
+  static readonly layer = Layer.effect(
+    ConversationSnapshots,
+    Effect.gen(function* () {
+      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+      const store = yield* EventStore
+
+      const fromStart = (conversationId: ConversationId) =>
+        Effect.map(loadDecisionState(store, conversationId), (loaded) => ({ ...loaded, snapshotVersion: 0 }))
+
+      const load = (conversationId: ConversationId) => {
+        const streamId = conversationStream(conversationId)
+        return sql<Row>`
+          SELECT s.version AS snapshot_version,
+                 CASE WHEN e.version IS NULL OR e.version = s.version + 1 THEN s.state END AS snapshot,
+                 e.position::text AS position, e.transaction_id::text AS transaction_id, e.version,
+                 e.event_id::text AS event_id, e.type, e.data, e.metadata, e.recorded_at
+          FROM (SELECT 1) AS one
+          LEFT JOIN conversation_snapshots s ON s.stream_id = ${streamId}
+          LEFT JOIN LATERAL (
+            SELECT * FROM events
+            WHERE events.stream_id = ${streamId} AND events.version > coalesce(s.version, 0)
+            ORDER BY events.version
+          ) e ON TRUE
+          ORDER BY e.version
+        `.pipe(
+          Effect.flatMap((rows): Effect.Effect<LoadedWithSnapshot, SqlError.SqlError | EventDecodeError> => {
+            const first = rows[0]
+            const snapshotVersion = first?.snapshot_version ?? 0
+            let state = DecisionState.initialState
+            if (snapshotVersion > 0) {
+              const stored = decodeStored(first?.snapshot)
+              // Unreadable (another format): the log is the truth, fold it from the start.
+              if (Result.isFailure(stored)) return fromStart(conversationId)
+              state = stored.success.state
+            }
+            let version = snapshotVersion
+            for (const row of rows) {
+              if (row.version === null) continue
+              const recorded: RecordedEvent = {
+                position: Number(row.position),
+                transactionId: Number(row.transaction_id),
+                streamId,
+                version: row.version,
+                eventId: row.event_id ?? "",
+                type: row.type ?? "",
+                data: row.data,
+                metadata: row.metadata ?? {},
+                recordedAt: row.recorded_at ?? new Date(0)
+              }
+              const event = decodeRecorded(recorded)
+              if (Result.isFailure(event)) return Effect.fail(event.failure)
+              state = DecisionState.evolve(state, event.success)
+              version = row.version
+            }
+            return Effect.succeed({ state, version, snapshotVersion })
+          })
+        )
+      }
+
+      const save = (conversationId: ConversationId, loaded: LoadedDecisionState) =>
+        sql`
+          INSERT INTO conversation_snapshots (stream_id, version, state)
+          VALUES (${conversationStream(conversationId)}, ${loaded.version},
+                  ${JSON.stringify(encodeStored({ format: FORMAT, state: loaded.state }))}::jsonb)
+          ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, written_at = now()
+          WHERE conversation_snapshots.version < EXCLUDED.version
+        `.pipe(Effect.asVoid)
+
+      return ConversationSnapshots.of({
+        load: (conversationId) =>
+          load(conversationId).pipe(
+            Effect.withSpan("ConversationSnapshots.load", undefined, { captureStackTrace: false })
+          ),
+        save: (conversationId, loaded) =>
+          save(conversationId, loaded).pipe(
+            Effect.withSpan("ConversationSnapshots.save", undefined, { captureStackTrace: false })
+          )
+      })
+    })
+  )
+}
