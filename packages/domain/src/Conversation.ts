@@ -1,7 +1,11 @@
 import { HashMap } from "effect"
 import type {
+  BotMessageEmitted,
+  BotTurnCompleted,
+  BotTurnFailed,
   ConversationEvent,
   ConversationStarted,
+  DeliveryAttemptFailed,
   Instant,
   UserMessageReceived
 } from "./ConversationEvents.ts"
@@ -78,6 +82,44 @@ const leaveOutbox = (state: ConversationState, id: MessageId): ConversationState
 const addresseeOf = (state: ConversationState, inReplyTo: MessageId | null): UserId | null =>
   state.openTurns.find((turn) => turn.userMessageId === inReplyTo)?.userId ?? state.lastUserId
 
+/** A bot message as it is emitted: pending, not attempted yet. (The decision state's outbox too.) */
+export const emitted = (event: BotMessageEmitted, userId: UserId | null): BotMessage => ({
+  messageId: event.messageId,
+  inReplyTo: event.inReplyTo,
+  userId,
+  type: event.type,
+  payload: event.payload,
+  emittedAt: event.emittedAt,
+  status: "pending",
+  attempts: 0,
+  nextAttemptAt: null,
+  lastError: null
+})
+
+/** A bot message after a failed attempt. (The decision state's outbox too.) */
+export const afterFailedAttempt = (message: BotMessage, event: DeliveryAttemptFailed): BotMessage => ({
+  ...message,
+  attempts: event.attempt,
+  nextAttemptAt: event.nextAttemptAt,
+  lastError: event.error
+})
+
+/**
+ * The open turns after a turn completed or failed: completed, or failed without a retry time,
+ * closes it; a failure with one keeps it open until then. (The decision state's turns too.)
+ */
+export const turnsAfter = <T extends Pick<OpenTurn, "userMessageId" | "failures" | "retryAt">>(
+  turns: ReadonlyArray<T>,
+  event: BotTurnCompleted | BotTurnFailed
+): ReadonlyArray<T> =>
+  event._tag === "BotTurnCompleted" || event.retryAt === null
+    ? turns.filter((turn) => turn.userMessageId !== event.userMessageId)
+    : turns.map((turn) =>
+        turn.userMessageId === event.userMessageId
+          ? { ...turn, failures: event.attempt, retryAt: event.retryAt }
+          : turn
+      )
+
 export const evolve = (state: ConversationState, event: ConversationEvent): ConversationState => {
   switch (event._tag) {
     case "ConversationStarted":
@@ -95,44 +137,18 @@ export const evolve = (state: ConversationState, event: ConversationEvent): Conv
     case "BotMessageEmitted":
       return {
         ...state,
-        botMessages: HashMap.set(state.botMessages, event.messageId, {
-          messageId: event.messageId,
-          inReplyTo: event.inReplyTo,
-          userId: addresseeOf(state, event.inReplyTo),
-          type: event.type,
-          payload: event.payload,
-          emittedAt: event.emittedAt,
-          status: "pending",
-          attempts: 0,
-          nextAttemptAt: null,
-          lastError: null
-        }),
+        botMessages: HashMap.set(
+          state.botMessages,
+          event.messageId,
+          emitted(event, addresseeOf(state, event.inReplyTo))
+        ),
         outbox: [...state.outbox, event.messageId]
       }
     case "BotTurnCompleted":
-      return {
-        ...state,
-        openTurns: state.openTurns.filter((turn) => turn.userMessageId !== event.userMessageId)
-      }
     case "BotTurnFailed":
-      return {
-        ...state,
-        openTurns:
-          event.retryAt === null
-            ? state.openTurns.filter((turn) => turn.userMessageId !== event.userMessageId)
-            : state.openTurns.map((turn) =>
-                turn.userMessageId === event.userMessageId
-                  ? { ...turn, failures: event.attempt, retryAt: event.retryAt }
-                  : turn
-              )
-      }
+      return { ...state, openTurns: turnsAfter(state.openTurns, event) }
     case "DeliveryAttemptFailed":
-      return updateBotMessage(state, event.messageId, (message) => ({
-        ...message,
-        attempts: event.attempt,
-        nextAttemptAt: event.nextAttemptAt,
-        lastError: event.error
-      }))
+      return updateBotMessage(state, event.messageId, (message) => afterFailedAttempt(message, event))
     case "MessageDelivered":
       return leaveOutbox(
         updateBotMessage(state, event.messageId, (message) => ({

@@ -36,57 +36,35 @@ export type Decision = Result.Result<ReadonlyArray<ConversationEvent>, Conversat
 const accept = (...events: ReadonlyArray<ConversationEvent>): Decision => Result.succeed(events)
 
 /**
- * A repeat of one of the latest user messages is answered here; an older one is appended again
- * and refused by the event store (its event id is the message id), whose answer the front door
- * turns into the same duplicate or conflict.
+ * What each command records once the state has let it through: pure functions of the command
+ * (and the one fact of the state they need), so that whatever decides on a state — this decider,
+ * or the reference decider on the whole history in the tests — records the same events.
  */
-const receiveUserMessage = (command: ReceiveUserMessage, state: DecisionState): Decision => {
-  const seen = state.recentUserMessages.find(
-    (message) => message.externalMessageId === command.externalMessageId
-  )
-  if (seen !== undefined) {
-    return seen.fingerprint === command.fingerprint
-      ? Result.fail(
-          new DuplicateUserMessage({
-            original: {
-              messageId: seen.messageId,
-              userId: seen.userId,
-              conversationId: command.conversationId
-            }
-          })
-        )
-      : Result.fail(new MessageIdReused({ externalMessageId: command.externalMessageId }))
-  }
-  const received = new UserMessageReceived({
-    messageId: command.messageId,
-    externalMessageId: command.externalMessageId,
-    userId: command.userId,
-    externalUserId: command.externalUserId,
-    type: command.type,
-    text: command.text,
-    payload: command.payload,
-    fingerprint: command.fingerprint,
-    receivedAt: command.at
-  })
-  if (state.started !== null) return accept(received)
-  return accept(
-    new ConversationStarted({
-      conversationId: command.conversationId,
-      installationId: command.installationId,
-      externalConversationId: command.externalConversationId,
-      startedAt: command.at
-    }),
-    received
-  )
-}
-
-const isOpenTurn = (state: DecisionState, userMessageId: string) =>
-  state.openTurns.some((turn) => turn.userMessageId === userMessageId)
-
-/** Completing a turn that is no longer open is a retry of work already recorded: nothing to add. */
-const completeBotTurn = (command: CompleteBotTurn, state: DecisionState): Decision => {
-  if (!isOpenTurn(state, command.userMessageId)) return accept()
-  return accept(
+export const recorded = {
+  userMessage: (command: ReceiveUserMessage, started: boolean): ReadonlyArray<ConversationEvent> => {
+    const received = new UserMessageReceived({
+      messageId: command.messageId,
+      externalMessageId: command.externalMessageId,
+      userId: command.userId,
+      externalUserId: command.externalUserId,
+      type: command.type,
+      text: command.text,
+      payload: command.payload,
+      fingerprint: command.fingerprint,
+      receivedAt: command.at
+    })
+    if (started) return [received]
+    return [
+      new ConversationStarted({
+        conversationId: command.conversationId,
+        installationId: command.installationId,
+        externalConversationId: command.externalConversationId,
+        startedAt: command.at
+      }),
+      received
+    ]
+  },
+  botTurn: (command: CompleteBotTurn): ReadonlyArray<ConversationEvent> => [
     ...command.messages.map(
       (message) =>
         new BotMessageEmitted({
@@ -102,39 +80,124 @@ const completeBotTurn = (command: CompleteBotTurn, state: DecisionState): Decisi
       messageCount: command.messages.length,
       completedAt: command.at
     })
-  )
-}
-
-const failBotTurn = (command: FailBotTurn, state: DecisionState): Decision => {
-  const turn = state.openTurns.find((open) => open.userMessageId === command.userMessageId)
-  if (turn === undefined) return accept()
-  return accept(
+  ],
+  botTurnFailure: (command: FailBotTurn, failuresBefore: number): ConversationEvent =>
     new BotTurnFailed({
       userMessageId: command.userMessageId,
-      attempt: turn.failures + 1,
+      attempt: failuresBefore + 1,
       reason: command.reason,
       retryAt: command.retryAt,
       failedAt: command.at
-    })
-  )
-}
-
-const postBotMessage = (command: PostBotMessage, state: DecisionState): Decision => {
-  if (state.started === null) return Result.fail(new ConversationNotStarted())
-  if (command.installationId !== undefined && command.installationId !== state.started.installationId) {
-    return Result.fail(new ConversationNotStarted())
-  }
-  // An id still held is a repeat; one already delivered is refused by the event store's unique event id.
-  if (held(state, command.message.messageId) !== undefined) return accept()
-  return accept(
+    }),
+  botMessage: (command: PostBotMessage): ConversationEvent =>
     new BotMessageEmitted({
       messageId: command.message.messageId,
       inReplyTo: null,
       type: command.message.type,
       payload: command.message.payload,
       emittedAt: command.at
-    })
+    }),
+  attempt: (command: RecordDeliveryAttempt, attemptsBefore: number): ReadonlyArray<ConversationEvent> => {
+    const attempt = attemptsBefore + 1
+    const outcome = command.outcome
+    switch (outcome._tag) {
+      case "Delivered":
+        return [
+          new MessageDelivered({
+            messageId: command.messageId,
+            attempt,
+            status: outcome.status,
+            durationMs: command.durationMs,
+            deliveredAt: command.at
+          })
+        ]
+      case "Retry":
+        return [
+          new DeliveryAttemptFailed({
+            messageId: command.messageId,
+            attempt,
+            status: outcome.status,
+            error: outcome.error,
+            durationMs: command.durationMs,
+            nextAttemptAt: outcome.nextAttemptAt,
+            failedAt: command.at
+          })
+        ]
+      case "DeadLetter":
+        return [
+          new DeliveryAttemptFailed({
+            messageId: command.messageId,
+            attempt,
+            status: outcome.status,
+            error: outcome.reason,
+            durationMs: command.durationMs,
+            nextAttemptAt: command.at,
+            failedAt: command.at
+          }),
+          new MessageDeadLettered({
+            messageId: command.messageId,
+            attempt,
+            status: outcome.status,
+            reason: outcome.reason,
+            deadLetteredAt: command.at
+          })
+        ]
+    }
+  },
+  redelivery: (command: RequestRedelivery): ConversationEvent =>
+    new RedeliveryRequested({ messageId: command.messageId, requestedAt: command.at })
+}
+
+/** The rejection of a user message whose id was seen: the same body is a duplicate, another a reuse. */
+export const repeated = (
+  command: ReceiveUserMessage,
+  seen: { readonly messageId: string; readonly userId: string; readonly fingerprint: string }
+): ConversationRejection =>
+  seen.fingerprint === command.fingerprint
+    ? new DuplicateUserMessage({
+        original: {
+          messageId: seen.messageId as ReceiveUserMessage["messageId"],
+          userId: seen.userId as ReceiveUserMessage["userId"],
+          conversationId: command.conversationId
+        }
+      })
+    : new MessageIdReused({ externalMessageId: command.externalMessageId })
+
+/**
+ * A repeat of one of the latest user messages is answered here; an older one is appended again
+ * and refused by the event store (its event id is the message id), whose answer the front door
+ * turns into the same duplicate or conflict.
+ */
+const receiveUserMessage = (command: ReceiveUserMessage, state: DecisionState): Decision => {
+  const seen = state.recentUserMessages.find(
+    (message) => message.externalMessageId === command.externalMessageId
   )
+  if (seen !== undefined) return Result.fail(repeated(command, seen))
+  return accept(...recorded.userMessage(command, state.started !== null))
+}
+
+const isOpenTurn = (state: DecisionState, userMessageId: string) =>
+  state.openTurns.some((turn) => turn.userMessageId === userMessageId)
+
+/** Completing a turn that is no longer open is a retry of work already recorded: nothing to add. */
+const completeBotTurn = (command: CompleteBotTurn, state: DecisionState): Decision =>
+  isOpenTurn(state, command.userMessageId) ? accept(...recorded.botTurn(command)) : accept()
+
+const failBotTurn = (command: FailBotTurn, state: DecisionState): Decision => {
+  const turn = state.openTurns.find((open) => open.userMessageId === command.userMessageId)
+  return turn === undefined ? accept() : accept(recorded.botTurnFailure(command, turn.failures))
+}
+
+/** Bot-posted messages go only into a started conversation, of the poster's installation when it is scoped. */
+const postsInto = (command: PostBotMessage, started: DecisionState["started"]) =>
+  started !== null &&
+  (command.installationId === undefined || command.installationId === started.installationId)
+
+const postBotMessage = (command: PostBotMessage, state: DecisionState): Decision => {
+  if (!postsInto(command, state.started)) return Result.fail(new ConversationNotStarted())
+  // An id still held is a repeat; one already delivered is refused by the event store's unique event id.
+  if (held(state, command.message.messageId) !== undefined) return accept()
+  return accept(recorded.botMessage(command))
 }
 
 /** A bot message the state still holds: pending delivery or dead-lettered. */
@@ -149,51 +212,7 @@ const held = (state: DecisionState, id: string) =>
 const recordDeliveryAttempt = (command: RecordDeliveryAttempt, state: DecisionState): Decision => {
   const head = state.outbox[0]
   if (head === undefined || head.messageId !== command.messageId) return accept()
-  const attempt = head.attempts + 1
-  const outcome = command.outcome
-  switch (outcome._tag) {
-    case "Delivered":
-      return accept(
-        new MessageDelivered({
-          messageId: command.messageId,
-          attempt,
-          status: outcome.status,
-          durationMs: command.durationMs,
-          deliveredAt: command.at
-        })
-      )
-    case "Retry":
-      return accept(
-        new DeliveryAttemptFailed({
-          messageId: command.messageId,
-          attempt,
-          status: outcome.status,
-          error: outcome.error,
-          durationMs: command.durationMs,
-          nextAttemptAt: outcome.nextAttemptAt,
-          failedAt: command.at
-        })
-      )
-    case "DeadLetter":
-      return accept(
-        new DeliveryAttemptFailed({
-          messageId: command.messageId,
-          attempt,
-          status: outcome.status,
-          error: outcome.reason,
-          durationMs: command.durationMs,
-          nextAttemptAt: command.at,
-          failedAt: command.at
-        }),
-        new MessageDeadLettered({
-          messageId: command.messageId,
-          attempt,
-          status: outcome.status,
-          reason: outcome.reason,
-          deadLetteredAt: command.at
-        })
-      )
-  }
+  return accept(...recorded.attempt(command, head.attempts))
 }
 
 /**
@@ -207,7 +226,7 @@ const requestRedelivery = (command: RequestRedelivery, state: DecisionState): De
   if (message.status !== "dead_lettered") {
     return Result.fail(new NotDeadLettered({ messageId: command.messageId, status: message.status }))
   }
-  return accept(new RedeliveryRequested({ messageId: command.messageId, requestedAt: command.at }))
+  return accept(recorded.redelivery(command))
 }
 
 export const decide = (command: ConversationCommand, state: DecisionState): Decision => {

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import type { BotMessage } from "./Conversation.ts"
+import { afterFailedAttempt, type BotMessage, emitted, turnsAfter } from "./Conversation.ts"
 import {
   type ConversationEvent,
   ConversationStarted,
@@ -106,46 +106,13 @@ export const evolve = (state: DecisionState, event: ConversationEvent): Decision
     case "BotMessageEmitted":
       return {
         ...state,
-        outbox: [
-          ...state.outbox,
-          {
-            messageId: event.messageId,
-            inReplyTo: event.inReplyTo,
-            userId: addresseeOf(state, event.inReplyTo),
-            type: event.type,
-            payload: event.payload,
-            emittedAt: event.emittedAt,
-            status: "pending",
-            attempts: 0,
-            nextAttemptAt: null,
-            lastError: null
-          }
-        ]
+        outbox: [...state.outbox, emitted(event, addresseeOf(state, event.inReplyTo))]
       }
     case "BotTurnCompleted":
-      return {
-        ...state,
-        openTurns: state.openTurns.filter((turn) => turn.userMessageId !== event.userMessageId)
-      }
     case "BotTurnFailed":
-      return {
-        ...state,
-        openTurns:
-          event.retryAt === null
-            ? state.openTurns.filter((turn) => turn.userMessageId !== event.userMessageId)
-            : state.openTurns.map((turn) =>
-                turn.userMessageId === event.userMessageId
-                  ? { ...turn, failures: event.attempt, retryAt: event.retryAt }
-                  : turn
-              )
-      }
+      return { ...state, openTurns: turnsAfter(state.openTurns, event) }
     case "DeliveryAttemptFailed":
-      return updateOutbox(state, event.messageId, (message) => ({
-        ...message,
-        attempts: event.attempt,
-        nextAttemptAt: event.nextAttemptAt,
-        lastError: event.error
-      }))
+      return updateOutbox(state, event.messageId, (message) => afterFailedAttempt(message, event))
     case "MessageDelivered": {
       if (!state.outbox.some((message) => message.messageId === event.messageId)) return state
       return {
