@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { Ids } from "@messaging-api/domain"
-import { Effect } from "effect"
+import { Effect, type Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { adminToken, client, eventCount, postJson, Receiver, send, TestLayer } from "./TestServer.ts"
 
@@ -163,6 +163,22 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("POST /webhooks
     })
   )
 
+  it.effect("accepts a payload nested exactly 64 levels deep, and unicode that is well formed", () =>
+    Effect.gen(function* () {
+      const { path, token } = yield* installationWithToken
+      let payload: Schema.Json = "bottom 🦊"
+      // The outermost an array: an object without `text` would get the text added.
+      for (let i = 0; i < 64; i++) payload = i % 2 === 1 ? [payload] : { inner: payload }
+      const response = yield* send("POST", path, {
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json; charset=UTF-8" },
+        body: JSON.stringify(message({ text: "café 🦊", payload }))
+      })
+      assert.strictEqual(response.status, 200, response.text)
+      assert.deepStrictEqual(response.json.message.payload, payload)
+      assert.strictEqual(response.json.message.text, "café 🦊")
+    })
+  )
+
   it.effect("answers every malformed request with its status and our error shape, writing nothing", () =>
     Effect.gen(function* () {
       const { admin, installation, token, path } = yield* installationWithToken
@@ -175,6 +191,11 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("POST /webhooks
       const valid = JSON.stringify(message())
       const allFields = ["userId", "messageId", "conversationId", "type", "text"]
       const twoMiB = JSON.stringify(message({ text: "x".repeat(2 * 1024 * 1024) }))
+      const nested = (depth: number): Schema.Json => {
+        let value: Schema.Json = "bottom"
+        for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : { inner: value }
+        return value
+      }
 
       interface Case {
         readonly name: string
@@ -229,6 +250,91 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("POST /webhooks
           status: 400,
           code: "invalid_body",
           fields: ["text"]
+        },
+        {
+          name: "a NUL character in the text",
+          headers: bearer,
+          body: JSON.stringify(message({ text: "a\u0000b" })),
+          status: 400,
+          code: "invalid_body",
+          fields: ["text"]
+        },
+        {
+          name: "a lone surrogate in an id",
+          headers: bearer,
+          body: JSON.stringify(message({ userId: "user-\ud800" })),
+          status: 400,
+          code: "invalid_body",
+          fields: ["userId"]
+        },
+        {
+          name: "a NUL character deep in the payload",
+          headers: bearer,
+          body: JSON.stringify(message({ payload: { a: [{ b: "x\u0000" }] } })),
+          status: 400,
+          code: "invalid_body",
+          fields: ["payload"]
+        },
+        {
+          name: "a lone surrogate in a payload key",
+          headers: bearer,
+          body: JSON.stringify(message({ payload: { "\udc00": 1 } })),
+          status: 400,
+          code: "invalid_body",
+          fields: ["payload"]
+        },
+        {
+          name: "a payload nested 65 levels deep",
+          headers: bearer,
+          body: JSON.stringify(message({ payload: nested(65) })),
+          status: 400,
+          code: "invalid_body",
+          fields: ["payload"]
+        },
+        {
+          name: "a payload nested 4,000 levels deep",
+          headers: bearer,
+          body: JSON.stringify(message({ payload: nested(4000) })),
+          status: 400,
+          code: "invalid_body",
+          fields: ["payload"]
+        },
+        {
+          name: "blank ids",
+          headers: bearer,
+          body: JSON.stringify(message({ userId: "   ", messageId: "\t", conversationId: " \n " })),
+          status: 400,
+          code: "invalid_body",
+          fields: ["userId", "messageId", "conversationId"]
+        },
+        {
+          name: "an id of 10,000 characters",
+          headers: bearer,
+          body: JSON.stringify(message({ messageId: "m".repeat(10_000) })),
+          status: 400,
+          code: "invalid_body",
+          fields: ["messageId"]
+        },
+        {
+          name: "a charset other than UTF-8",
+          headers: { ...bearer, "content-type": "application/json; charset=latin1" },
+          body: valid,
+          status: 415,
+          code: "unsupported_media_type"
+        },
+        {
+          name: "no Content-Type",
+          headers: { authorization: `Bearer ${token}` },
+          body: valid,
+          status: 415,
+          code: "unsupported_media_type"
+        },
+        {
+          name: "a compressed body",
+          headers: { ...bearer, "content-encoding": "gzip" },
+          body: valid,
+          status: 415,
+          code: "unsupported_media_type"
         },
         { name: "a 2 MiB body", headers: bearer, body: twoMiB, status: 413, code: "payload_too_large" },
         {

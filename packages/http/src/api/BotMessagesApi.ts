@@ -1,3 +1,4 @@
+import { Storable } from "@messaging-api/domain"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"
@@ -11,11 +12,12 @@ import { RequestValidation } from "./RequestValidation.ts"
  */
 
 export const NewBotMessage = Schema.Struct({
-  type: Schema.NonEmptyString.annotate({
+  type: Schema.NonEmptyString.check(Storable.isStorableText).check(Schema.isMaxLength(256)).annotate({
     description: "`text`, `markdown`, `image`, `choice`…: Botpress's types; any other type passes through."
   }),
-  payload: Schema.Json.annotate({
-    description: "The payload of that type (e.g. `{ text }` for text, `{ imageUrl }` for image)."
+  payload: Storable.StorableJson.annotate({
+    description:
+      "The payload of that type (e.g. `{ text }` for text, `{ imageUrl }` for image), nested at most 64 levels."
   })
 }).annotate({ identifier: "NewBotMessage" })
 export type NewBotMessage = typeof NewBotMessage.Type

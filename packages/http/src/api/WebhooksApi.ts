@@ -1,3 +1,4 @@
+import { Storable } from "@messaging-api/domain"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { Conflict, ServiceUnavailable } from "./ApiErrors.ts"
@@ -5,18 +6,30 @@ import { Authentication } from "./Authentication.ts"
 import { RequestValidation } from "./RequestValidation.ts"
 import { WebhookAccess } from "./WebhookAccess.ts"
 
-const RequiredString = (description: string) => Schema.NonEmptyString.annotate({ description })
+/** Ids and types: up to this many characters. */
+export const MAX_ID_LENGTH = 256
+
+const RequiredString = (description: string) =>
+  Schema.NonEmptyString.check(Storable.isStorableText).annotate({ description })
+
+/** One of the application's ids: not blank, at most `MAX_ID_LENGTH` characters. */
+const ExternalId = (description: string) =>
+  RequiredString(description).check(
+    Schema.makeFilter((value: string) => (value.trim() === "" ? "must not be blank" : undefined)),
+    Schema.isMaxLength(MAX_ID_LENGTH)
+  )
 
 /** The body the original integration documents, field for field. */
 export const WebhookMessage = Schema.Struct({
-  userId: RequiredString("The application's id for the user."),
-  messageId: RequiredString("The application's id for the message: the idempotency key."),
-  conversationId: RequiredString("The application's id for the conversation; echoed back on every reply."),
-  type: RequiredString("`text`, or another message type."),
+  userId: ExternalId("The application's id for the user."),
+  messageId: ExternalId("The application's id for the message: the idempotency key."),
+  conversationId: ExternalId("The application's id for the conversation; echoed back on every reply."),
+  type: RequiredString("`text`, or another message type.").check(Schema.isMaxLength(MAX_ID_LENGTH)),
   text: RequiredString("The message text, or a summary of the payload for other types."),
   payload: Schema.optionalKey(
-    Schema.Json.annotate({
-      description: "Any JSON. Absent: `{ text }`. An object without `text` gets `text` added."
+    Storable.StorableJson.annotate({
+      description:
+        "Any JSON, nested at most 64 levels. Absent: `{ text }`. An object without `text` gets `text` added."
     })
   )
 }).annotate({ identifier: "WebhookMessage" })

@@ -65,9 +65,24 @@ const invalidRequest = (
   })
 }
 
-const isJson = (contentType: string): boolean => {
-  const mediaType = contentType.split(";")[0]!.trim().toLowerCase()
-  return mediaType === "application/json"
+/** Why a body of this Content-Type is refused (415), or undefined: JSON in UTF-8 only. */
+const mediaTypeProblem = (contentType: string | undefined, contentEncoding: string | undefined) => {
+  if (contentType === undefined) return "send Content-Type: application/json"
+  const [mediaType, ...parameters] = contentType.split(";")
+  if (mediaType!.trim().toLowerCase() !== "application/json") {
+    return `the body must be application/json, not ${contentType}`
+  }
+  for (const parameter of parameters) {
+    const [name, value] = parameter.split("=")
+    const charset = value?.trim().replace(/^"|"$/g, "").toLowerCase()
+    if (name?.trim().toLowerCase() === "charset" && charset !== "utf-8" && charset !== "utf8") {
+      return `the body must be UTF-8, not ${charset}`
+    }
+  }
+  if (contentEncoding !== undefined && contentEncoding.trim().toLowerCase() !== "identity") {
+    return `Content-Encoding ${contentEncoding} is not accepted: send the body uncompressed`
+  }
+  return undefined
 }
 
 const isBodyTooLarge = (defect: unknown): boolean =>
@@ -91,13 +106,13 @@ export const RequestValidationLayer = Layer.effect(
         if (endpoint.payload.size > 0 && HttpMethod.hasBody(request.method)) {
           const length = request.headers["content-length"]
           if (length !== undefined && Number(length) > maxBodyBytes) return yield* tooLarge()
-          const contentType = request.headers["content-type"]
-          if (contentType !== undefined && !isJson(contentType)) {
+          // A request without a body is answered by the payload's own check (400 missing_body).
+          const problem = hasNoBody(request)
+            ? undefined
+            : mediaTypeProblem(request.headers["content-type"], request.headers["content-encoding"])
+          if (problem !== undefined) {
             return yield* new UnsupportedMediaType({
-              error: {
-                code: "unsupported_media_type",
-                message: `the body must be application/json, not ${contentType}`
-              }
+              error: { code: "unsupported_media_type", message: problem }
             })
           }
         }
