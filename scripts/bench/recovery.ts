@@ -39,7 +39,8 @@ export const measureRecovery = async (context: BenchContext): Promise<Figures> =
   try {
     const installation = await createEchoInstallation(first.url, {
       responseUrl: receiver.url,
-      retrySchedule: Array.from({ length: 600 }, () => 1000)
+      // Retries keep going for a minute (20 waits of 3 s, the most a schedule may have) while the receiver refuses.
+      retrySchedule: Array.from({ length: 20 }, () => 3000)
     })
     context.log(`recovery: ${total} messages while the receiver answers 503`)
     const sent = await sendBacklog(

@@ -7,6 +7,28 @@ import { Schema } from "effect"
 export const RetrySchedule = Schema.Array(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
 export type RetrySchedule = typeof RetrySchedule.Type
 
+/** A schedule given by a caller has 1 to this many waits. */
+export const MAX_STEPS = 20
+
+/** No wait is longer than a day. */
+export const MAX_WAIT_MS = 24 * 60 * 60 * 1000
+
+/**
+ * Why a caller's schedule is refused, or undefined: 1 to `MAX_STEPS` waits, each between the
+ * configured minimum (`MIN_RETRY_DELAY`) and `MAX_WAIT_MS`. (Stored installations are read as
+ * they are; the bounds hold for what is created.)
+ */
+export const scheduleProblem = (schedule: RetrySchedule, minWaitMs: number): string | undefined => {
+  if (schedule.length < 1 || schedule.length > MAX_STEPS) {
+    return `must have 1 to ${MAX_STEPS} waits, not ${schedule.length}`
+  }
+  const outside = schedule.findIndex((wait) => wait < minWaitMs || wait > MAX_WAIT_MS)
+  if (outside >= 0) {
+    return `wait ${outside + 1} (${schedule[outside]} ms) must be between ${minWaitMs} ms and 24 h`
+  }
+  return undefined
+}
+
 /** The Standard Webhooks / Svix schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
 export const defaultRetrySchedule: RetrySchedule = [
   5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000

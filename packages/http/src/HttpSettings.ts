@@ -9,13 +9,16 @@ export interface HttpSettingsShape {
   readonly verifyTimeout: Duration.Input
   /** How often an idle event stream (SSE) sends a `: heartbeat` comment, so proxies keep it open. */
   readonly heartbeatInterval: Duration.Input
+  /** The shortest wait a retry schedule may ask for (`MIN_RETRY_DELAY`). */
+  readonly minRetryDelay: Duration.Input
 }
 
 export const defaultSettings: HttpSettingsShape = {
   publicUrl: "http://localhost:3000",
   maxBodyBytes: 1024 * 1024,
   verifyTimeout: "10 seconds",
-  heartbeatInterval: "15 seconds"
+  heartbeatInterval: "15 seconds",
+  minRetryDelay: "1 second"
 }
 
 /** The HTTP surface's settings; port and host belong to whoever serves it. */

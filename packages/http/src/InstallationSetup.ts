@@ -1,5 +1,5 @@
 import { type Installation, Installations, RetrySchedule } from "@messaging-api/domain"
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { SqlError } from "effect/sql"
 import type { InstallationView } from "./api/InstallationsApi.ts"
 import { type EndpointVerificationFailed, EndpointVerifier } from "./EndpointVerifier.ts"
@@ -14,6 +14,32 @@ export interface InstallationRequest {
   readonly skipVerify?: boolean | undefined
 }
 
+/** The longest time limit an http bot may ask for. */
+export const MAX_BOT_TIMEOUT_MS = 5 * 60 * 1000
+
+/** A request the service refuses to install as it is: which field, and why. */
+export class InvalidInstallation extends Schema.TaggedError<InvalidInstallation>()("InvalidInstallation", {
+  field: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Why a request cannot be installed, or undefined (the bounds the schemas cannot know: configured ones). */
+const problemOf = (request: InstallationRequest, minWaitMs: number): InvalidInstallation | undefined => {
+  const schedule = request.retrySchedule
+  const scheduleProblem =
+    schedule === undefined ? undefined : RetrySchedule.scheduleProblem(schedule, minWaitMs)
+  if (scheduleProblem !== undefined)
+    return new InvalidInstallation({ field: "retrySchedule", message: scheduleProblem })
+  const timeout = request.bot._tag === "http" ? request.bot.timeoutMs : undefined
+  if (timeout !== undefined && (timeout < 1 || timeout > MAX_BOT_TIMEOUT_MS)) {
+    return new InvalidInstallation({
+      field: "bot.timeoutMs",
+      message: `must be between 1 and ${MAX_BOT_TIMEOUT_MS} milliseconds`
+    })
+  }
+  return undefined
+}
+
 /**
  * Installing, as the admin API and the CLI both do it: the response endpoint must accept the
  * test message before the installation exists, and callers see it with its webhook URL (built
@@ -24,7 +50,7 @@ export class InstallationSetup extends Context.Service<
   {
     create(
       request: InstallationRequest
-    ): Effect.Effect<InstallationView, EndpointVerificationFailed | SqlError.SqlError>
+    ): Effect.Effect<InstallationView, InvalidInstallation | EndpointVerificationFailed | SqlError.SqlError>
     view(installation: Installation.Installation): InstallationView
   }
 >()("@messaging-api/http/InstallationSetup") {
@@ -41,6 +67,11 @@ export class InstallationSetup extends Context.Service<
       })
 
       const create = Effect.fn("InstallationSetup.create")(function* (request: InstallationRequest) {
+        const problem = problemOf(
+          request,
+          Duration.toMillis(Duration.fromInputUnsafe(settings.minRetryDelay))
+        )
+        if (problem !== undefined) return yield* problem
         if (request.skipVerify !== true) yield* verifier.verify(request.responseUrl)
         const installation = yield* installations.create({
           bot: request.bot,

@@ -83,6 +83,62 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
         })
     )
 
+    it.effect("refuses retry schedules and bot time limits out of bounds, creating nothing", () =>
+      Effect.gen(function* () {
+        const token = yield* adminToken
+        const admin = yield* client(token)
+        const before = (yield* admin.installations.list()).length
+        const cases: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
+          ["no waits", { retrySchedule: [] }, "retrySchedule"],
+          ["21 waits", { retrySchedule: Array.from({ length: 21 }, () => 1_000) }, "retrySchedule"],
+          ["a wait under the minimum", { retrySchedule: [1_000, 0] }, "retrySchedule"],
+          ["a wait over 24 hours", { retrySchedule: "1s,25h" }, "retrySchedule"],
+          [
+            "a negative bot time limit",
+            { bot: { _tag: "http", url: "http://127.0.0.1:9/bot", timeoutMs: -5 } },
+            "bot.timeoutMs"
+          ],
+          [
+            "an hour-long bot time limit",
+            { bot: { _tag: "http", url: "http://127.0.0.1:9/bot", timeoutMs: 3_600_000 } },
+            "bot.timeoutMs"
+          ]
+        ]
+        for (const [name, overrides, field] of cases) {
+          const response = yield* postJson(
+            "/v1/installations",
+            {
+              bot: { _tag: "echo" },
+              responseUrl: "http://127.0.0.1:9/replies",
+              skipVerify: true,
+              ...overrides
+            },
+            token
+          )
+          assert.strictEqual(response.status, 400, `${name}: ${response.text}`)
+          assert.strictEqual(response.json.error.code, "invalid_body", name)
+          assert.deepStrictEqual(
+            (response.json.error.details as ReadonlyArray<{ field: string }>).map((issue) => issue.field),
+            [field],
+            name
+          )
+        }
+        // Twenty waits at the bounds are fine.
+        const edge = yield* postJson(
+          "/v1/installations",
+          {
+            bot: { _tag: "echo" },
+            responseUrl: "http://127.0.0.1:9/replies",
+            skipVerify: true,
+            retrySchedule: [...Array.from({ length: 19 }, () => 1), 24 * 3_600_000]
+          },
+          token
+        )
+        assert.strictEqual(edge.status, 201, edge.text)
+        assert.strictEqual((yield* admin.installations.list()).length, before + 1)
+      })
+    )
+
     it.effect("names each bad field of an admin request", () =>
       Effect.gen(function* () {
         const token = yield* adminToken

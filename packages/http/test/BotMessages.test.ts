@@ -32,7 +32,7 @@ const Engine = Conversations.layer.pipe(
   )
 )
 
-const TestLayer = makeHttpLayer({ publicUrl: "https://messaging.example" }).pipe(
+const TestLayer = makeHttpLayer({ publicUrl: "https://messaging.example", minRetryDelay: "1 millis" }).pipe(
   Layer.provide(Engine),
   Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
   Layer.provideMerge(

@@ -58,7 +58,13 @@ export class Receiver extends Context.Service<
 
 /** The server as the server package composes it, over the database at `databaseUrl`. */
 export const makeTestLayer = (databaseUrl: string, settings: Partial<HttpSettingsShape> = {}) =>
-  makeHttpLayer({ publicUrl: "https://messaging.example", verifyTimeout: "2 seconds", ...settings }).pipe(
+  makeHttpLayer({
+    publicUrl: "https://messaging.example",
+    verifyTimeout: "2 seconds",
+    // Tests retry on millisecond schedules.
+    minRetryDelay: "1 millis",
+    ...settings
+  }).pipe(
     Layer.provide(Conversations.layerDirect),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(

@@ -20,6 +20,8 @@ export interface ServerConfigShape {
   readonly shutdownTimeout: Duration.Duration
   readonly databasePoolSize: number
   readonly sseHeartbeat: Duration.Duration
+  /** The shortest wait a retry schedule may ask for. */
+  readonly minRetryDelay: Duration.Duration
 }
 
 const PostgresUrl = Schema.String.check(
@@ -58,7 +60,8 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   passivateAfter: Config.Duration("PASSIVATE_AFTER").pipe(Config.withDefault(Duration.minutes(1))),
   shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   databasePoolSize: Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
-  sseHeartbeat: Config.Duration("SSE_HEARTBEAT").pipe(Config.withDefault(Duration.seconds(15)))
+  sseHeartbeat: Config.Duration("SSE_HEARTBEAT").pipe(Config.withDefault(Duration.seconds(15))),
+  minRetryDelay: Config.Duration("MIN_RETRY_DELAY").pipe(Config.withDefault(Duration.seconds(1)))
 }).pipe(
   Config.map(({ publicUrl, ...config }) => ({
     ...config,

@@ -1,5 +1,5 @@
 import { AccessTokens, ConversationCommands, Installations } from "@messaging-api/domain"
-import { EndpointVerifier } from "@messaging-api/http"
+import { EndpointVerifier, InstallationSetup } from "@messaging-api/http"
 import { Cause, Option } from "effect"
 import { CliError } from "effect/cli"
 import { InvalidFlagValue } from "./commands/installations.ts"
@@ -39,6 +39,9 @@ const describeUserError = (error: unknown): string | undefined => {
     )
   }
   if (error instanceof InvalidFlagValue) return `${error.flag}: ${oneLine(error.message)}`
+  if (error instanceof InstallationSetup.InvalidInstallation) {
+    return `${error.field === "retrySchedule" ? "--retry-schedule" : error.field}: ${oneLine(error.message)}`
+  }
   if (error instanceof EndpointVerifier.EndpointVerificationFailed) {
     return (
       `the response endpoint ${error.url} did not accept the test message (${oneLine(error.reason)}); ` +

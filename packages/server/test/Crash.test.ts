@@ -32,7 +32,7 @@ describe("crash safety", () => {
     "SIGKILL while replies are pending and in flight: after restart every reply arrives, in order",
     () =>
       Effect.gen(function* () {
-        const env = { DATABASE_URL: databaseUrl, DELIVERY_TIMEOUT: "300 millis" }
+        const env = { DATABASE_URL: databaseUrl, DELIVERY_TIMEOUT: "300 millis", MIN_RETRY_DELAY: "1 millis" }
         let calls = 0
         // First life: the endpoint fails, hangs or drops most requests, so work piles up.
         const receiver = yield* startReceiver(() => {

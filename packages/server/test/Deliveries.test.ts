@@ -97,7 +97,7 @@ describe("dead letters and redelivery", () => {
     () =>
       Effect.gen(function* () {
         const receiver = yield* startReceiver(() => 404)
-        const server = yield* startServer({ DATABASE_URL: databaseUrl })
+        const server = yield* startServer({ DATABASE_URL: databaseUrl, MIN_RETRY_DELAY: "1 millis" })
         const mine = yield* conversationWithReply(server, receiver.url)
         const other = yield* conversationWithReply(server, receiver.url)
 
@@ -196,7 +196,7 @@ describe("dead letters and redelivery", () => {
     () =>
       Effect.gen(function* () {
         const receiver = yield* startReceiver(() => 404)
-        const server = yield* startServer({ DATABASE_URL: databaseUrl })
+        const server = yield* startServer({ DATABASE_URL: databaseUrl, MIN_RETRY_DELAY: "1 millis" })
         const env = { DATABASE_URL: databaseUrl, PUBLIC_URL: server.url }
         const mine = yield* conversationWithReply(server, receiver.url)
         const [dead] = yield* deadLetters(server.url, mine.installationId, mine.token)
@@ -249,7 +249,7 @@ describe("dead letters and redelivery", () => {
     () =>
       Effect.gen(function* () {
         const receiver = yield* startReceiver(() => "hang")
-        const env = { DATABASE_URL: databaseUrl, SHUTDOWN_TIMEOUT: "1 second" }
+        const env = { DATABASE_URL: databaseUrl, SHUTDOWN_TIMEOUT: "1 second", MIN_RETRY_DELAY: "1 millis" }
         const first = yield* startServer(env)
         yield* conversationWithReply(first, receiver.url)
         const inFlight = yield* eventually(Effect.sync(() => receiver.arrivals[0]))

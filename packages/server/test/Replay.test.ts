@@ -10,7 +10,7 @@ import { adminToken, type CommandResult, runCli, startServer } from "./ServerPro
 // the CLI in a child process and compared with the events the server's API returns from the log.
 
 const databaseUrl = await fileDatabaseUrl()
-const env = { DATABASE_URL: databaseUrl }
+const env = { DATABASE_URL: databaseUrl, MIN_RETRY_DELAY: "1 millis" }
 
 interface JsonResponse {
   readonly status: number

@@ -19,6 +19,16 @@ export const InstallationsHandlers = HttpApiBuilder.group(
       create: ({ payload }) =>
         setup.create(payload).pipe(
           Effect.catchTags({
+            InvalidInstallation: (invalid) =>
+              Effect.fail(
+                new InvalidRequest({
+                  error: {
+                    code: "invalid_body",
+                    message: `invalid ${invalid.field}: ${invalid.message}`,
+                    details: [{ field: invalid.field, message: invalid.message }]
+                  }
+                })
+              ),
             EndpointVerificationFailed: (failure) =>
               Effect.fail(
                 new InvalidRequest({

@@ -25,7 +25,7 @@ const InstallationsLive = Layer.unwrap(
     return InstallationSetup.InstallationSetup.layer.pipe(
       Layer.provide(EndpointVerifier.EndpointVerifier.layer.pipe(Layer.provide(FetchHttpClient.layer))),
       Layer.provideMerge(Installations.Installations.layer),
-      Layer.provide(HttpSettings.layer({ publicUrl: config.publicUrl }))
+      Layer.provide(HttpSettings.layer({ publicUrl: config.publicUrl, minRetryDelay: config.minRetryDelay }))
     )
   })
 ).pipe(Layer.provideMerge(DatabaseWithConfig))

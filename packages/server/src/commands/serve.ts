@@ -48,7 +48,8 @@ const HttpLive = Layer.unwrap(
         HttpSettings.layer({
           publicUrl: config.publicUrl,
           maxBodyBytes: config.maxBodyBytes,
-          heartbeatInterval: config.sseHeartbeat
+          heartbeatInterval: config.sseHeartbeat,
+          minRetryDelay: config.minRetryDelay
         })
       ),
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
