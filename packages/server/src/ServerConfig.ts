@@ -22,6 +22,9 @@ export interface ServerConfigShape {
   readonly sseHeartbeat: Duration.Duration
   /** The shortest wait a retry schedule may ask for. */
   readonly minRetryDelay: Duration.Duration
+  /** A client must have sent its request's headers within this, and the whole request within `requestBodyTimeout`. */
+  readonly requestHeadersTimeout: Duration.Duration
+  readonly requestBodyTimeout: Duration.Duration
 }
 
 const PostgresUrl = Schema.String.check(
@@ -61,7 +64,11 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   databasePoolSize: Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
   sseHeartbeat: Config.Duration("SSE_HEARTBEAT").pipe(Config.withDefault(Duration.seconds(15))),
-  minRetryDelay: Config.Duration("MIN_RETRY_DELAY").pipe(Config.withDefault(Duration.seconds(1)))
+  minRetryDelay: Config.Duration("MIN_RETRY_DELAY").pipe(Config.withDefault(Duration.seconds(1))),
+  requestHeadersTimeout: Config.Duration("REQUEST_HEADERS_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(10))
+  ),
+  requestBodyTimeout: Config.Duration("REQUEST_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
 }).pipe(
   Config.map(({ publicUrl, ...config }) => ({
     ...config,

@@ -4,12 +4,12 @@ import { Conversations } from "@messaging-api/delivery/Conversations"
 import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
 import { AccessTokens, EventStore, Installations, Projector, RetrySchedule } from "@messaging-api/domain"
 import { HttpApp, HttpSettings } from "@messaging-api/http"
-import { Console, Effect, Layer, Option, Redacted, References } from "effect"
+import { Console, Duration, Effect, Layer, Option, Redacted, References } from "effect"
 import { Command } from "effect/cli"
 import { HttpRouter, HttpServer } from "effect/http"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import * as DemoInbox from "../DemoInbox.ts"
-import { ServerConfig } from "../ServerConfig.ts"
+import { ServerConfig, type ServerConfigShape } from "../ServerConfig.ts"
 
 /** `messaging-api serve`: the HTTP API and the delivery engine, until SIGTERM/SIGINT. */
 
@@ -52,10 +52,28 @@ const HttpLive = Layer.unwrap(
           minRetryDelay: config.minRetryDelay
         })
       ),
-      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+      Layer.provideMerge(
+        NodeHttpServer.layer(() => slowClientGuard(config), { port: config.port, host: config.host })
+      )
     )
   })
 )
+
+/**
+ * The HTTP server, bounding slow clients: the headers within `REQUEST_HEADERS_TIMEOUT`, the whole
+ * request within `REQUEST_BODY_TIMEOUT` (Node answers 408 and closes the connection), so a client
+ * that sends a request slowly, or half of it, does not hold a connection for long. Node checks
+ * open connections at a fraction of the shorter limit.
+ */
+const slowClientGuard = (config: ServerConfigShape) => {
+  const headers = Duration.toMillis(config.requestHeadersTimeout)
+  const body = Math.max(headers, Duration.toMillis(config.requestBodyTimeout))
+  return createServer({
+    headersTimeout: headers,
+    requestTimeout: body,
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headers / 4)))
+  })
+}
 
 /** MESSAGING_API_ADMIN_TOKEN becomes an admin token (and replaces the one seeded before it). */
 const seedAdminToken = Effect.gen(function* () {
