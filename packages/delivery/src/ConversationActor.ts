@@ -168,11 +168,11 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     const started = state.started
     const message = turn.message
     const at = iso(yield* Clock.currentTimeMillis)
-    if (started === null || message === undefined) {
+    if (started === null) {
       return yield* execute(
         new ConversationCommands.FailBotTurn({
           userMessageId: turn.userMessageId,
-          reason: "the user message of this turn is missing",
+          reason: "the conversation of this turn has not started",
           retryAt: null,
           at
         })

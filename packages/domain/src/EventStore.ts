@@ -105,18 +105,16 @@ export class EventStore extends Context.Service<
   }
 >()("@messaging-api/domain/EventStore") {
   static readonly layer = Layer.effect(EventStore, makeEventStore())
-
-  /** The event store with its group commit tuned (the embedded database wants one writer). */
-  static readonly layerWith = (options: EventStoreOptions) =>
-    Layer.effect(EventStore, makeEventStore(options))
 }
 
-export interface EventStoreOptions {
-  /** Group commits in flight at once (default 3). */
-  readonly writers?: number
-  /** Most appends in one group commit (default 64: a batch's completions resume together, and a smaller herd keeps the event loop responsive). */
-  readonly maxBatch?: number
-}
+/** Group commits in flight at once: each holds a connection while it runs. */
+const GROUP_COMMIT_WRITERS = 3
+
+/**
+ * Most appends in one group commit. A batch's callers all resume when it commits; more than this
+ * made bursts of resumed work long enough to show in the end-to-end p99 (docs/PERFORMANCE.md).
+ */
+const GROUP_COMMIT_MAX_APPENDS = 64
 
 interface PendingAppend {
   readonly streamId: string
@@ -150,7 +148,7 @@ const toRecorded = (row: EventRow): RecordedEvent => ({
   recordedAt: row.recorded_at
 })
 
-function makeEventStore(options: EventStoreOptions = {}) {
+function makeEventStore() {
   return Effect.gen(function* () {
     const client = yield* SqlClient.SqlClient
     const sql = client.withoutTransforms()
@@ -332,7 +330,10 @@ function makeEventStore(options: EventStoreOptions = {}) {
     ): Effect.Effect<ReadonlyArray<Exit.Exit<AppendResult, AppendError>>> => {
       if (appends.length === 1) return Effect.map(alone(appends[0]!), (exit) => [exit])
       return insertMany(appends).pipe(
-        Effect.catch(() => {
+        Effect.catch((error) => {
+          // The database is out of reach: every append of the batch gets that answer, no retries.
+          if (error.reason._tag === "ConnectionError")
+            return Effect.succeed(appends.map(() => Exit.fail(error)))
           const half = Math.ceil(appends.length / 2)
           return Effect.zipWith(
             together(appends.slice(0, half)),
@@ -381,8 +382,8 @@ function makeEventStore(options: EventStoreOptions = {}) {
       })
 
     const submit = yield* GroupCommit.make({
-      maxBatch: options.maxBatch ?? 64,
-      writers: options.writers ?? 3,
+      maxBatch: GROUP_COMMIT_MAX_APPENDS,
+      writers: GROUP_COMMIT_WRITERS,
       commit
     })
 
