@@ -106,6 +106,15 @@ const untilHeartbeat = (stream: EventSourceLike) =>
 
 const ids = (frames: ReadonlyArray<Frame>) => frames.map((frame) => frame.id)
 
+/** Reads until the server ends the stream (the test's timeout bounds the wait). */
+const ended = (stream: EventSourceLike) =>
+  Effect.gen(function* () {
+    for (;;) {
+      const frame = yield* Effect.exit(stream.next)
+      if (frame._tag === "Failure") return
+    }
+  })
+
 layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the live event streams", (it) => {
   it.effect("resumes a conversation's stream after a disconnect: the rest, in order, nothing twice", () =>
     Effect.gen(function* () {
@@ -275,6 +284,36 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the live event
       assert.deepStrictEqual(yield* untilHeartbeat(resumed), [])
       // Nothing twice: every id differs.
       assert.strictEqual(new Set(ids([...seen, ...rest])).size, 7)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("ends a token's open streams when it is revoked, and any stream of a deleted installation", () =>
+    Effect.gen(function* () {
+      const admin = yield* client(yield* adminToken)
+      const watched = yield* installationWithToken
+      const conversationId = yield* userMessage(watched, "watched")
+      const reader = yield* admin.tokens.create({
+        payload: { name: "revoked later", installationIds: [watched.installationId] }
+      })
+      const conversation = yield* connect(`/v1/conversations/${conversationId}/events`, reader.token)
+      const installation = yield* connect(`/v1/installations/${watched.installationId}/events`, reader.token)
+      assert.strictEqual(conversation.status, 200)
+      assert.strictEqual(installation.status, 200)
+      yield* events(conversation, 1)
+
+      yield* admin.tokens.revoke({ params: { id: reader.id } })
+      yield* ended(conversation)
+      yield* ended(installation)
+
+      // A stream of an admin token ends when the installation it watches is deleted.
+      const deleted = yield* installationWithToken
+      const adminStream = yield* connect(
+        `/v1/installations/${deleted.installationId}/events`,
+        yield* adminToken
+      )
+      assert.strictEqual(adminStream.status, 200)
+      yield* admin.installations.delete({ params: { id: deleted.installationId } })
+      yield* ended(adminStream)
     }).pipe(Effect.scoped)
   )
 

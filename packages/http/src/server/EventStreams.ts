@@ -20,18 +20,23 @@ export class EventStreams extends Context.Service<
     installationOf(
       conversationId: Ids.ConversationId
     ): Effect.Effect<Option.Option<Ids.InstallationId>, SqlError.SqlError>
-    /** The conversation's events after `afterVersion`, then each new one as it commits, forever. */
+    /**
+     * The conversation's events after `afterVersion`, then each new one as it commits, for as long
+     * as `allowed` (asked again every `ACCESS_CHECK_INTERVAL`) holds.
+     */
     conversation(
       conversationId: Ids.ConversationId,
-      afterVersion: number
+      afterVersion: number,
+      allowed: Effect.Effect<boolean>
     ): Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError>
     /**
-     * The events of the installation's conversations after `after`, forever; without `after`,
-     * those committed once this answers.
+     * The events of the installation's conversations after `after`, for as long as `allowed`
+     * holds; without `after`, those committed once this answers.
      */
     installation(
       installationId: Ids.InstallationId,
-      after: EventStore.LogPosition | undefined
+      after: EventStore.LogPosition | undefined,
+      allowed: Effect.Effect<boolean>
     ): Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError>
   }
 >()("@messaging-api/http/EventStreams") {
@@ -52,6 +57,12 @@ export const parsePositionId = (id: string): Option.Option<EventStore.LogPositio
     ? Option.none()
     : Option.some({ transactionId: Number(match[1]), position: Number(match[2]) })
 }
+
+/**
+ * How often an open stream asks again whether its caller may still read it: a revoked token or a
+ * deleted installation ends the stream within about a second (the checks are cached briefly).
+ */
+export const ACCESS_CHECK_INTERVAL = "250 millis"
 
 /** Conversations whose installation is remembered; the mapping never changes, so any entry stays true. */
 const maxRemembered = 10_000
@@ -89,14 +100,23 @@ function make() {
       return Option.some(event.value.installationId)
     })
 
+    /** Completes once `allowed` answers false (an error asking it keeps the stream: it is no answer). */
+    const accessLost = (allowed: Effect.Effect<boolean>) =>
+      allowed.pipe(
+        Effect.delay(ACCESS_CHECK_INTERVAL),
+        Effect.repeat({ until: (stillAllowed) => !stillAllowed })
+      )
+
     /** The body of every stream: a first comment (so the headers leave at once), events, heartbeats. */
-    const respond = (events: Stream.Stream<string, SqlError.SqlError>) => {
+    const respond = (events: Stream.Stream<string, SqlError.SqlError>, allowed: Effect.Effect<boolean>) => {
       const heartbeats = Stream.tick(heartbeatInterval).pipe(
         Stream.drop(1),
         Stream.map(() => ": heartbeat\n\n")
       )
       const body = Stream.succeed(": connected\n\n").pipe(
         Stream.concat(Stream.merge(events, heartbeats, { haltStrategy: "left" })),
+        // The caller lost access (token revoked, installation deleted): the stream ends.
+        Stream.interruptWhen(accessLost(allowed)),
         // The client reconnects with the last id it saw, so ending the stream loses nothing.
         Stream.catch((error) =>
           Stream.fromEffect(Effect.logWarning("event stream ended: the event store failed", error)).pipe(
@@ -155,7 +175,7 @@ function make() {
 
     return EventStreams.of({
       installationOf,
-      conversation: (conversationId, afterVersion) =>
+      conversation: (conversationId, afterVersion, allowed) =>
         Effect.map(store.head, (from) =>
           respond(
             conversationEvents(conversationId, afterVersion, from).pipe(
@@ -168,10 +188,11 @@ function make() {
                   })
                 )
               )
-            )
+            ),
+            allowed
           )
         ),
-      installation: (installationId, after) =>
+      installation: (installationId, after, allowed) =>
         Effect.map(after === undefined ? store.head : Effect.succeed(after), (from) =>
           respond(
             installationEvents(installationId, from).pipe(
@@ -187,7 +208,8 @@ function make() {
                   })
                 )
               )
-            )
+            ),
+            allowed
           )
         )
     })

@@ -1,11 +1,5 @@
-import {
-  type AccessTokens,
-  ConversationHistory,
-  Ids,
-  Installations,
-  type ReadModels
-} from "@messaging-api/domain"
-import { Effect, Option, Schema } from "effect"
+import { AccessTokens, ConversationHistory, Ids, Installations, type ReadModels } from "@messaging-api/domain"
+import { Cache, Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import type { SqlError } from "effect/sql"
 import { Api } from "../Api.ts"
@@ -84,6 +78,7 @@ export const HistoryHandlers = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const history = yield* ConversationHistory.ConversationHistory
     const installations = yield* Installations.Installations
+    const tokens = yield* AccessTokens.AccessTokens
     const streams = yield* EventStreams
 
     /** An installation the token may use; any other, known or not, is not found. */
@@ -110,6 +105,32 @@ export const HistoryHandlers = HttpApiBuilder.group(
       return [yield* allowedInstallation(installationId)]
     })
 
+    // Whether a token is still valid, asked by every open stream of it: cached briefly, so that
+    // many streams of one token cost one lookup per half second.
+    const tokenStillValid = yield* Cache.make({
+      lookup: (id: string) =>
+        tokens.get(id).pipe(
+          Effect.map((token) => token.revokedAt === null),
+          Effect.catchTag("AccessTokenNotFound", () => Effect.succeed(false))
+        ),
+      capacity: 10_000,
+      timeToLive: "500 millis"
+    })
+
+    /** What an open stream asks again: its token is not revoked and the installation still exists. */
+    const stillAllowed = (tokenId: string, installationId: string): Effect.Effect<boolean> =>
+      Effect.all([
+        Cache.get(tokenStillValid, tokenId),
+        installations.get(installationId).pipe(
+          Effect.as(true),
+          Effect.catchTag("InstallationNotFound", () => Effect.succeed(false))
+        )
+      ]).pipe(
+        Effect.map(([token, installation]) => token && installation),
+        // The database not answering is no answer: the stream goes on (and fails if the log does).
+        Effect.catch(() => Effect.succeed(true))
+      )
+
     const conversationStream = Effect.fnUntraced(function* (
       id: string,
       afterVersion: Option.Option<number>,
@@ -117,7 +138,8 @@ export const HistoryHandlers = HttpApiBuilder.group(
     ) {
       const conversationId = id.toLowerCase()
       if (!isConversationId(conversationId)) return yield* conversationNotFound(id)
-      const scope = scopeOf(yield* CurrentAccessToken)
+      const token = yield* CurrentAccessToken
+      const scope = scopeOf(token)
       const owner = yield* streams.installationOf(conversationId).pipe(Effect.mapError(databaseUnavailable))
       if (Option.isNone(owner) || !allows(scope, owner.value)) {
         return yield* conversationNotFound(id)
@@ -125,7 +147,8 @@ export const HistoryHandlers = HttpApiBuilder.group(
       return yield* streams
         .conversation(
           conversationId,
-          Option.getOrElse(afterVersion, () => Math.max(0, (fromVersion ?? 1) - 1))
+          Option.getOrElse(afterVersion, () => Math.max(0, (fromVersion ?? 1) - 1)),
+          stillAllowed(token.id, owner.value)
         )
         .pipe(Effect.mapError(databaseUnavailable))
     })
@@ -188,8 +211,9 @@ export const HistoryHandlers = HttpApiBuilder.group(
         const after = lastEventId === undefined ? Option.none() : parsePositionId(lastEventId)
         if (lastEventId !== undefined && Option.isNone(after)) return yield* invalidLastEventId(lastEventId)
         const installationId = yield* allowedInstallation(params.installationId)
+        const token = yield* CurrentAccessToken
         return yield* streams
-          .installation(installationId, Option.getOrUndefined(after))
+          .installation(installationId, Option.getOrUndefined(after), stillAllowed(token.id, installationId))
           .pipe(Effect.mapError(databaseUnavailable))
       })
     })
