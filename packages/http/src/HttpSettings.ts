@@ -11,6 +11,8 @@ export interface HttpSettingsShape {
   readonly heartbeatInterval: Duration.Input
   /** The shortest wait a retry schedule may ask for (`MIN_RETRY_DELAY`). */
   readonly minRetryDelay: Duration.Input
+  /** Live streams one token may hold open at once (`MAX_STREAMS_PER_TOKEN`); the next is refused with 429. */
+  readonly maxStreamsPerToken: number
 }
 
 export const defaultSettings: HttpSettingsShape = {
@@ -18,7 +20,8 @@ export const defaultSettings: HttpSettingsShape = {
   maxBodyBytes: 1024 * 1024,
   verifyTimeout: "10 seconds",
   heartbeatInterval: "15 seconds",
-  minRetryDelay: "1 second"
+  minRetryDelay: "1 second",
+  maxStreamsPerToken: 20
 }
 
 /** The HTTP surface's settings; port and host belong to whoever serves it. */

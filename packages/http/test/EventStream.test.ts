@@ -16,7 +16,10 @@ import {
  * middle, and comes back with the last id it saw.
  */
 
-const TestLayer = makeTestLayer(inject("databaseUrl"), { heartbeatInterval: "100 millis" })
+const TestLayer = makeTestLayer(inject("databaseUrl"), {
+  heartbeatInterval: "100 millis",
+  maxStreamsPerToken: 3
+})
 
 /** One SSE frame: an event (id, event, data) or a comment. */
 interface Frame {
@@ -315,6 +318,41 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the live event
       yield* admin.installations.delete({ params: { id: deleted.installationId } })
       yield* ended(adminStream)
     }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "lets one token hold at most MAX_STREAMS_PER_TOKEN open streams; a closed one frees its place",
+    () =>
+      Effect.gen(function* () {
+        const watched = yield* installationWithToken
+        const path = `/v1/installations/${watched.installationId}/events`
+        const open = yield* Effect.forEach([1, 2, 3], () => connect(path, watched.token))
+        assert.deepStrictEqual(
+          open.map((stream) => stream.status),
+          [200, 200, 200]
+        )
+        const refused = yield* send("GET", path, {
+          headers: { accept: "text/event-stream", authorization: `Bearer ${watched.token}` }
+        })
+        assert.strictEqual(refused.status, 429, refused.text)
+        assert.strictEqual(refused.json.error.code, "too_many_streams")
+        // Another token is not affected.
+        const other = yield* connect(path, yield* adminToken)
+        assert.strictEqual(other.status, 200)
+
+        // Hanging up gives the place back (once the server notices: at its next heartbeat).
+        yield* open[0]!.close
+        let again = yield* Effect.scoped(
+          connect(path, watched.token).pipe(Effect.map((stream) => stream.status))
+        )
+        for (let tries = 0; again !== 200 && tries < 50; tries++) {
+          yield* Effect.sleep("50 millis")
+          again = yield* Effect.scoped(
+            connect(path, watched.token).pipe(Effect.map((stream) => stream.status))
+          )
+        }
+        assert.strictEqual(again, 200)
+      }).pipe(Effect.scoped)
   )
 
   it.effect("streams an installation to an admin token but not to another installation's token", () =>

@@ -25,6 +25,8 @@ export interface ServerConfigShape {
   /** A client must have sent its request's headers within this, and the whole request within `requestBodyTimeout`. */
   readonly requestHeadersTimeout: Duration.Duration
   readonly requestBodyTimeout: Duration.Duration
+  /** Live streams one token may hold open at once. */
+  readonly maxStreamsPerToken: number
 }
 
 const PostgresUrl = Schema.String.check(
@@ -68,7 +70,8 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   requestHeadersTimeout: Config.Duration("REQUEST_HEADERS_TIMEOUT").pipe(
     Config.withDefault(Duration.seconds(10))
   ),
-  requestBodyTimeout: Config.Duration("REQUEST_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
+  requestBodyTimeout: Config.Duration("REQUEST_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  maxStreamsPerToken: Config.Int("MAX_STREAMS_PER_TOKEN").pipe(Config.withDefault(20))
 }).pipe(
   Config.map(({ publicUrl, ...config }) => ({
     ...config,

@@ -61,6 +61,11 @@ export class UnsupportedMediaType extends Schema.Error<UnsupportedMediaType>("Un
   { httpApiStatus: 415, description: "The body must be `application/json`." }
 ) {}
 
+export class TooManyRequests extends Schema.Error<TooManyRequests>("TooManyRequests")(
+  { _tag: Schema.tagDefaultOmit("TooManyRequests"), error: ErrorBody },
+  { httpApiStatus: 429, description: "Over a limit of the caller's (its open live streams)." }
+) {}
+
 export class ServiceUnavailable extends Schema.Error<ServiceUnavailable>("ServiceUnavailable")(
   { _tag: Schema.tagDefaultOmit("ServiceUnavailable"), error: ErrorBody },
   { httpApiStatus: 503, description: "The database is unavailable; nothing was written." }
@@ -90,6 +95,8 @@ export const codeForStatus = (status: number): string => {
       return "payload_too_large"
     case 415:
       return "unsupported_media_type"
+    case 429:
+      return "too_many_requests"
     case 503:
       return "service_unavailable"
     default:

@@ -1,7 +1,7 @@
 import { ReadModels } from "@messaging-api/domain"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"
+import { InvalidRequest, NotFound, ServiceUnavailable, TooManyRequests } from "./ApiErrors.ts"
 import { Authentication } from "./Authentication.ts"
 import { RequestValidation } from "./RequestValidation.ts"
 
@@ -63,6 +63,8 @@ const streamHeaders = {
   "last-event-id": Schema.optionalKey(Schema.String)
 }
 const errors = [InvalidRequest, NotFound, ServiceUnavailable]
+/** A live stream may also be refused for the token's streams already open (`MAX_STREAMS_PER_TOKEN`). */
+const streamErrors = [InvalidRequest, NotFound, TooManyRequests, ServiceUnavailable]
 
 export class HistoryApi extends HttpApiGroup.make("history")
   .add(
@@ -129,7 +131,7 @@ export class HistoryApi extends HttpApiGroup.make("history")
       },
       headers: streamHeaders,
       success: [EventPage, ConversationEventStream],
-      error: errors
+      error: streamErrors
     }).annotateMerge(
       OpenApi.annotations({
         summary: "A conversation's raw events: a JSON page, or live as Server-Sent Events",
@@ -146,7 +148,7 @@ export class HistoryApi extends HttpApiGroup.make("history")
       query: { lastEventId },
       headers: streamHeaders,
       success: InstallationEventStream,
-      error: errors
+      error: streamErrors
     }).annotateMerge(
       OpenApi.annotations({
         summary: "Every event of an installation's conversations, live as Server-Sent Events",

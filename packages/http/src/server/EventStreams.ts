@@ -27,8 +27,8 @@ export class EventStreams extends Context.Service<
     conversation(
       conversationId: Ids.ConversationId,
       afterVersion: number,
-      allowed: Effect.Effect<boolean>
-    ): Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError>
+      caller: StreamCaller
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError | TooManyStreams>
     /**
      * The events of the installation's conversations after `after`, for as long as `allowed`
      * holds; without `after`, those committed once this answers.
@@ -36,8 +36,8 @@ export class EventStreams extends Context.Service<
     installation(
       installationId: Ids.InstallationId,
       after: EventStore.LogPosition | undefined,
-      allowed: Effect.Effect<boolean>
-    ): Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError>
+      caller: StreamCaller
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError | TooManyStreams>
   }
 >()("@messaging-api/http/EventStreams") {
   static readonly layer = Layer.effect(EventStreams, make())
@@ -57,6 +57,18 @@ export const parsePositionId = (id: string): Option.Option<EventStore.LogPositio
     ? Option.none()
     : Option.some({ transactionId: Number(match[1]), position: Number(match[2]) })
 }
+
+/** Who opens a stream: its token (streams are counted per token) and what to ask again while it is open. */
+export interface StreamCaller {
+  readonly tokenId: string
+  /** Whether the caller may still read the stream: a false ends it. */
+  readonly allowed: Effect.Effect<boolean>
+}
+
+/** The token already holds `limit` open streams. */
+export class TooManyStreams extends Schema.TaggedError<TooManyStreams>()("TooManyStreams", {
+  limit: Schema.Number
+}) {}
 
 /**
  * How often an open stream asks again whether its caller may still read it: a revoked token or a
@@ -79,7 +91,23 @@ const render = (encoded: { readonly id: string; readonly event: string; readonly
 function make() {
   return Effect.gen(function* () {
     const store = yield* EventStore.EventStore
-    const { heartbeatInterval } = yield* HttpSettings
+    const { heartbeatInterval, maxStreamsPerToken } = yield* HttpSettings
+    // Open streams per token, counted while each response body runs.
+    const openStreams = new Map<string, number>()
+    const closeStream = (tokenId: string) =>
+      Effect.sync(() => {
+        const open = (openStreams.get(tokenId) ?? 1) - 1
+        if (open <= 0) openStreams.delete(tokenId)
+        else openStreams.set(tokenId, open)
+      })
+    /** Counts a stream of the token in, or refuses it; the count is given back when the body ends. */
+    const openStream = (tokenId: string) =>
+      Effect.suspend(() => {
+        const open = openStreams.get(tokenId) ?? 0
+        if (open >= maxStreamsPerToken) return Effect.fail(new TooManyStreams({ limit: maxStreamsPerToken }))
+        openStreams.set(tokenId, open + 1)
+        return Effect.void
+      })
     const remembered = new Map<string, Ids.InstallationId>()
 
     const remember = (conversationId: string, installationId: Ids.InstallationId) => {
@@ -108,7 +136,7 @@ function make() {
       )
 
     /** The body of every stream: a first comment (so the headers leave at once), events, heartbeats. */
-    const respond = (events: Stream.Stream<string, SqlError.SqlError>, allowed: Effect.Effect<boolean>) => {
+    const respond = (events: Stream.Stream<string, SqlError.SqlError>, caller: StreamCaller) => {
       const heartbeats = Stream.tick(heartbeatInterval).pipe(
         Stream.drop(1),
         Stream.map(() => ": heartbeat\n\n")
@@ -116,7 +144,8 @@ function make() {
       const body = Stream.succeed(": connected\n\n").pipe(
         Stream.concat(Stream.merge(events, heartbeats, { haltStrategy: "left" })),
         // The caller lost access (token revoked, installation deleted): the stream ends.
-        Stream.interruptWhen(accessLost(allowed)),
+        Stream.interruptWhen(accessLost(caller.allowed)),
+        Stream.ensuring(closeStream(caller.tokenId)),
         // The client reconnects with the last id it saw, so ending the stream loses nothing.
         Stream.catch((error) =>
           Stream.fromEffect(Effect.logWarning("event stream ended: the event store failed", error)).pipe(
@@ -173,43 +202,62 @@ function make() {
     const installationEvents = (installationId: Ids.InstallationId, from: EventStore.LogPosition) =>
       store.subscribe(from).pipe(Stream.filterEffect((event) => belongsTo(event, installationId)))
 
+    /**
+     * Counts a stream of the caller's token in (or refuses it), then builds its response; the count
+     * is given back when the body ends, or at once when no response is built.
+     */
+    const counted = (
+      caller: StreamCaller,
+      build: Effect.Effect<HttpServerResponse.HttpServerResponse, SqlError.SqlError>
+    ) =>
+      Effect.andThen(
+        openStream(caller.tokenId),
+        build.pipe(Effect.onError(() => closeStream(caller.tokenId)))
+      )
+
     return EventStreams.of({
       installationOf,
-      conversation: (conversationId, afterVersion, allowed) =>
-        Effect.map(store.head, (from) =>
-          respond(
-            conversationEvents(conversationId, afterVersion, from).pipe(
-              Stream.map((event) =>
-                render(
-                  encodeConversationEvent({
-                    id: String(event.version),
-                    event: event.type,
-                    data: storedEvent(event)
-                  })
+      conversation: (conversationId, afterVersion, caller) =>
+        counted(
+          caller,
+          Effect.map(store.head, (from) =>
+            respond(
+              conversationEvents(conversationId, afterVersion, from).pipe(
+                Stream.map((event) =>
+                  render(
+                    encodeConversationEvent({
+                      id: String(event.version),
+                      event: event.type,
+                      data: storedEvent(event)
+                    })
+                  )
                 )
-              )
-            ),
-            allowed
+              ),
+              caller
+            )
           )
         ),
-      installation: (installationId, after, allowed) =>
-        Effect.map(after === undefined ? store.head : Effect.succeed(after), (from) =>
-          respond(
-            installationEvents(installationId, from).pipe(
-              Stream.map((event) =>
-                render(
-                  encodeInstallationEvent({
-                    id: positionId(EventStore.logPositionOf(event)),
-                    event: event.type,
-                    data: {
-                      conversationId: ReadModelProjection.conversationOfStream(event.streamId) ?? "",
-                      ...storedEvent(event)
-                    }
-                  })
+      installation: (installationId, after, caller) =>
+        counted(
+          caller,
+          Effect.map(after === undefined ? store.head : Effect.succeed(after), (from) =>
+            respond(
+              installationEvents(installationId, from).pipe(
+                Stream.map((event) =>
+                  render(
+                    encodeInstallationEvent({
+                      id: positionId(EventStore.logPositionOf(event)),
+                      event: event.type,
+                      data: {
+                        conversationId: ReadModelProjection.conversationOfStream(event.streamId) ?? "",
+                        ...storedEvent(event)
+                      }
+                    })
+                  )
                 )
-              )
-            ),
-            allowed
+              ),
+              caller
+            )
           )
         )
     })

@@ -3,9 +3,15 @@ import { Cache, Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import type { SqlError } from "effect/sql"
 import { Api } from "../Api.ts"
-import { databaseUnavailable, InvalidRequest, NotFound, type ServiceUnavailable } from "../api/ApiErrors.ts"
+import {
+  databaseUnavailable,
+  InvalidRequest,
+  NotFound,
+  type ServiceUnavailable,
+  TooManyRequests
+} from "../api/ApiErrors.ts"
 import { CurrentAccessToken } from "../api/Authentication.ts"
-import { EventStreams, parsePositionId, parseVersionId } from "./EventStreams.ts"
+import { EventStreams, parsePositionId, parseVersionId, type TooManyStreams } from "./EventStreams.ts"
 
 /** What a token may read: every installation (admin tokens, unrestricted tokens) or its own. */
 const scopeOf = (token: AccessTokens.AccessToken): ReadModels.InstallationScope =>
@@ -71,6 +77,17 @@ const lastEventIdOf = (
   headers: { readonly "last-event-id"?: string },
   query: { readonly lastEventId?: string }
 ): string | undefined => headers["last-event-id"] ?? query.lastEventId
+
+/** A stream refused: over the token's open streams (429), or the log unreachable (503). */
+const streamError = (error: TooManyStreams | SqlError.SqlError) =>
+  error._tag === "TooManyStreams"
+    ? new TooManyRequests({
+        error: {
+          code: "too_many_streams",
+          message: `this token already holds ${error.limit} open live streams; close one first`
+        }
+      })
+    : databaseUnavailable()
 
 export const HistoryHandlers = HttpApiBuilder.group(
   Api,
@@ -148,9 +165,9 @@ export const HistoryHandlers = HttpApiBuilder.group(
         .conversation(
           conversationId,
           Option.getOrElse(afterVersion, () => Math.max(0, (fromVersion ?? 1) - 1)),
-          stillAllowed(token.id, owner.value)
+          { tokenId: token.id, allowed: stillAllowed(token.id, owner.value) }
         )
-        .pipe(Effect.mapError(databaseUnavailable))
+        .pipe(Effect.mapError(streamError))
     })
 
     return handlers.handleAll({
@@ -213,8 +230,11 @@ export const HistoryHandlers = HttpApiBuilder.group(
         const installationId = yield* allowedInstallation(params.installationId)
         const token = yield* CurrentAccessToken
         return yield* streams
-          .installation(installationId, Option.getOrUndefined(after), stillAllowed(token.id, installationId))
-          .pipe(Effect.mapError(databaseUnavailable))
+          .installation(installationId, Option.getOrUndefined(after), {
+            tokenId: token.id,
+            allowed: stillAllowed(token.id, installationId)
+          })
+          .pipe(Effect.mapError(streamError))
       })
     })
   })

@@ -49,7 +49,8 @@ const HttpLive = Layer.unwrap(
           publicUrl: config.publicUrl,
           maxBodyBytes: config.maxBodyBytes,
           heartbeatInterval: config.sseHeartbeat,
-          minRetryDelay: config.minRetryDelay
+          minRetryDelay: config.minRetryDelay,
+          maxStreamsPerToken: config.maxStreamsPerToken
         })
       ),
       Layer.provideMerge(
