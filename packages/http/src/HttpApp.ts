@@ -3,6 +3,7 @@ import { AccessTokens, ConversationHistory, Installations } from "@messaging-api
 import { Layer } from "effect"
 import { FetchHttpClient, HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { RateLimiter } from "effect/persistence"
 import { Api } from "./Api.ts"
 import { EndpointVerifier } from "./EndpointVerifier.ts"
 import * as HttpSettings from "./HttpSettings.ts"
@@ -14,6 +15,7 @@ import { ErrorResponsesLayer } from "./server/ErrorResponses.ts"
 import { EventStreams } from "./server/EventStreams.ts"
 import { HistoryHandlers } from "./server/HistoryHandlers.ts"
 import { InstallationsHandlers } from "./server/InstallationsHandlers.ts"
+import { RateLimitsLayer } from "./server/RateLimits.ts"
 import { RequestValidationLayer } from "./server/RequestValidation.ts"
 import { SystemHandlers } from "./server/SystemHandlers.ts"
 import { TokensHandlers } from "./server/TokensHandlers.ts"
@@ -41,7 +43,8 @@ const Handlers = Layer.mergeAll(WebhooksHandlers, InstallationsHandlers, TokensH
 export const routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers)),
   HttpApiScalar.layer(Api, { path: "/docs" }),
-  ErrorResponsesLayer
+  ErrorResponsesLayer,
+  RateLimitsLayer.pipe(Layer.provide(RateLimiter.layer), Layer.provide(RateLimiter.layerStoreMemory))
 )
 
 /** The services the routes use that this package knows how to build (over a SqlClient and the EventStore). */

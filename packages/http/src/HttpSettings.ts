@@ -1,5 +1,11 @@
 import { Context, type Duration, Layer } from "effect"
 
+/** At most `limit` per `window`, with a burst of as many. */
+export interface RateLimit {
+  readonly limit: number
+  readonly window: Duration.Input
+}
+
 export interface HttpSettingsShape {
   /** Where clients reach this service: webhook URLs are built from it (`PUBLIC_URL`). */
   readonly publicUrl: string
@@ -13,6 +19,10 @@ export interface HttpSettingsShape {
   readonly minRetryDelay: Duration.Input
   /** Live streams one token may hold open at once (`MAX_STREAMS_PER_TOKEN`); the next is refused with 429. */
   readonly maxStreamsPerToken: number
+  /** Webhook requests per access token (`RATE_LIMIT_PER_TOKEN`); undefined: no limit. */
+  readonly rateLimitPerToken: RateLimit | undefined
+  /** Failed authentications per client address (`AUTH_FAILURES_PER_IP`); undefined: no limit. */
+  readonly authFailuresPerIp: RateLimit | undefined
 }
 
 export const defaultSettings: HttpSettingsShape = {
@@ -21,7 +31,9 @@ export const defaultSettings: HttpSettingsShape = {
   verifyTimeout: "10 seconds",
   heartbeatInterval: "15 seconds",
   minRetryDelay: "1 second",
-  maxStreamsPerToken: 20
+  maxStreamsPerToken: 20,
+  rateLimitPerToken: { limit: 100, window: "1 second" },
+  authFailuresPerIp: { limit: 20, window: "1 second" }
 }
 
 /** The HTTP surface's settings; port and host belong to whoever serves it. */

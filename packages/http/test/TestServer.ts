@@ -61,8 +61,10 @@ export const makeTestLayer = (databaseUrl: string, settings: Partial<HttpSetting
   makeHttpLayer({
     publicUrl: "https://messaging.example",
     verifyTimeout: "2 seconds",
-    // Tests retry on millisecond schedules.
+    // Tests retry on millisecond schedules, and send bursts from one token and one address.
     minRetryDelay: "1 millis",
+    rateLimitPerToken: undefined,
+    authFailuresPerIp: undefined,
     ...settings
   }).pipe(
     Layer.provide(Conversations.layerDirect),
@@ -93,6 +95,7 @@ export const client = (token?: string) =>
   Effect.flatMap(baseUrl, (url) => makeClient({ baseUrl: url, token }))
 
 export interface RawResponse {
+  readonly headers: Headers
   readonly status: number
   readonly contentType: string | null
   readonly text: string
@@ -120,7 +123,13 @@ export const send = (
       } catch {
         json = null
       }
-      return { status: response.status, contentType: response.headers.get("content-type"), text, json }
+      return {
+        status: response.status,
+        contentType: response.headers.get("content-type"),
+        headers: response.headers,
+        text,
+        json
+      }
     })
   )
 

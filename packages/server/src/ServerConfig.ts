@@ -27,7 +27,41 @@ export interface ServerConfigShape {
   readonly requestBodyTimeout: Duration.Duration
   /** Live streams one token may hold open at once. */
   readonly maxStreamsPerToken: number
+  /** Webhook requests per access token, and failed authentications per client address (undefined: off). */
+  readonly rateLimitPerToken: RateLimit | undefined
+  readonly authFailuresPerIp: RateLimit | undefined
 }
+
+export interface RateLimit {
+  readonly limit: number
+  readonly window: Duration.Duration
+}
+
+const windows: Record<string, Duration.Duration> = {
+  s: Duration.seconds(1),
+  m: Duration.minutes(1),
+  h: Duration.hours(1)
+}
+
+const rateLimitPattern = /^\s*(\d+)\s*\/\s*(s|m|h)\s*$/
+
+/** `100/s`, `600/m`, `1000/h`, or `off`. */
+const RateLimitText = Schema.String.check(
+  Schema.makeFilter((text: string) => {
+    if (text.trim().toLowerCase() === "off") return undefined
+    const match = rateLimitPattern.exec(text)
+    return match !== null && Number(match[1]) > 0 ? undefined : "expected like 100/s, 600/m, 1000/h or off"
+  })
+)
+
+const rateLimit = (name: string, fallback: string) =>
+  Config.schema(RateLimitText, name).pipe(
+    Config.withDefault(fallback),
+    Config.map((text): RateLimit | undefined => {
+      const match = rateLimitPattern.exec(text)
+      return match === null ? undefined : { limit: Number(match[1]), window: windows[match[2]!]! }
+    })
+  )
 
 const PostgresUrl = Schema.String.check(
   Schema.makeFilter((value: string) => {
@@ -71,7 +105,9 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
     Config.withDefault(Duration.seconds(10))
   ),
   requestBodyTimeout: Config.Duration("REQUEST_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
-  maxStreamsPerToken: Config.Int("MAX_STREAMS_PER_TOKEN").pipe(Config.withDefault(20))
+  maxStreamsPerToken: Config.Int("MAX_STREAMS_PER_TOKEN").pipe(Config.withDefault(20)),
+  rateLimitPerToken: rateLimit("RATE_LIMIT_PER_TOKEN", "100/s"),
+  authFailuresPerIp: rateLimit("AUTH_FAILURES_PER_IP", "20/s")
 }).pipe(
   Config.map(({ publicUrl, ...config }) => ({
     ...config,

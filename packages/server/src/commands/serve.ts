@@ -50,7 +50,9 @@ const HttpLive = Layer.unwrap(
           maxBodyBytes: config.maxBodyBytes,
           heartbeatInterval: config.sseHeartbeat,
           minRetryDelay: config.minRetryDelay,
-          maxStreamsPerToken: config.maxStreamsPerToken
+          maxStreamsPerToken: config.maxStreamsPerToken,
+          rateLimitPerToken: config.rateLimitPerToken,
+          authFailuresPerIp: config.authFailuresPerIp
         })
       ),
       Layer.provideMerge(
