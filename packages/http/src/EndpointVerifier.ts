@@ -1,5 +1,5 @@
 import { Context, Duration, Effect, Layer, Schema } from "effect"
-import { HttpClient, HttpClientRequest } from "effect/http"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { HttpSettings } from "./HttpSettings.ts"
 
 /** The response endpoint did not answer the test message with a 2xx in time. */
@@ -31,6 +31,8 @@ export class EndpointVerifier extends Context.Service<
         const response = yield* HttpClientRequest.post(url).pipe(
           HttpClientRequest.bodyJsonUnsafe(testMessage),
           client.execute,
+          // A redirect is an answer, never followed: a 307 would POST the test message elsewhere.
+          Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
           Effect.timeoutOrElse({
             duration: timeout,
             orElse: () => Effect.fail(fail(`no answer within ${Duration.format(timeout)}`))
@@ -38,7 +40,11 @@ export class EndpointVerifier extends Context.Service<
           Effect.catchTag("HttpClientError", (error) => Effect.fail(fail(error.message)))
         )
         if (response.status < 200 || response.status >= 300) {
-          return yield* fail(`answered ${response.status}; a 2xx is required`)
+          return yield* fail(
+            response.status >= 300 && response.status < 400
+              ? `answered ${response.status}; redirects are not followed, a 2xx is required`
+              : `answered ${response.status}; a 2xx is required`
+          )
         }
       })
 

@@ -24,7 +24,26 @@ export class InvalidInstallation extends Schema.TaggedError<InvalidInstallation>
 }) {}
 
 /** Why a request cannot be installed, or undefined (the bounds the schemas cannot know: configured ones). */
+/** A URL with a user name or password in it: refused, since it would be stored and listed as it is. */
+const hasCredentials = (url: string): boolean => {
+  try {
+    const parsed = new URL(url)
+    return parsed.username !== "" || parsed.password !== ""
+  } catch {
+    return false
+  }
+}
+
 const problemOf = (request: InstallationRequest, minWaitMs: number): InvalidInstallation | undefined => {
+  if (hasCredentials(request.responseUrl)) {
+    return new InvalidInstallation({
+      field: "responseUrl",
+      message: "must not contain a user name or password"
+    })
+  }
+  if (request.bot._tag === "http" && hasCredentials(request.bot.url)) {
+    return new InvalidInstallation({ field: "bot.url", message: "must not contain a user name or password" })
+  }
   const schedule = request.retrySchedule
   const scheduleProblem =
     schedule === undefined ? undefined : RetrySchedule.scheduleProblem(schedule, minWaitMs)

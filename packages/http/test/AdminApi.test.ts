@@ -76,6 +76,35 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
               "response_endpoint_unverified"
             )
           }
+          // A redirect is not followed: the test message goes nowhere else.
+          const before = receiver.received.length
+          const redirected = yield* Effect.flip(
+            admin.installations.create({
+              payload: { bot: { _tag: "echo" }, responseUrl: `${receiver.url}/redirect` }
+            })
+          )
+          assert.strictEqual(
+            redirected._tag === "InvalidRequest" && redirected.error.code,
+            "response_endpoint_unverified"
+          )
+          assert.deepStrictEqual(
+            receiver.received.slice(before).map((request) => request.path),
+            ["/redirect"]
+          )
+          // Credentials in a URL would be stored and listed as they are: refused.
+          const withCredentials = yield* Effect.flip(
+            admin.installations.create({
+              payload: {
+                bot: { _tag: "echo" },
+                responseUrl: "http://user:secret@127.0.0.1:9/replies",
+                skipVerify: true
+              }
+            })
+          )
+          assert.strictEqual(
+            withCredentials._tag === "InvalidRequest" && withCredentials.error.code,
+            "invalid_body"
+          )
           const unchecked = yield* admin.installations.create({
             payload: { bot: { _tag: "echo" }, responseUrl: `${receiver.url}/fail`, skipVerify: true }
           })

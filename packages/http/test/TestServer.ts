@@ -36,7 +36,9 @@ export class Receiver extends Context.Service<
             request.on("data", (chunk: Buffer) => chunks.push(chunk))
             request.on("end", () => {
               received.push({ path: request.url ?? "", body: Buffer.concat(chunks).toString("utf8") })
-              response.statusCode = request.url === "/fail" ? 500 : 200
+              // "/fail" answers 500, "/redirect" a 307 to "/ok", anything else 200.
+              response.statusCode = request.url === "/fail" ? 500 : request.url === "/redirect" ? 307 : 200
+              if (request.url === "/redirect") response.setHeader("location", "/ok")
               response.end()
             })
           })
