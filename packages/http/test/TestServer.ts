@@ -105,6 +105,15 @@ export interface RawResponse {
   readonly json: any
 }
 
+/** A valid webhook body of a new message in a new conversation. */
+export const webhookMessage = () => ({
+  userId: "user",
+  messageId: `message-${randomUUID()}`,
+  conversationId: `conversation-${randomUUID()}`,
+  type: "text",
+  text: "Hello"
+})
+
 /** A request exactly as written: no client-side validation, no encoding. */
 export const send = (
   method: string,

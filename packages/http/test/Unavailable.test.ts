@@ -1,17 +1,17 @@
-import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { inject } from "vitest"
 import { startTcpProxy } from "./TcpProxy.ts"
-import { adminToken, client, eventCount, makeTestLayer, postJson, send, TestLayer } from "./TestServer.ts"
-
-const message = () => ({
-  userId: "user",
-  messageId: `message-${randomUUID()}`,
-  conversationId: `conversation-${randomUUID()}`,
-  type: "text",
-  text: "Hello"
-})
+import {
+  adminToken,
+  client,
+  eventCount,
+  makeTestLayer,
+  postJson,
+  send,
+  TestLayer,
+  webhookMessage
+} from "./TestServer.ts"
 
 layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres fails", (it) => {
   it.effect("answers 503, writing nothing, /readyz says so, and recovers when it is back", () =>
@@ -25,15 +25,15 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres 
       const { token } = yield* admin.tokens.create({ payload: { installationIds: [installation.id] } })
       const path = `/webhooks/${installation.webhookId}`
       const written = yield* Effect.gen(function* () {
-        assert.strictEqual((yield* postJson(path, message(), token)).status, 200)
+        assert.strictEqual((yield* postJson(path, webhookMessage(), token)).status, 200)
         return yield* eventCount(installation.id)
       })
 
       yield* Effect.gen(function* () {
-        assert.strictEqual((yield* postJson(path, message(), token)).status, 200)
+        assert.strictEqual((yield* postJson(path, webhookMessage(), token)).status, 200)
 
         yield* proxy.down
-        const down = yield* postJson(path, message(), token)
+        const down = yield* postJson(path, webhookMessage(), token)
         assert.strictEqual(down.status, 503, down.text)
         // Whichever step meets the outage first answers (token and installation lookups may be cached).
         assert.include(["database_unavailable", "conversation_unavailable"], down.json.error.code)
@@ -43,10 +43,10 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres 
 
         yield* proxy.up
         // The pool reconnects on its own: the same request is accepted again within a few tries.
-        let again = yield* postJson(path, message(), token)
+        let again = yield* postJson(path, webhookMessage(), token)
         for (let tries = 0; again.status !== 200 && tries < 50; tries++) {
           yield* Effect.sleep("100 millis")
-          again = yield* postJson(path, message(), token)
+          again = yield* postJson(path, webhookMessage(), token)
         }
         assert.strictEqual(again.status, 200, again.text)
       }).pipe(Effect.provide(Layer.fresh(makeTestLayer(proxy.url))))
