@@ -1,19 +1,28 @@
 import { randomBytes } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, inject } from "vitest"
+import { EmbeddedPostgres } from "../src/EmbeddedPostgres.ts"
 
 /**
  * A database of the calling test file's own, dropped after its tests. Every `serve` process works
  * every conversation it finds in its database, so two files' servers on one database would
  * deliver each other's replies too (one process per database is the supported setup until the
- * cluster shares conversations between processes). On the embedded Postgres, which holds one
- * database, the package's shared one is used.
+ * cluster shares conversations between processes). Without DATABASE_URL the file gets an
+ * embedded Postgres of its own.
  */
 export const fileDatabaseUrl = async (): Promise<string> => {
   const shared = inject("databaseUrl")
-  if (process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === "") return shared
+  if (process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === "") {
+    // The embedded Postgres holds one database: the file gets an embedded Postgres of its own.
+    const scope = Effect.runSync(Scope.make())
+    afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+    const embedded = await Effect.runPromise(
+      EmbeddedPostgres.start({ memory: true }).pipe(Scope.provide(scope))
+    )
+    return embedded.url
+  }
   const statement = (text: string) =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
