@@ -319,8 +319,8 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
         index.settle(
           conversationId,
           loaded.version,
-          dueAt === null || started === null ? null : { installationId: started.installationId, dueAt },
-          started?.installationId ?? null
+          started?.installationId ?? null,
+          started === null ? null : dueAt
         )
       )
     )

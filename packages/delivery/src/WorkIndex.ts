@@ -49,14 +49,14 @@ export class WorkIndex extends Context.Service<
      */
     hint(hints: ReadonlyArray<WorkHint>): Effect.Effect<void, SqlError.SqlError>
     /**
-     * An actor that has folded up to `version`: nothing left to do (`next` null), or look again at
-     * `next.dueAt`. Answers false when the row reflects a later version: the actor's state is stale.
+     * An actor that has folded up to `version`: nothing left to do (`dueAt` null), or look again at
+     * `dueAt`. Answers false when the row reflects a later version: the actor's state is stale.
      */
     settle(
       conversationId: string,
       version: number,
-      next: { readonly installationId: string; readonly dueAt: string } | null,
-      installationId: string | null
+      installationId: string | null,
+      dueAt: string | null
     ): Effect.Effect<boolean, SqlError.SqlError>
     /** Wakes whoever watches (after new hints were committed). */
     readonly notify: Effect.Effect<void>
@@ -148,54 +148,23 @@ export class WorkIndex extends Context.Service<
           )
         )
 
-      const commitSettlements = (settlements: ReadonlyArray<Settlement>) => {
-        // One row can be written once per statement: a second settlement of a conversation waits.
-        const seen = new Set<string>()
-        const first: Array<Settlement> = []
-        const again: Array<Settlement> = []
-        for (const settlement of settlements) {
-          if (seen.has(settlement.conversationId)) again.push(settlement)
-          else {
-            seen.add(settlement.conversationId)
-            first.push(settlement)
-          }
-        }
-        return Effect.gen(function* () {
-          const answers = new Map<Settlement, Exit.Exit<boolean, SqlError.SqlError>>()
-          const firstExits = yield* settleMany(first).pipe(
-            Effect.catch((error) => Effect.succeed(first.map(() => Exit.fail(error))))
-          )
-          first.forEach((settlement, i) => {
-            answers.set(settlement, firstExits[i]!)
-          })
-          for (const settlement of again) {
-            const [exit] = yield* settleMany([settlement]).pipe(
-              Effect.catch((error) => Effect.succeed([Exit.fail(error)]))
-            )
-            answers.set(settlement, exit!)
-          }
-          return settlements.map((settlement) => answers.get(settlement)!)
-        })
-      }
-
       const submitSettlement = yield* GroupCommit.make({
         maxBatch: 500,
         writers: 2,
-        commit: commitSettlements
+        commit: (settlements: ReadonlyArray<Settlement>) =>
+          settleMany(settlements).pipe(
+            Effect.catch((error) => Effect.succeed(settlements.map(() => Exit.fail(error))))
+          ),
+        // A statement writes a row once.
+        keyOf: (settlement) => settlement.conversationId
       })
 
       const settle = (
         conversationId: string,
         version: number,
-        next: { readonly installationId: string; readonly dueAt: string } | null,
-        installationId: string | null
-      ) =>
-        submitSettlement({
-          conversationId,
-          version,
-          installationId: next?.installationId ?? installationId,
-          dueAt: next?.dueAt ?? null
-        })
+        installationId: string | null,
+        dueAt: string | null
+      ) => submitSettlement({ conversationId, version, installationId, dueAt })
 
       const notify = Effect.sync(() => {
         const previous = signal

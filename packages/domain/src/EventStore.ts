@@ -344,47 +344,23 @@ function makeEventStore() {
       )
     }
 
-    /**
-     * One group commit. Appends that share a stream or an event id with an earlier one of the
-     * batch wait for it (they run alone, in order, after the shared statement).
-     */
+    /** One group commit (its appends are to distinct streams: `keyOf` below). */
     const commit = (appends: ReadonlyArray<PendingAppend>) =>
-      Effect.gen(function* () {
-        const shared: Array<number> = []
-        const after: Array<number> = []
-        const streams = new Set<string>()
-        const eventIds = new Set<string>()
-        appends.forEach((append, i) => {
-          if (streams.has(append.streamId) || append.events.some((event) => eventIds.has(event.eventId))) {
-            after.push(i)
-            return
-          }
-          streams.add(append.streamId)
-          for (const event of append.events) eventIds.add(event.eventId)
-          shared.push(i)
-        })
-        const exits = new Array<Exit.Exit<AppendResult, AppendError>>(appends.length)
-        const first = yield* together(shared.map((i) => appends[i]!)).pipe(
-          Effect.withSpan(
-            "EventStore.groupCommit",
-            {
-              attributes: { appends: shared.length }
-            },
-            { captureStackTrace: false }
-          )
+      together(appends).pipe(
+        Effect.tap((exits) => (exits.some(Exit.isSuccess) ? appended : Effect.void)),
+        Effect.withSpan(
+          "EventStore.groupCommit",
+          { attributes: { appends: appends.length } },
+          { captureStackTrace: false }
         )
-        shared.forEach((i, k) => {
-          exits[i] = first[k]!
-        })
-        for (const i of after) exits[i] = yield* alone(appends[i]!)
-        if (exits.some(Exit.isSuccess)) yield* appended
-        return exits
-      })
+      )
 
     const submit = yield* GroupCommit.make({
       maxBatch: GROUP_COMMIT_MAX_APPENDS,
       writers: GROUP_COMMIT_WRITERS,
-      commit
+      commit,
+      // Two appends to one stream in one statement would both read its version before either.
+      keyOf: (append) => append.streamId
     })
 
     const append = Effect.fnUntraced(function* (

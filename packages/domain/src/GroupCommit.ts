@@ -17,6 +17,11 @@ export interface GroupCommitOptions<A, B, E> {
   /** Commits in flight at once (each holds a database connection while it runs). */
   readonly writers: number
   readonly commit: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<Exit.Exit<B, E>>>
+  /**
+   * Items of one key never share a commit: a later one goes into a following commit, in the
+   * order they came (an append after an append to the same stream, a row written once a statement).
+   */
+  readonly keyOf?: ((item: A) => string) | undefined
 }
 
 interface Pending<A, B, E> {
@@ -38,20 +43,41 @@ export const make = <A, B, E>(
         })
       })
 
-    const write = Effect.gen(function* () {
-      const batch = yield* Queue.takeBetween(queue, 1, options.maxBatch)
-      yield* options.commit(batch.map((pending) => pending.item)).pipe(
+    /** The batch as commits of distinct keys: the first of each key, then the second, and so on. */
+    const rounds = (
+      batch: ReadonlyArray<Pending<A, B, E>>
+    ): ReadonlyArray<ReadonlyArray<Pending<A, B, E>>> => {
+      const keyOf = options.keyOf
+      if (keyOf === undefined) return [batch]
+      const seen = new Map<string, number>()
+      const out: Array<Array<Pending<A, B, E>>> = []
+      for (const pending of batch) {
+        const key = keyOf(pending.item)
+        const round = seen.get(key) ?? 0
+        seen.set(key, round + 1)
+        const commits = out[round] ?? []
+        commits.push(pending)
+        out[round] = commits
+      }
+      return out
+    }
+
+    const commitRound = (round: ReadonlyArray<Pending<A, B, E>>) =>
+      options.commit(round.map((pending) => pending.item)).pipe(
         Effect.onExit((exit) =>
           Exit.isSuccess(exit)
-            ? settle(batch, exit.value)
+            ? settle(round, exit.value)
             : settle(
-                batch,
-                batch.map(() => Exit.failCause(exit.cause as Cause.Cause<E>))
+                round,
+                round.map(() => Exit.failCause(exit.cause as Cause.Cause<E>))
               )
         ),
         Effect.ignoreCause
       )
-    })
+
+    const write = Queue.takeBetween(queue, 1, options.maxBatch).pipe(
+      Effect.flatMap((batch) => Effect.forEach(rounds(batch), commitRound, { discard: true }))
+    )
 
     for (let i = 0; i < options.writers; i++) {
       yield* Effect.forever(write).pipe(Effect.forkScoped)
