@@ -45,6 +45,7 @@ describe("slow clients", () => {
             `Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"bot":`
         )
         assert.match(halfBody.answer, /^HTTP\/1\.1 408/, halfBody.answer)
+        assert.include(halfBody.answer, '"code":"request_timeout"', halfBody.answer)
         assert.isBelow(halfBody.closedAfterMs, 5_000)
 
         const halfHeaders = yield* sendAndWaitForClose(

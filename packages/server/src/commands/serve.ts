@@ -1,4 +1,5 @@
-import { createServer } from "node:http"
+import { createServer, STATUS_CODES } from "node:http"
+import type { Duplex } from "node:stream"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { Conversations } from "@messaging-api/delivery/Conversations"
 import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
@@ -64,18 +65,40 @@ const HttpLive = Layer.unwrap(
 
 /**
  * The HTTP server, bounding slow clients: the headers within `REQUEST_HEADERS_TIMEOUT`, the whole
- * request within `REQUEST_BODY_TIMEOUT` (Node answers 408 and closes the connection), so a client
+ * request within `REQUEST_BODY_TIMEOUT` (408 `request_timeout`, and the connection is closed), so a client
  * that sends a request slowly, or half of it, does not hold a connection for long. Node checks
  * open connections at a fraction of the shorter limit.
  */
 const slowClientGuard = (config: ServerConfigShape) => {
   const headers = Duration.toMillis(config.requestHeadersTimeout)
   const body = Math.max(headers, Duration.toMillis(config.requestBodyTimeout))
-  return createServer({
+  const server = createServer({
     headersTimeout: headers,
     requestTimeout: body,
     connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headers / 4)))
   })
+  // What Node answers on its own (a timeout, a malformed request) also answers in our error shape.
+  server.on(
+    "clientError",
+    (error: NodeJS.ErrnoException, socket: Duplex & { _httpMessage?: { headersSent?: boolean } }) => {
+      if (!socket.writable || socket._httpMessage?.headersSent === true) {
+        socket.destroy()
+        return
+      }
+      const [status, code, message] =
+        error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? [408, "request_timeout", "the request was not received in time"]
+          : error.code === "HPE_HEADER_OVERFLOW"
+            ? [431, "headers_too_large", "the request headers are too large"]
+            : [400, "invalid_request", "a malformed HTTP request"]
+      const json = JSON.stringify({ error: { code, message } })
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`
+      )
+    }
+  )
+  return server
 }
 
 /** MESSAGING_API_ADMIN_TOKEN becomes an admin token (and replaces the one seeded before it). */
