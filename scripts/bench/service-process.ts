@@ -109,6 +109,8 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
       // The bench drives the service from one token and one address, far above per-caller limits.
       RATE_LIMIT_PER_TOKEN: "off",
       AUTH_FAILURES_PER_IP: "off",
+      // Receivers and bots are on loopback, which the endpoint guard refuses unless opened.
+      ALLOWED_ENDPOINT_NETWORKS: "127.0.0.0/8",
       ...options.env
     },
     stdio: ["ignore", "pipe", "pipe"]

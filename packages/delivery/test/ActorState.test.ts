@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto"
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import {
   ConversationCommands,
@@ -48,7 +47,7 @@ const NeverAnswers = Layer.succeed(Bot, Bot.of({ respond: () => Stream.never }))
 
 /** One life of the actors: built for the effect, closed after it (draining, as at shutdown). */
 const Actors = Conversations.layerNoBot.pipe(
-  Layer.provide([NeverAnswers, NodeHttpClient.layerUndici]),
+  Layer.provide([NeverAnswers, Receiver.loopbackGuard]),
   Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
   Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
 )

@@ -23,6 +23,7 @@ const settings = DeliverySettings.make({
 })
 
 const TestLayer = Conversations.layer.pipe(
+  Layer.provide(Receiver.loopbackGuard),
   Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
   Layer.provideMerge(Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer)),
   Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 8 }))

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto"
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import {
   ConversationCommands,
@@ -46,7 +45,7 @@ const TestLayer = Layer.mergeAll(
   Deliveries.layer,
   Projector.Projector.layerFollowing({ pollInterval: "100 millis" })
 ).pipe(
-  Layer.provide(NodeHttpClient.layerUndici),
+  Layer.provide(Receiver.loopbackGuard),
   Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
   Layer.provideMerge(Storage)
 )

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import * as EndpointGuard from "@messaging-api/domain/EndpointGuard"
 import { Effect } from "effect"
 
 /**
@@ -123,3 +124,6 @@ export const firstAccepted = (requests: ReadonlyArray<ReceivedRequest>): Readonl
   }
   return accepted
 }
+
+/** The endpoint guard with loopback opened, as `ALLOWED_ENDPOINT_NETWORKS=127.0.0.0/8` opens it: receivers live there. */
+export const loopbackGuard = EndpointGuard.layer({ allowedNetworks: ["127.0.0.0/8"] })

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto"
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
 import type { Installation } from "@messaging-api/domain/Installation"
@@ -21,7 +20,7 @@ const mine = new Set<string>()
 /** The actors as a server runs them; built and closed inside each test, like a process starting and stopping. */
 const actors = (overrides: Partial<DeliverySettings.DeliverySettingsShape> = {}) =>
   Conversations.layer.pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provide(Receiver.loopbackGuard),
     Layer.provide(
       Layer.succeed(
         DeliverySettings.DeliverySettings,

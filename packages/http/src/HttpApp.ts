@@ -1,11 +1,10 @@
 import { Deliveries } from "@messaging-api/delivery/Deliveries"
 import { AccessTokens, ConversationHistory, Installations } from "@messaging-api/domain"
 import { Layer } from "effect"
-import { FetchHttpClient, HttpRouter } from "effect/http"
+import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { RateLimiter } from "effect/persistence"
 import { Api } from "./Api.ts"
-import { EndpointVerifier } from "./EndpointVerifier.ts"
 import * as HttpSettings from "./HttpSettings.ts"
 import { InstallationSetup } from "./InstallationSetup.ts"
 import { AdminOnlyLayer, AuthenticationLayer } from "./server/Authentication.ts"
@@ -54,8 +53,7 @@ export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.laye
       Installations.Installations.layer,
       AccessTokens.AccessTokens.layer,
       ConversationHistory.ConversationHistory.layer,
-      Deliveries.layer,
-      EndpointVerifier.layer.pipe(Layer.provide(FetchHttpClient.layer))
+      Deliveries.layer
     )
   )
 )
@@ -63,7 +61,8 @@ export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.laye
 /**
  * The whole HTTP surface, served. Needs from outside: `HttpServer` (e.g.
  * `NodeHttpServer.layer(createServer, { port, host })`), a `SqlClient` (`Database.layer`), the
- * `EventStore` and the `Conversations` service.
+ * `EventStore`, the `Conversations` service and the `EndpointVerifier` (the delivery engine
+ * implements both).
  */
 export const makeHttpLayer = (settings: Partial<HttpSettings.HttpSettingsShape> = {}) =>
   HttpRouter.serve(routes).pipe(Layer.provide(services), Layer.provide(HttpSettings.layer(settings)))

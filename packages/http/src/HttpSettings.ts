@@ -11,8 +11,6 @@ export interface HttpSettingsShape {
   readonly publicUrl: string
   /** Request bodies above this many bytes are refused with 413. */
   readonly maxBodyBytes: number
-  /** How long a response endpoint has to answer the test message when an installation is created. */
-  readonly verifyTimeout: Duration.Input
   /** How often an idle event stream (SSE) sends a `: heartbeat` comment, so proxies keep it open. */
   readonly heartbeatInterval: Duration.Input
   /** The shortest wait a retry schedule may ask for (`MIN_RETRY_DELAY`). */
@@ -28,7 +26,6 @@ export interface HttpSettingsShape {
 export const defaultSettings: HttpSettingsShape = {
   publicUrl: "http://localhost:3000",
   maxBodyBytes: 1024 * 1024,
-  verifyTimeout: "10 seconds",
   heartbeatInterval: "15 seconds",
   minRetryDelay: "1 second",
   maxStreamsPerToken: 20,

@@ -1,8 +1,8 @@
-import { type Installation, Installations, RetrySchedule } from "@messaging-api/domain"
+import { EndpointGuard, type Installation, Installations, RetrySchedule } from "@messaging-api/domain"
+import { type EndpointVerificationFailed, EndpointVerifier } from "@messaging-api/domain/EndpointVerifier"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { SqlError } from "effect/sql"
 import type { InstallationView } from "./api/InstallationsApi.ts"
-import { type EndpointVerificationFailed, EndpointVerifier } from "./EndpointVerifier.ts"
 import { HttpSettings, webhookUrl } from "./HttpSettings.ts"
 
 export interface InstallationRequest {
@@ -17,47 +17,36 @@ export interface InstallationRequest {
 /** The longest time limit an http bot may ask for. */
 export const MAX_BOT_TIMEOUT_MS = 5 * 60 * 1000
 
-/** A request the service refuses to install as it is: which field, and why. */
+/**
+ * A request the service refuses to install as it is: which field, and why. `endpoint_not_allowed`
+ * when the endpoint guard refuses a URL, `invalid_body` for anything else.
+ */
 export class InvalidInstallation extends Schema.TaggedError<InvalidInstallation>()("InvalidInstallation", {
+  code: Schema.Literals(["invalid_body", "endpoint_not_allowed"]),
   field: Schema.String,
   message: Schema.String
 }) {}
 
 /** Why a request cannot be installed, or undefined (the bounds the schemas cannot know: configured ones). */
-/** A URL with a user name or password in it: refused, since it would be stored and listed as it is. */
-const hasCredentials = (url: string): boolean => {
-  try {
-    const parsed = new URL(url)
-    return parsed.username !== "" || parsed.password !== ""
-  } catch {
-    return false
-  }
-}
-
 const problemOf = (request: InstallationRequest, minWaitMs: number): InvalidInstallation | undefined => {
-  if (hasCredentials(request.responseUrl)) {
-    return new InvalidInstallation({
-      field: "responseUrl",
-      message: "must not contain a user name or password"
-    })
-  }
-  if (request.bot._tag === "http" && hasCredentials(request.bot.url)) {
-    return new InvalidInstallation({ field: "bot.url", message: "must not contain a user name or password" })
-  }
   const schedule = request.retrySchedule
   const scheduleProblem =
     schedule === undefined ? undefined : RetrySchedule.scheduleProblem(schedule, minWaitMs)
   if (scheduleProblem !== undefined)
-    return new InvalidInstallation({ field: "retrySchedule", message: scheduleProblem })
+    return new InvalidInstallation({ code: "invalid_body", field: "retrySchedule", message: scheduleProblem })
   const timeout = request.bot._tag === "http" ? request.bot.timeoutMs : undefined
   if (timeout !== undefined && (timeout < 1 || timeout > MAX_BOT_TIMEOUT_MS)) {
     return new InvalidInstallation({
+      code: "invalid_body",
       field: "bot.timeoutMs",
       message: `must be between 1 and ${MAX_BOT_TIMEOUT_MS} milliseconds`
     })
   }
   return undefined
 }
+
+const notAllowed = (field: string, refused: EndpointGuard.EndpointNotAllowed) =>
+  new InvalidInstallation({ code: "endpoint_not_allowed", field, message: refused.reason })
 
 /**
  * Installing, as the admin API and the CLI both do it: the response endpoint must accept the
@@ -79,6 +68,7 @@ export class InstallationSetup extends Context.Service<
       const installations = yield* Installations.Installations
       const verifier = yield* EndpointVerifier
       const settings = yield* HttpSettings
+      const guard = yield* EndpointGuard.EndpointGuard
 
       const view = (installation: Installation.Installation): InstallationView => ({
         ...installation,
@@ -91,7 +81,24 @@ export class InstallationSetup extends Context.Service<
           Duration.toMillis(Duration.fromInputUnsafe(settings.minRetryDelay))
         )
         if (problem !== undefined) return yield* problem
-        if (request.skipVerify !== true) yield* verifier.verify(request.responseUrl)
+        const endpoints = [
+          ["responseUrl", request.responseUrl],
+          ...(request.bot._tag === "http" ? [["bot.url", request.bot.url] as const] : [])
+        ] as const
+        for (const [field, url] of endpoints) {
+          yield* EndpointGuard.check(guard, url).pipe(
+            Effect.mapError((refused) => notAllowed(field, refused))
+          )
+        }
+        if (request.skipVerify !== true) {
+          yield* verifier
+            .verify(request.responseUrl)
+            .pipe(
+              Effect.catchTag("EndpointNotAllowed", (refused) =>
+                Effect.fail(notAllowed("responseUrl", refused))
+              )
+            )
+        }
         const installation = yield* installations.create({
           bot: request.bot,
           responseUrl: request.responseUrl,

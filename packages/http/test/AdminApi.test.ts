@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Ids, Migrations, RetrySchedule } from "@messaging-api/domain"
+import { testMessage } from "@messaging-api/domain/EndpointVerifier"
 import { Effect } from "effect"
-import { testMessage } from "../src/EndpointVerifier.ts"
 import { adminToken, client, postJson, Receiver, send, TestLayer } from "./TestServer.ts"
 
 layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
@@ -103,7 +103,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
           )
           assert.strictEqual(
             withCredentials._tag === "InvalidRequest" && withCredentials.error.code,
-            "invalid_body"
+            "endpoint_not_allowed"
           )
           const unchecked = yield* admin.installations.create({
             payload: { bot: { _tag: "echo" }, responseUrl: `${receiver.url}/fail`, skipVerify: true }

@@ -1,15 +1,16 @@
 import { randomUUID } from "node:crypto"
 import { createServer, type IncomingHttpHeaders } from "node:http"
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpServer } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { Conversations } from "@messaging-api/delivery/Conversations"
 import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
+import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
 import { AccessTokens, Database, EventStore, Installations } from "@messaging-api/domain"
 import { Duration, Effect, Layer, References, Schedule } from "effect"
 import { Webhook } from "standardwebhooks"
 import { inject } from "vitest"
 import { makeHttpLayer } from "../src/HttpApp.ts"
-import { postJson } from "./TestServer.ts"
+import { loopbackGuard, postJson } from "./TestServer.ts"
 
 // POST /v1/conversations/{id}/messages on the real server with the real delivery engine (actors,
 // deliverer) behind it, delivering to a real response endpoint on 127.0.0.1.
@@ -17,8 +18,8 @@ import { postJson } from "./TestServer.ts"
 /** This file's installations: its engine leaves the other files' conversations alone. */
 const mine = new Set<string>()
 
-const Engine = Conversations.layer.pipe(
-  Layer.provide(NodeHttpClient.layerUndici),
+const Engine = Layer.merge(Conversations.layer, EndpointVerifier.layerWithOwnClient).pipe(
+  Layer.provide(loopbackGuard),
   Layer.provide(
     Layer.succeed(
       DeliverySettings.DeliverySettings,

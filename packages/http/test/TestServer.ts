@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Conversations } from "@messaging-api/delivery/Conversations"
-import { AccessTokens, Database, EventStore, type Ids } from "@messaging-api/domain"
+import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
+import { AccessTokens, Database, EndpointGuard, EventStore, type Ids } from "@messaging-api/domain"
 import { Context, Effect, Layer, References } from "effect"
 import { FetchHttpClient, HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
@@ -58,24 +59,31 @@ export class Receiver extends Context.Service<
   )
 }
 
+/** The endpoint guard with loopback opened, as `ALLOWED_ENDPOINT_NETWORKS=127.0.0.0/8` opens it: receivers live there. */
+export const loopbackGuard = EndpointGuard.layer({ allowedNetworks: ["127.0.0.0/8"] })
+
 /** The server as the server package composes it, over the database at `databaseUrl`. */
-export const makeTestLayer = (databaseUrl: string, settings: Partial<HttpSettingsShape> = {}) =>
+export const makeTestLayer = (
+  databaseUrl: string,
+  settings: Partial<HttpSettingsShape> = {},
+  guard: Layer.Layer<never> = loopbackGuard
+) =>
   makeHttpLayer({
     publicUrl: "https://messaging.example",
-    verifyTimeout: "2 seconds",
     // Tests retry on millisecond schedules, and send bursts from one token and one address.
     minRetryDelay: "1 millis",
     rateLimitPerToken: undefined,
     authFailuresPerIp: undefined,
     ...settings
   }).pipe(
-    Layer.provide(Conversations.layerDirect),
+    Layer.provide(Layer.merge(Conversations.layerDirect, EndpointVerifier.layerWithOwnClient)),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(
       Layer.mergeAll(AccessTokens.AccessTokens.layer, Receiver.layer, FetchHttpClient.layer)
     ),
     Layer.provideMerge(EventStore.EventStore.layer),
     Layer.provideMerge(Database.layer({ url: databaseUrl, maxConnections: 8 })),
+    Layer.provide(guard),
     Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
   )
 

@@ -1,3 +1,4 @@
+import { EndpointGuard } from "@messaging-api/domain"
 import { Config, Context, Duration, Effect, Layer, type LogLevel, Option, Redacted, Schema } from "effect"
 
 /**
@@ -30,6 +31,11 @@ export interface ServerConfigShape {
   /** Webhook requests per access token, and failed authentications per client address (undefined: off). */
   readonly rateLimitPerToken: RateLimit | undefined
   readonly authFailuresPerIp: RateLimit | undefined
+  /**
+   * Special address ranges response endpoints and bots may resolve to (`ALLOWED_ENDPOINT_NETWORKS`);
+   * unset with the embedded database: loopback (a local trial), unset otherwise: none.
+   */
+  readonly allowedEndpointNetworks: ReadonlyArray<string>
 }
 
 export interface RateLimit {
@@ -76,6 +82,14 @@ const PostgresUrl = Schema.String.check(
   })
 )
 
+/** Comma-separated CIDR ranges, e.g. `127.0.0.0/8,10.1.0.0/16`. */
+const NetworksText = Schema.String.check(
+  Schema.makeFilter((text: string) => {
+    const parsed = EndpointGuard.parseNetworks(text)
+    return typeof parsed === "string" ? parsed : undefined
+  })
+)
+
 const optionalSecret = (name: string) =>
   Config.Redacted(name).pipe(
     Config.option,
@@ -107,11 +121,16 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   requestBodyTimeout: Config.Duration("REQUEST_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   maxStreamsPerToken: Config.Int("MAX_STREAMS_PER_TOKEN").pipe(Config.withDefault(20)),
   rateLimitPerToken: rateLimit("RATE_LIMIT_PER_TOKEN", "100/s"),
-  authFailuresPerIp: rateLimit("AUTH_FAILURES_PER_IP", "20/s")
+  authFailuresPerIp: rateLimit("AUTH_FAILURES_PER_IP", "20/s"),
+  allowedEndpointNetworks: Config.schema(NetworksText, "ALLOWED_ENDPOINT_NETWORKS").pipe(Config.option)
 }).pipe(
-  Config.map(({ publicUrl, ...config }) => ({
+  Config.map(({ publicUrl, allowedEndpointNetworks, ...config }) => ({
     ...config,
-    publicUrl: Option.getOrElse(publicUrl, () => `http://localhost:${config.port}`).replace(/\/+$/, "")
+    publicUrl: Option.getOrElse(publicUrl, () => `http://localhost:${config.port}`).replace(/\/+$/, ""),
+    allowedEndpointNetworks: Option.match(allowedEndpointNetworks, {
+      onNone: () => (Option.isNone(config.databaseUrl) ? EndpointGuard.LOOPBACK_NETWORKS : []),
+      onSome: (text) => EndpointGuard.parseNetworks(text) as ReadonlyArray<string>
+    })
   }))
 )
 
@@ -120,3 +139,11 @@ export class ServerConfig extends Context.Service<ServerConfig, ServerConfigShap
 ) {
   static readonly layer = Layer.effect(ServerConfig, Effect.map(serverConfig, ServerConfig.of))
 }
+
+/** The endpoint guard the configuration asks for. */
+export const EndpointGuardLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    return EndpointGuard.layer({ allowedNetworks: config.allowedEndpointNetworks })
+  })
+)

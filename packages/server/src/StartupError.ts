@@ -1,5 +1,5 @@
-import { AccessTokens, ConversationCommands, Installations } from "@messaging-api/domain"
-import { EndpointVerifier, InstallationSetup } from "@messaging-api/http"
+import { AccessTokens, ConversationCommands, EndpointVerifier, Installations } from "@messaging-api/domain"
+import { InstallationSetup } from "@messaging-api/http"
 import { Cause, Option } from "effect"
 import { CliError } from "effect/cli"
 import { InvalidFlagValue } from "./commands/installations.ts"

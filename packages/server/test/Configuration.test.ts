@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { ConfigProvider, Effect } from "effect"
 import { inject } from "vitest"
+import { serverConfig } from "../src/ServerConfig.ts"
 import { runCli } from "./ServerProcess.ts"
 
 // Invalid configuration stops the process with one line naming the problem and a non-zero exit.
@@ -12,6 +13,11 @@ describe("configuration errors", () => {
       name: "unreachable database",
       env: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere" },
       expected: /cannot connect to the database/
+    },
+    {
+      name: "ALLOWED_ENDPOINT_NETWORKS with a bad range",
+      env: { DATABASE_URL: inject("databaseUrl"), ALLOWED_ENDPOINT_NETWORKS: "127.0.0.0/8,10.0.0.0/99" },
+      expected: /ALLOWED_ENDPOINT_NETWORKS.*prefix/
     }
   ]
   for (const { name, env, expected } of cases) {
@@ -37,5 +43,29 @@ describe("configuration errors", () => {
       assert.strictEqual(first.code, 0, first.stderr)
       assert.strictEqual(second.code, 0, second.stderr)
     })
+  )
+})
+
+describe("ALLOWED_ENDPOINT_NETWORKS", () => {
+  const allowedWith = (env: Record<string, string>) =>
+    serverConfig
+      .parse(ConfigProvider.fromEnv({ env }))
+      .pipe(Effect.map((config) => config.allowedEndpointNetworks))
+
+  it.effect(
+    "opens loopback by default only on the embedded database, and exactly what is set otherwise",
+    () =>
+      Effect.gen(function* () {
+        assert.deepStrictEqual(yield* allowedWith({}), ["127.0.0.0/8", "::1/128"])
+        assert.deepStrictEqual(yield* allowedWith({ DATABASE_URL: "postgres://db.example/app" }), [])
+        assert.deepStrictEqual(yield* allowedWith({ ALLOWED_ENDPOINT_NETWORKS: "none" }), [])
+        assert.deepStrictEqual(
+          yield* allowedWith({
+            DATABASE_URL: "postgres://db.example/app",
+            ALLOWED_ENDPOINT_NETWORKS: "10.1.0.0/16, ::1"
+          }),
+          ["10.1.0.0/16", "::1"]
+        )
+      })
   )
 })

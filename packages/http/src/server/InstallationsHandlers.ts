@@ -23,8 +23,11 @@ export const InstallationsHandlers = HttpApiBuilder.group(
               Effect.fail(
                 new InvalidRequest({
                   error: {
-                    code: "invalid_body",
-                    message: `invalid ${invalid.field}: ${invalid.message}`,
+                    code: invalid.code,
+                    message:
+                      invalid.code === "endpoint_not_allowed"
+                        ? `${invalid.field} is not allowed: ${invalid.message}`
+                        : `invalid ${invalid.field}: ${invalid.message}`,
                     details: [{ field: invalid.field, message: invalid.message }]
                   }
                 })

@@ -1,10 +1,10 @@
+import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
 import { Installation, Installations, RetrySchedule } from "@messaging-api/domain"
-import { EndpointVerifier, HttpSettings, InstallationSetup, InstallationsApi } from "@messaging-api/http"
+import { HttpSettings, InstallationSetup, InstallationsApi } from "@messaging-api/http"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { FetchHttpClient } from "effect/http"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
-import { ServerConfig } from "../ServerConfig.ts"
+import { EndpointGuardLive, ServerConfig } from "../ServerConfig.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
@@ -23,12 +23,12 @@ const InstallationsLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ServerConfig
     return InstallationSetup.InstallationSetup.layer.pipe(
-      Layer.provide(EndpointVerifier.EndpointVerifier.layer.pipe(Layer.provide(FetchHttpClient.layer))),
+      Layer.provide(EndpointVerifier.layerWithOwnClient),
       Layer.provideMerge(Installations.Installations.layer),
       Layer.provide(HttpSettings.layer({ publicUrl: config.publicUrl, minRetryDelay: config.minRetryDelay }))
     )
   })
-).pipe(Layer.provideMerge(DatabaseWithConfig))
+).pipe(Layer.provide(EndpointGuardLive), Layer.provideMerge(DatabaseWithConfig))
 
 /** What `create --json` prints: enough for a script to wire up its side, nothing more. */
 const CreatedJson = Schema.Struct({

@@ -1,8 +1,9 @@
 import { createServer, STATUS_CODES } from "node:http"
 import type { Duplex } from "node:stream"
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpServer } from "@effect/platform-node"
 import { Conversations } from "@messaging-api/delivery/Conversations"
 import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
+import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
 import { AccessTokens, EventStore, Installations, Projector, RetrySchedule } from "@messaging-api/domain"
 import { HttpApp, HttpSettings } from "@messaging-api/http"
 import { Console, Duration, Effect, Layer, Option, Redacted, References } from "effect"
@@ -10,7 +11,7 @@ import { Command } from "effect/cli"
 import { HttpRouter, HttpServer } from "effect/http"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import * as DemoInbox from "../DemoInbox.ts"
-import { ServerConfig, type ServerConfigShape } from "../ServerConfig.ts"
+import { EndpointGuardLive, ServerConfig, type ServerConfigShape } from "../ServerConfig.ts"
 
 /** `messaging-api serve`: the HTTP API and the delivery engine, until SIGTERM/SIGINT. */
 
@@ -21,8 +22,7 @@ import { ServerConfig, type ServerConfigShape } from "../ServerConfig.ts"
 const DeliveryLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ServerConfig
-    return Conversations.layer.pipe(
-      Layer.provide(NodeHttpClient.layerUndici),
+    return Layer.merge(Conversations.layer, EndpointVerifier.layerWithOwnClient).pipe(
       Layer.provide(
         Layer.succeed(
           DeliverySettings.DeliverySettings,
@@ -176,6 +176,7 @@ export const ServeLive = Layer.effectDiscard(Effect.all([announce, startDemo], {
       Installations.Installations.layer
     )
   ),
+  Layer.provide(EndpointGuardLive),
   Layer.provideMerge(DatabaseWithConfig)
 )
 
