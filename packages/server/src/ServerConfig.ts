@@ -30,6 +30,8 @@ export interface ServerConfigShape {
   /** Webhook requests per access token, and failed authentications per client address (undefined: off). */
   readonly rateLimitPerToken: RateLimit | undefined
   readonly authFailuresPerIp: RateLimit | undefined
+  /** How long a rotated-out signing secret keeps signing beside the new one. */
+  readonly secretRotationOverlap: Duration.Duration
 }
 
 export interface RateLimit {
@@ -107,7 +109,10 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   requestBodyTimeout: Config.Duration("REQUEST_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   maxStreamsPerToken: Config.Int("MAX_STREAMS_PER_TOKEN").pipe(Config.withDefault(20)),
   rateLimitPerToken: rateLimit("RATE_LIMIT_PER_TOKEN", "100/s"),
-  authFailuresPerIp: rateLimit("AUTH_FAILURES_PER_IP", "20/s")
+  authFailuresPerIp: rateLimit("AUTH_FAILURES_PER_IP", "20/s"),
+  secretRotationOverlap: Config.Duration("SECRET_ROTATION_OVERLAP").pipe(
+    Config.withDefault(Duration.hours(24))
+  )
 }).pipe(
   Config.map(({ publicUrl, ...config }) => ({
     ...config,
