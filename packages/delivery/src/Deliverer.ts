@@ -1,7 +1,7 @@
 import type { BotMessage } from "@messaging-api/domain/Conversation"
 import type { AttemptOutcome } from "@messaging-api/domain/ConversationCommands"
 import type { ConversationId } from "@messaging-api/domain/Ids"
-import type { Installation } from "@messaging-api/domain/Installation"
+import { type Installation, signingSecrets } from "@messaging-api/domain/Installation"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Context, Duration, Effect, Layer, Option, Result, Schema } from "effect"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
@@ -73,7 +73,7 @@ export class Deliverer extends Context.Service<
         const result = yield* Effect.result(
           client.post({
             url: target.installation.responseUrl,
-            secret: target.installation.signingSecret,
+            secrets: signingSecrets(target.installation, started),
             id: target.message.messageId,
             body: bodyFor(target)
           })

@@ -1,4 +1,5 @@
-import { Duration, Effect, Schema, Stream } from "effect"
+import { signingSecrets } from "@messaging-api/domain/Installation"
+import { Clock, Duration, Effect, Schema, Stream } from "effect"
 import type { BotReply, BotTurn } from "./BotTurn.ts"
 import { BotError, BotReply as BotReplySchema } from "./BotTurn.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
@@ -51,10 +52,11 @@ export const make = Effect.gen(function* () {
     turn: BotTurn,
     config: { readonly url: string; readonly timeoutMs?: number }
   ) {
+    const now = yield* Clock.currentTimeMillis
     const response = yield* client
       .post({
         url: config.url,
-        secret: turn.installation.signingSecret,
+        secrets: signingSecrets(turn.installation, now),
         id: turn.message.messageId,
         body: encodeRequest(requestFor(turn)),
         timeout: config.timeoutMs === undefined ? settings.botTimeout : Duration.millis(config.timeoutMs)

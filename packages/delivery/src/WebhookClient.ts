@@ -13,8 +13,11 @@ import * as WebhookSigner from "./WebhookSigner.ts"
 
 export interface SignedRequest {
   readonly url: string
-  /** The installation's `whsec_…` secret. */
-  readonly secret: string
+  /**
+   * The installation's `whsec_…` secrets, the current one first (see `Installation.signingSecrets`):
+   * one signature each.
+   */
+  readonly secrets: ReadonlyArray<string>
   /** `webhook-id`. */
   readonly id: string
   /** The JSON body, exactly as it is signed and sent. */
@@ -182,7 +185,7 @@ export class WebhookClient extends Context.Service<
         const timestamp = Math.floor(Date.now() / 1000)
         return yield* send(
           url,
-          WebhookSigner.headers({ secret: request.secret, id: request.id, timestamp, body: request.body }),
+          WebhookSigner.headers({ secrets: request.secrets, id: request.id, timestamp, body: request.body }),
           request.body,
           request.timeout ?? settings.requestTimeout
         )

@@ -4,6 +4,8 @@ import { createHmac, createSecretKey, type KeyObject } from "node:crypto"
  * Standard Webhooks signing (https://www.standardwebhooks.com): the signature is the base64
  * HMAC-SHA256 of `id.timestamp.body`, keyed with the base64-decoded part of the `whsec_` secret.
  * Deliveries and the http bot sign the same way, so a receiver verifies both with one library.
+ * While a rotated-out secret still signs, `webhook-signature` lists one signature per secret,
+ * space-separated (`v1,<new> v1,<old>`): a receiver holding either secret verifies the request.
  */
 
 export interface SignatureInput {
@@ -14,6 +16,14 @@ export interface SignatureInput {
   /** `webhook-timestamp`: seconds since the epoch, taken at each attempt. */
   readonly timestamp: number
   /** The exact bytes that are sent, as a string. */
+  readonly body: string
+}
+
+export interface SignedInput {
+  /** The installation's `whsec_…` secrets, the current one first; at least one. */
+  readonly secrets: ReadonlyArray<string>
+  readonly id: string
+  readonly timestamp: number
   readonly body: string
 }
 
@@ -40,14 +50,23 @@ const keyOf = (secret: string): KeyObject => {
   return key
 }
 
+const sign = (secret: string, content: string): string =>
+  `v1,${createHmac("sha256", keyOf(secret)).update(content).digest("base64")}`
+
 /** `v1,<base64 signature>`. */
 export const signature = (input: SignatureInput): string =>
-  `v1,${createHmac("sha256", keyOf(input.secret))
-    .update(`${input.id}.${input.timestamp}.${input.body}`)
-    .digest("base64")}`
+  sign(input.secret, `${input.id}.${input.timestamp}.${input.body}`)
 
-export const headers = (input: SignatureInput): WebhookHeaders => ({
-  "webhook-id": input.id,
-  "webhook-timestamp": String(input.timestamp),
-  "webhook-signature": signature(input)
-})
+/** The three headers, with one signature per secret (space-separated, in the secrets' order). */
+export const headers = (input: SignedInput): WebhookHeaders => {
+  const content = `${input.id}.${input.timestamp}.${input.body}`
+  let signatures = ""
+  for (const secret of input.secrets) {
+    signatures = signatures === "" ? sign(secret, content) : `${signatures} ${sign(secret, content)}`
+  }
+  return {
+    "webhook-id": input.id,
+    "webhook-timestamp": String(input.timestamp),
+    "webhook-signature": signatures
+  }
+}

@@ -32,6 +32,24 @@ export class Installation extends Schema.Class<Installation>("Installation")({
   responseUrl: HttpUrl,
   /** `whsec_` + base64 of 32 random bytes (Standard Webhooks). */
   signingSecret: Schema.String,
+  /**
+   * The secret the last rotation replaced: requests are signed with it too (after the current
+   * one) until `previousSecretExpiresAt`. Never shown by the admin API.
+   */
+  previousSigningSecret: Schema.optionalKey(Schema.String),
+  /** Until when (ISO-8601) `previousSigningSecret` still signs. */
+  previousSecretExpiresAt: Schema.optionalKey(Schema.String),
   retrySchedule: RetrySchedule,
   createdAt: Schema.String
 }) {}
+
+/**
+ * The secrets a request is signed with at `now` (milliseconds since the epoch): the current one,
+ * then the previous one while its overlap lasts. A receiver that knows either verifies it.
+ */
+export const signingSecrets = (installation: Installation, now: number): ReadonlyArray<string> =>
+  installation.previousSigningSecret !== undefined &&
+  installation.previousSecretExpiresAt !== undefined &&
+  Date.parse(installation.previousSecretExpiresAt) > now
+    ? [installation.signingSecret, installation.previousSigningSecret]
+    : [installation.signingSecret]

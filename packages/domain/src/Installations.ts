@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto"
-import { Cache, Context, Effect, Exit, Layer, Schema } from "effect"
+import { Cache, Clock, Context, Duration, Effect, Exit, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { type BotConfig, Installation } from "./Installation.ts"
@@ -28,6 +28,8 @@ interface InstallationRow {
   readonly bot: unknown
   readonly response_url: string
   readonly signing_secret: string
+  readonly previous_signing_secret: string | null
+  readonly previous_secret_expires_at: Date | null
   readonly retry_schedule: unknown
   readonly created_at: Date
 }
@@ -40,6 +42,12 @@ const fromRow = (row: InstallationRow): Installation =>
     bot: row.bot,
     responseUrl: row.response_url,
     signingSecret: row.signing_secret,
+    ...(row.previous_signing_secret === null || row.previous_secret_expires_at === null
+      ? {}
+      : {
+          previousSigningSecret: row.previous_signing_secret,
+          previousSecretExpiresAt: row.previous_secret_expires_at.toISOString()
+        }),
     retrySchedule: row.retry_schedule,
     createdAt: row.created_at.toISOString()
   })
@@ -53,6 +61,14 @@ export class Installations extends Context.Service<
     findByWebhookId(webhookId: string): Effect.Effect<Installation, InstallationNotFound | SqlError.SqlError>
     readonly list: Effect.Effect<ReadonlyArray<Installation>, SqlError.SqlError>
     delete(id: string): Effect.Effect<void, InstallationNotFound | SqlError.SqlError>
+    /**
+     * A new signing secret; the one it replaces keeps signing beside it for `overlap`. A rotation
+     * during an overlap drops the oldest secret: only the two newest ever sign.
+     */
+    rotateSecret(
+      id: string,
+      overlap: Duration.Input
+    ): Effect.Effect<Installation, InstallationNotFound | SqlError.SqlError>
   }
 >()("@messaging-api/domain/Installations") {
   static readonly layer = Layer.effect(
@@ -60,7 +76,8 @@ export class Installations extends Context.Service<
     Effect.gen(function* () {
       const sql = (yield* SqlClient.SqlClient).withoutTransforms()
       const isUuid = Schema.is(InstallationId)
-      const columns = sql`id::text, webhook_id, bot, response_url, signing_secret, retry_schedule, created_at`
+      const columns = sql`id::text, webhook_id, bot, response_url, signing_secret, previous_signing_secret,
+        previous_secret_expires_at, retry_schedule, created_at`
 
       const create = Effect.fn("Installations.create")(function* (input: NewInstallation) {
         const rows = yield* sql<InstallationRow>`
@@ -125,7 +142,31 @@ export class Installations extends Context.Service<
         yield* Cache.invalidate(byId, id)
       })
 
-      return Installations.of({ create, get, findByWebhookId, list, delete: remove })
+      const rotateSecret = Effect.fn("Installations.rotateSecret")(function* (
+        id: string,
+        overlap: Duration.Input
+      ) {
+        if (!isUuid(id)) return yield* new InstallationNotFound({ id })
+        const now = yield* Clock.currentTimeMillis
+        const expiresAt = new Date(now + Duration.toMillis(Duration.fromInputUnsafe(overlap)))
+        // On the right of SET, signing_secret is the value before this update.
+        const rows = yield* sql<InstallationRow>`
+          UPDATE installations
+          SET previous_signing_secret = signing_secret,
+              previous_secret_expires_at = ${expiresAt.toISOString()}::timestamptz,
+              signing_secret = ${newSigningSecret()}
+          WHERE id = ${id}::uuid AND deleted_at IS NULL
+          RETURNING ${columns}
+        `
+        if (rows.length === 0) return yield* new InstallationNotFound({ id })
+        const rotated = fromRow(rows[0]!)
+        // This process signs with the new secret at once; others within `cacheTtl`.
+        yield* Cache.invalidate(byWebhookId, rotated.webhookId)
+        yield* Cache.invalidate(byId, id)
+        return rotated
+      })
+
+      return Installations.of({ create, get, findByWebhookId, list, delete: remove, rotateSecret })
     })
   )
 }

@@ -21,6 +21,8 @@ export interface HttpSettingsShape {
   readonly rateLimitPerToken: RateLimit | undefined
   /** Failed authentications per client address (`AUTH_FAILURES_PER_IP`); undefined: no limit. */
   readonly authFailuresPerIp: RateLimit | undefined
+  /** How long a rotated-out signing secret keeps signing beside the new one (`SECRET_ROTATION_OVERLAP`). */
+  readonly secretRotationOverlap: Duration.Input
 }
 
 export const defaultSettings: HttpSettingsShape = {
@@ -30,7 +32,8 @@ export const defaultSettings: HttpSettingsShape = {
   minRetryDelay: "1 second",
   maxStreamsPerToken: 20,
   rateLimitPerToken: { limit: 100, window: "1 second" },
-  authFailuresPerIp: { limit: 20, window: "1 second" }
+  authFailuresPerIp: { limit: 20, window: "1 second" },
+  secretRotationOverlap: "24 hours"
 }
 
 /** The HTTP surface's settings; port and host belong to whoever serves it. */

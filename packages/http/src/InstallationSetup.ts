@@ -59,6 +59,13 @@ export class InstallationSetup extends Context.Service<
     create(
       request: InstallationRequest
     ): Effect.Effect<InstallationView, InvalidInstallation | EndpointVerificationFailed | SqlError.SqlError>
+    /**
+     * A new signing secret for the installation; the one it replaces keeps signing beside it for
+     * the configured overlap (`secretRotationOverlap`).
+     */
+    rotateSecret(
+      id: string
+    ): Effect.Effect<InstallationView, Installations.InstallationNotFound | SqlError.SqlError>
     view(installation: Installation.Installation): InstallationView
   }
 >()("@messaging-api/http/InstallationSetup") {
@@ -70,7 +77,11 @@ export class InstallationSetup extends Context.Service<
       const settings = yield* HttpSettings
       const guard = yield* EndpointGuard.EndpointGuard
 
-      const view = (installation: Installation.Installation): InstallationView => ({
+      // Everything but the rotated-out secret: that one is never shown again.
+      const view = ({
+        previousSigningSecret: _,
+        ...installation
+      }: Installation.Installation): InstallationView => ({
         ...installation,
         webhookUrl: webhookUrl(settings, installation.webhookId)
       })
@@ -107,7 +118,10 @@ export class InstallationSetup extends Context.Service<
         return view(installation)
       })
 
-      return InstallationSetup.of({ create, view })
+      const rotateSecret = (id: string) =>
+        installations.rotateSecret(id, settings.secretRotationOverlap).pipe(Effect.map(view))
+
+      return InstallationSetup.of({ create, rotateSecret, view })
     })
   )
 }

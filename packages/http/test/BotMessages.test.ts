@@ -1,16 +1,10 @@
 import { randomUUID } from "node:crypto"
 import { createServer, type IncomingHttpHeaders } from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { Conversations } from "@messaging-api/delivery/Conversations"
-import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
-import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
-import { AccessTokens, Database, EventStore, Installations } from "@messaging-api/domain"
-import { Duration, Effect, Layer, References, Schedule } from "effect"
+import { AccessTokens, Installations } from "@messaging-api/domain"
+import { Effect, Schedule } from "effect"
 import { Webhook } from "standardwebhooks"
-import { inject } from "vitest"
-import { makeHttpLayer } from "../src/HttpApp.ts"
-import { loopbackGuard, postJson } from "./TestServer.ts"
+import { makeEngineTestLayer, postJson } from "./TestServer.ts"
 
 // POST /v1/conversations/{id}/messages on the real server with the real delivery engine (actors,
 // deliverer) behind it, delivering to a real response endpoint on 127.0.0.1.
@@ -18,34 +12,7 @@ import { loopbackGuard, postJson } from "./TestServer.ts"
 /** This file's installations: its engine leaves the other files' conversations alone. */
 const mine = new Set<string>()
 
-const Engine = Layer.merge(Conversations.layer, EndpointVerifier.layerWithOwnClient).pipe(
-  Layer.provide(loopbackGuard),
-  Layer.provide(
-    Layer.succeed(
-      DeliverySettings.DeliverySettings,
-      DeliverySettings.make({
-        onlyInstallations: mine,
-        requestTimeout: Duration.seconds(2),
-        pollInterval: Duration.millis(100),
-        drainTimeout: Duration.seconds(1)
-      })
-    )
-  )
-)
-
-const TestLayer = makeHttpLayer({ publicUrl: "https://messaging.example", minRetryDelay: "1 millis" }).pipe(
-  Layer.provide(Engine),
-  Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
-  Layer.provideMerge(
-    Layer.mergeAll(
-      EventStore.EventStore.layer,
-      Installations.Installations.layer,
-      AccessTokens.AccessTokens.layer
-    )
-  ),
-  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 8 })),
-  Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
-)
+const TestLayer = makeEngineTestLayer({ mine })
 
 interface Delivery {
   readonly body: string

@@ -1,15 +1,9 @@
 import { createServer } from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { Conversations } from "@messaging-api/delivery/Conversations"
-import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
-import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
-import { AccessTokens, Database, EndpointGuard, EventStore, Installations } from "@messaging-api/domain"
-import { Duration, Effect, Layer, References, Schedule } from "effect"
+import { AccessTokens, EndpointGuard } from "@messaging-api/domain"
+import { Duration, Effect, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
-import { inject } from "vitest"
-import { makeHttpLayer } from "../src/HttpApp.ts"
-import { adminToken, eventCount, postJson } from "./TestServer.ts"
+import { adminToken, eventCount, makeEngineTestLayer, postJson } from "./TestServer.ts"
 
 // The endpoint guard from the outside: the real server and delivery engine, names resolved by a
 // resolver of this test's own. Only 127.0.0.1/32 is opened; any other address is refused. The
@@ -43,39 +37,7 @@ const guard = EndpointGuard.layer({
 
 const mine = new Set<string>()
 
-const TestLayer = makeHttpLayer({
-  publicUrl: "https://messaging.example",
-  minRetryDelay: "1 millis",
-  rateLimitPerToken: undefined,
-  authFailuresPerIp: undefined
-}).pipe(
-  Layer.provide(
-    Layer.merge(Conversations.layer, EndpointVerifier.layerWithOwnClient).pipe(
-      Layer.provide(
-        Layer.succeed(
-          DeliverySettings.DeliverySettings,
-          DeliverySettings.make({
-            onlyInstallations: mine,
-            requestTimeout: Duration.seconds(2),
-            pollInterval: Duration.millis(50),
-            drainTimeout: Duration.seconds(1)
-          })
-        )
-      )
-    )
-  ),
-  Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
-  Layer.provideMerge(
-    Layer.mergeAll(
-      EventStore.EventStore.layer,
-      Installations.Installations.layer,
-      AccessTokens.AccessTokens.layer
-    )
-  ),
-  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 8 })),
-  Layer.provide(guard),
-  Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
-)
+const TestLayer = makeEngineTestLayer({ mine, guard, delivery: { pollInterval: Duration.millis(50) } })
 
 /** A response endpoint on 127.0.0.1 that answers 200, closes the connection, and keeps what it got. */
 const startReceiver = Effect.gen(function* () {

@@ -2,9 +2,17 @@ import { randomUUID } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Conversations } from "@messaging-api/delivery/Conversations"
+import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
-import { AccessTokens, Database, EndpointGuard, EventStore, type Ids } from "@messaging-api/domain"
-import { Context, Effect, Layer, References } from "effect"
+import {
+  AccessTokens,
+  Database,
+  EndpointGuard,
+  EventStore,
+  type Ids,
+  Installations
+} from "@messaging-api/domain"
+import { Context, Duration, Effect, Layer, References } from "effect"
 import { FetchHttpClient, HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
@@ -88,6 +96,53 @@ export const makeTestLayer = (
   )
 
 export const TestLayer = makeTestLayer(inject("databaseUrl"))
+
+/**
+ * The server with the real delivery engine behind it (actors, bots, the deliverer, the schedule),
+ * resuming only the installations in `mine` (the other test files' conversations are theirs).
+ */
+export const makeEngineTestLayer = (options: {
+  readonly mine: ReadonlySet<string>
+  readonly settings?: Partial<HttpSettingsShape>
+  readonly delivery?: Partial<DeliverySettings.DeliverySettingsShape>
+  readonly guard?: Layer.Layer<never>
+}) =>
+  makeHttpLayer({
+    publicUrl: "https://messaging.example",
+    minRetryDelay: "1 millis",
+    rateLimitPerToken: undefined,
+    authFailuresPerIp: undefined,
+    ...options.settings
+  }).pipe(
+    Layer.provide(
+      Layer.merge(Conversations.layer, EndpointVerifier.layerWithOwnClient).pipe(
+        Layer.provide(
+          Layer.succeed(
+            DeliverySettings.DeliverySettings,
+            DeliverySettings.make({
+              onlyInstallations: options.mine,
+              requestTimeout: Duration.seconds(2),
+              pollInterval: Duration.millis(100),
+              drainTimeout: Duration.seconds(1),
+              ...options.delivery
+            })
+          )
+        )
+      )
+    ),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(
+      Layer.mergeAll(
+        EventStore.EventStore.layer,
+        Installations.Installations.layer,
+        AccessTokens.AccessTokens.layer,
+        FetchHttpClient.layer
+      )
+    ),
+    Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 8 })),
+    Layer.provide(options.guard ?? loopbackGuard),
+    Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
+  )
 
 export const baseUrl = HttpServer.HttpServer.pipe(
   Effect.map((server) => HttpServer.formatAddress(server.address).replace(/\/$/, ""))

@@ -36,6 +36,8 @@ export interface ServerConfigShape {
    * unset with the embedded database: loopback (a local trial), unset otherwise: none.
    */
   readonly allowedEndpointNetworks: ReadonlyArray<string>
+  /** How long a rotated-out signing secret keeps signing beside the new one. */
+  readonly secretRotationOverlap: Duration.Duration
 }
 
 export interface RateLimit {
@@ -122,7 +124,10 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   maxStreamsPerToken: Config.Int("MAX_STREAMS_PER_TOKEN").pipe(Config.withDefault(20)),
   rateLimitPerToken: rateLimit("RATE_LIMIT_PER_TOKEN", "100/s"),
   authFailuresPerIp: rateLimit("AUTH_FAILURES_PER_IP", "20/s"),
-  allowedEndpointNetworks: Config.schema(NetworksText, "ALLOWED_ENDPOINT_NETWORKS").pipe(Config.option)
+  allowedEndpointNetworks: Config.schema(NetworksText, "ALLOWED_ENDPOINT_NETWORKS").pipe(Config.option),
+  secretRotationOverlap: Config.Duration("SECRET_ROTATION_OVERLAP").pipe(
+    Config.withDefault(Duration.hours(24))
+  )
 }).pipe(
   Config.map(({ publicUrl, allowedEndpointNetworks, ...config }) => ({
     ...config,

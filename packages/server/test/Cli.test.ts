@@ -116,6 +116,46 @@ describe("the messaging-api CLI", () => {
       })
   )
 
+  it.live(
+    "installations rotate-secret prints the new secret; the old one signs until SECRET_ROTATION_OVERLAP is over",
+    () =>
+      Effect.gen(function* () {
+        const endpoint = yield* receiver
+        const overlapEnv = { ...env, SECRET_ROTATION_OVERLAP: "90 seconds" }
+        const created = parseJson(
+          yield* runCli(
+            ["installations", "create", "--response-url", endpoint.url, "--skip-verify", "--json"],
+            overlapEnv
+          )
+        ) as Record<string, string>
+        const original = created.signingSecret!
+
+        const before = Date.now()
+        const rotated = parseJson(
+          yield* runCli(["installations", "rotate-secret", created.id!, "--json"], overlapEnv)
+        ) as Record<string, string>
+        assert.deepStrictEqual(Object.keys(rotated), ["id", "signingSecret", "previousSecretExpiresAt"])
+        assert.strictEqual(rotated.id, created.id)
+        assert.match(rotated.signingSecret!, /^whsec_[A-Za-z0-9+/]+=*$/)
+        assert.notStrictEqual(rotated.signingSecret, original)
+        const until = Date.parse(rotated.previousSecretExpiresAt!)
+        assert.isAtLeast(until, before + 90_000)
+        assert.isAtMost(until, Date.now() + 90_000)
+
+        const stored = (yield* listed).find((installation) => installation.id === created.id)
+        assert.strictEqual(stored?.signingSecret, rotated.signingSecret)
+        assert.strictEqual(stored?.previousSecretExpiresAt, rotated.previousSecretExpiresAt)
+        assert.notInclude(JSON.stringify(yield* listed), original, "the replaced secret is never listed")
+
+        const text = succeeded(yield* runCli(["installations", "rotate-secret", created.id!], overlapEnv))
+        assert.match(text, new RegExp(`^Rotated the signing secret of installation ${created.id}`))
+        const latest = (yield* listed).find((installation) => installation.id === created.id)
+        assert.include(text, String(latest?.signingSecret))
+        assert.include(text, `also signs until ${latest?.previousSecretExpiresAt}`)
+        assert.notStrictEqual(latest?.signingSecret, rotated.signingSecret)
+      })
+  )
+
   it.live("installations create is refused when the endpoint answers 500, unless --skip-verify", () =>
     Effect.gen(function* () {
       const endpoint = yield* receiver
@@ -166,6 +206,7 @@ describe("the messaging-api CLI", () => {
           /--bot-url: is required/
         ],
         [["installations", "delete", randomUUID()], /no installation /],
+        [["installations", "rotate-secret", randomUUID()], /no installation /],
         [["tokens", "create", "--installation", randomUUID()], /no installation /],
         [["tokens", "create", "--installation", randomUUID(), "--admin"], /no installation /],
         [["tokens", "revoke", "0123456789abcdef"], /no access token 0123456789abcdef/]

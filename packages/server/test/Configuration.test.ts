@@ -10,6 +10,11 @@ describe("configuration errors", () => {
     { name: "PORT=abc", env: { PORT: "abc", DATABASE_URL: inject("databaseUrl") }, expected: /PORT/ },
     { name: "unparsable DATABASE_URL", env: { DATABASE_URL: "not a url" }, expected: /DATABASE_URL/ },
     {
+      name: "SECRET_ROTATION_OVERLAP=soon",
+      env: { SECRET_ROTATION_OVERLAP: "soon", DATABASE_URL: inject("databaseUrl") },
+      expected: /SECRET_ROTATION_OVERLAP/
+    },
+    {
       name: "unreachable database",
       env: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere" },
       expected: /cannot connect to the database/

@@ -33,12 +33,27 @@ export const CreateInstallation = Schema.Struct({
 }).annotate({ identifier: "CreateInstallation" })
 export type CreateInstallation = typeof CreateInstallation.Type
 
+// A rotated-out signing secret is never shown again: only until when it still signs.
+const { previousSigningSecret: _, ...shownFields } = Installation.Installation.fields
+
 export const InstallationView = Schema.Struct({
-  ...Installation.Installation.fields,
+  ...shownFields,
+  previousSecretExpiresAt: Schema.optionalKey(
+    Schema.String.annotate({
+      description:
+        "After a secret rotation: until when (ISO-8601) requests also carry a signature with the previous secret."
+    })
+  ),
   /** Where the application POSTs user messages. */
   webhookUrl: Schema.String
 }).annotate({ identifier: "Installation" })
 export type InstallationView = typeof InstallationView.Type
+
+/** What `POST /v1/installations/{id}/rotate-secret` answers: the new secret. */
+export const RotatedSecret = Schema.Struct({
+  signingSecret: Schema.String.annotate({ description: "The new `whsec_…` secret, signing from now on." })
+}).annotate({ identifier: "RotatedSecret" })
+export type RotatedSecret = typeof RotatedSecret.Type
 
 const id = { id: Schema.String }
 
@@ -61,7 +76,20 @@ export class InstallationsApi extends HttpApiGroup.make("installations")
     HttpApiEndpoint.delete("delete", "/:id", {
       params: id,
       error: [NotFound, ServiceUnavailable]
-    })
+    }),
+    HttpApiEndpoint.post("rotateSecret", "/:id/rotate-secret", {
+      params: id,
+      success: RotatedSecret.pipe(HttpApiSchema.status(201)),
+      error: [NotFound, ServiceUnavailable]
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Replace the signing secret",
+        description:
+          "Answers the new secret. For SECRET_ROTATION_OVERLAP (24 hours by default) every delivery and http-bot " +
+          "request carries two signatures, `webhook-signature: v1,<new> v1,<old>`, then only the new one. A " +
+          "rotation during an overlap drops the oldest secret: the one it replaces becomes the old one."
+      })
+    )
   )
   .middleware(RequestValidation)
   .middleware(AdminOnly)

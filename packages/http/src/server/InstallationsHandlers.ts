@@ -64,6 +64,14 @@ export const InstallationsHandlers = HttpApiBuilder.group(
             InstallationNotFound: () => Effect.fail(notFound(params.id)),
             SqlError: () => Effect.fail(databaseUnavailable())
           })
+        ),
+      rotateSecret: ({ params }) =>
+        setup.rotateSecret(params.id).pipe(
+          Effect.map((rotated) => ({ signingSecret: rotated.signingSecret })),
+          Effect.catchTags({
+            InstallationNotFound: () => Effect.fail(notFound(params.id)),
+            SqlError: () => Effect.fail(databaseUnavailable())
+          })
         )
     })
   })

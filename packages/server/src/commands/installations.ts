@@ -8,7 +8,7 @@ import { EndpointGuardLive, ServerConfig } from "../ServerConfig.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
- * `messaging-api installations create|list|delete`: the admin API's installations, from the shell.
+ * `messaging-api installations create|list|delete|rotate-secret`: the admin API's installations, from the shell.
  * Creating one goes through the same `InstallationSetup` as `POST /v1/installations` (the response
  * endpoint must accept the test message first), and webhook URLs are built from PUBLIC_URL.
  */
@@ -25,7 +25,13 @@ const InstallationsLive = Layer.unwrap(
     return InstallationSetup.InstallationSetup.layer.pipe(
       Layer.provide(EndpointVerifier.layerWithOwnClient),
       Layer.provideMerge(Installations.Installations.layer),
-      Layer.provide(HttpSettings.layer({ publicUrl: config.publicUrl, minRetryDelay: config.minRetryDelay }))
+      Layer.provide(
+        HttpSettings.layer({
+          publicUrl: config.publicUrl,
+          minRetryDelay: config.minRetryDelay,
+          secretRotationOverlap: config.secretRotationOverlap
+        })
+      )
     )
   })
 ).pipe(Layer.provide(EndpointGuardLive), Layer.provideMerge(DatabaseWithConfig))
@@ -37,6 +43,13 @@ const CreatedJson = Schema.Struct({
   signingSecret: Schema.String
 })
 const encodeCreated = Schema.encodeSync(Schema.fromJsonString(CreatedJson))
+/** What `rotate-secret --json` prints: the new secret, and until when the replaced one also signs. */
+const RotatedJson = Schema.Struct({
+  id: Schema.String,
+  signingSecret: Schema.String,
+  previousSecretExpiresAt: Schema.optionalKey(Schema.String)
+})
+const encodeRotated = Schema.encodeSync(Schema.fromJsonString(RotatedJson))
 const encodeList = Schema.encodeSync(Schema.fromJsonString(Schema.Array(InstallationsApi.InstallationView)))
 
 const json = Flag.Boolean("json").pipe(
@@ -188,7 +201,38 @@ const remove = Command.make(
     }).pipe(Effect.provide(InstallationsLive))
 ).pipe(Command.withDescription("Delete an installation (its conversations' history is kept)"))
 
+const rotateSecret = Command.make(
+  "rotate-secret",
+  { id: Argument.String("id").pipe(Argument.withDescription("The installation's id")), json },
+  (flags) =>
+    Effect.gen(function* () {
+      const setup = yield* InstallationSetup.InstallationSetup
+      const rotated = yield* setup.rotateSecret(flags.id)
+      const until = rotated.previousSecretExpiresAt
+      if (flags.json) {
+        return yield* Console.log(
+          encodeRotated({
+            id: rotated.id,
+            signingSecret: rotated.signingSecret,
+            ...(until === undefined ? {} : { previousSecretExpiresAt: until })
+          })
+        )
+      }
+      yield* Console.log(
+        [
+          `Rotated the signing secret of installation ${rotated.id}`,
+          `  signing secret  ${rotated.signingSecret}`,
+          ...(until === undefined ? [] : [`  the previous secret also signs until ${until}`])
+        ].join("\n")
+      )
+    }).pipe(Effect.provide(InstallationsLive))
+).pipe(
+  Command.withDescription(
+    "Replace the signing secret; the old one keeps signing beside it for SECRET_ROTATION_OVERLAP (24 hours)"
+  )
+)
+
 export const installationsCommand = Command.make("installations").pipe(
-  Command.withDescription("Create, list and delete installations"),
-  Command.withSubcommands([create, list, remove])
+  Command.withDescription("Create, list and delete installations, and rotate their signing secrets"),
+  Command.withSubcommands([create, list, remove, rotateSecret])
 )

@@ -53,7 +53,8 @@ const HttpLive = Layer.unwrap(
           minRetryDelay: config.minRetryDelay,
           maxStreamsPerToken: config.maxStreamsPerToken,
           rateLimitPerToken: config.rateLimitPerToken,
-          authFailuresPerIp: config.authFailuresPerIp
+          authFailuresPerIp: config.authFailuresPerIp,
+          secretRotationOverlap: config.secretRotationOverlap
         })
       ),
       Layer.provideMerge(
