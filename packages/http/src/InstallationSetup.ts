@@ -1,4 +1,4 @@
-import { type Installation, Installations, RetrySchedule } from "@messaging-api/domain"
+import { EndpointHealth, type Installation, Installations, RetrySchedule } from "@messaging-api/domain"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { SqlError } from "effect/sql"
 import type { InstallationView } from "./api/InstallationsApi.ts"
@@ -70,7 +70,8 @@ export class InstallationSetup extends Context.Service<
     create(
       request: InstallationRequest
     ): Effect.Effect<InstallationView, InvalidInstallation | EndpointVerificationFailed | SqlError.SqlError>
-    view(installation: Installation.Installation): InstallationView
+    /** The installation as the API shows it (a new one's endpoint is healthy). */
+    view(installation: Installation.Installation, endpoint?: EndpointHealth.EndpointStatus): InstallationView
   }
 >()("@messaging-api/http/InstallationSetup") {
   static readonly layer = Layer.effect(
@@ -80,9 +81,13 @@ export class InstallationSetup extends Context.Service<
       const verifier = yield* EndpointVerifier
       const settings = yield* HttpSettings
 
-      const view = (installation: Installation.Installation): InstallationView => ({
+      const view = (
+        installation: Installation.Installation,
+        endpoint: EndpointHealth.EndpointStatus = EndpointHealth.healthy
+      ): InstallationView => ({
         ...installation,
-        webhookUrl: webhookUrl(settings, installation.webhookId)
+        webhookUrl: webhookUrl(settings, installation.webhookId),
+        endpoint
       })
 
       const create = Effect.fn("InstallationSetup.create")(function* (request: InstallationRequest) {

@@ -9,6 +9,7 @@ import createRmConversations from "./0006_create_rm_conversations.ts"
 import createRmMessages from "./0007_create_rm_messages.ts"
 import createRmDeliveryAttempts from "./0008_create_rm_delivery_attempts.ts"
 import createConversationSnapshots from "./0009_create_conversation_snapshots.ts"
+import createEndpointHealth from "./0011_create_endpoint_health.ts"
 
 /** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
@@ -20,7 +21,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0006_create_rm_conversations": createRmConversations,
   "0007_create_rm_messages": createRmMessages,
   "0008_create_rm_delivery_attempts": createRmDeliveryAttempts,
-  "0009_create_conversation_snapshots": createConversationSnapshots
+  "0009_create_conversation_snapshots": createConversationSnapshots,
+  "0011_create_endpoint_health": createEndpointHealth
 }
 
 const run = Migrator.make({})
