@@ -4,6 +4,7 @@ import {
   ConversationSnapshots,
   type ConversationStream,
   DecisionState,
+  EndpointHealth,
   EventStore,
   Ids,
   Installations
@@ -36,6 +37,9 @@ import { WorkIndex } from "./WorkIndex.ts"
  * `conversation_work` when to look again), so an idle conversation leaves memory.
  * Commands and the loop's own writes take the same lock, so the loop's attempt in flight never
  * holds up an inbound message: only the append is serialised, not the HTTP call.
+ * While the installation's endpoint is paused, a delivery that comes due is held: the conversation
+ * records `DeliveriesPaused` once and settles (the schedule leaves paused installations alone);
+ * once the endpoint is resumed it records `DeliveriesResumed` and delivers the held messages in order.
  */
 
 export interface ConversationActor {
@@ -50,11 +54,21 @@ export interface ConversationActor {
 export type Work =
   | { readonly _tag: "Turn"; readonly turn: DecisionState.OpenTurn }
   | { readonly _tag: "Deliver"; readonly message: Conversation.BotMessage }
+  /** A delivery is due but the endpoint is paused, and the conversation has not recorded it yet. */
+  | { readonly _tag: "Pause" }
+  /** A delivery is due but held (the pause is recorded); `until`: when a bot turn is due, if one is. */
+  | { readonly _tag: "Held"; readonly until: number | null }
+  /** The conversation recorded a pause and its endpoint is no longer paused. */
+  | { readonly _tag: "Resume" }
   | { readonly _tag: "Wait"; readonly until: number }
   | { readonly _tag: "Idle" }
 
-/** Bot turns first, oldest first; then the outbox head; otherwise the earliest retry time. */
-export const nextWork = (state: DecisionState.DecisionState, now: number): Work => {
+/**
+ * Bot turns first, oldest first; then the outbox head (held while the endpoint is paused);
+ * otherwise the earliest retry time. A recorded pause whose endpoint is no longer paused ends first.
+ */
+export const nextWork = (state: DecisionState.DecisionState, now: number, endpointPaused = false): Work => {
+  if (state.deliveriesPausedAt !== null && !endpointPaused) return { _tag: "Resume" }
   let until = Number.POSITIVE_INFINITY
   const turn = state.openTurns[0]
   if (turn !== undefined) {
@@ -65,7 +79,11 @@ export const nextWork = (state: DecisionState.DecisionState, now: number): Work 
   const message = DecisionState.nextDelivery(state)
   if (message !== undefined) {
     const due = message.nextAttemptAt === null ? now : Date.parse(message.nextAttemptAt)
-    if (due <= now) return { _tag: "Deliver", message }
+    if (due <= now) {
+      if (!endpointPaused) return { _tag: "Deliver", message }
+      if (state.deliveriesPausedAt === null) return { _tag: "Pause" }
+      return { _tag: "Held", until: Number.isFinite(until) ? until : null }
+    }
     until = Math.min(until, due)
   }
   return Number.isFinite(until) ? { _tag: "Wait", until } : { _tag: "Idle" }
@@ -88,6 +106,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   const index = yield* WorkIndex
   const draining = yield* Draining
   const settings = yield* DeliverySettings
+  const health = yield* EndpointHealth.EndpointHealth
 
   // The installation is read at most every few seconds per actor, not once per attempt.
   let installationCache: { readonly value: Installation | undefined; readonly until: number } | undefined
@@ -301,6 +320,39 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     )
   }, hotSpan("ConversationActor.deliver"))
 
+  /**
+   * The endpoint's health, asked only when it matters: a delivery waiting, or a pause recorded.
+   * When it cannot be read, deliveries go on (the attempt's own append needs the database anyway).
+   */
+  const endpointOf = (state: DecisionState.DecisionState) =>
+    state.started === null || (state.outbox.length === 0 && state.deliveriesPausedAt === null)
+      ? Effect.succeed(EndpointHealth.healthy)
+      : health
+          .current(state.started.installationId)
+          .pipe(
+            Effect.catch((error) =>
+              Effect.logWarning("could not read the endpoint's health", error).pipe(
+                Effect.as(EndpointHealth.healthy)
+              )
+            )
+          )
+
+  const pause = (endpoint: EndpointHealth.EndpointStatus) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      execute(
+        new ConversationCommands.PauseDeliveries({
+          failingSince: endpoint.failingSince ?? iso(now),
+          endpointPausedAt: endpoint.pausedAt ?? iso(now),
+          lastError: endpoint.lastError ?? null,
+          at: iso(now)
+        })
+      )
+    )
+
+  const resume = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    execute(new ConversationCommands.ResumeDeliveries({ at: iso(now) }))
+  )
+
   /** Ends the loop unless something changed since `seen`; atomic with `run`'s check. */
   const release = (seen: number) =>
     Effect.sync(() => {
@@ -331,14 +383,35 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
       const seen = changes
       const woken = wake
       const loaded = yield* current
+      const endpoint = yield* endpointOf(loaded.state)
       const now = yield* Clock.currentTimeMillis
-      const work = nextWork(loaded.state, now)
+      const work = nextWork(loaded.state, now, endpoint.status === "paused")
       switch (work._tag) {
         case "Turn":
           yield* runTurn(loaded.state, work.turn)
           break
         case "Deliver":
           yield* deliver(loaded.state, work.message)
+          break
+        case "Pause":
+          yield* pause(endpoint)
+          break
+        case "Resume":
+          yield* resume
+          break
+        case "Held":
+          // Sleep for a bot turn due soon; otherwise write down "due now", which the schedule
+          // leaves alone until the endpoint is resumed.
+          if (work.until !== null && work.until - now <= passivateAfter) {
+            yield* Effect.sleep(work.until - now).pipe(
+              Effect.raceFirst(Deferred.await(woken)),
+              Effect.raceFirst(draining.started)
+            )
+          } else if (!(yield* settle(loaded, iso(now)))) {
+            yield* forget
+          } else if (yield* release(seen)) {
+            return
+          }
           break
         case "Wait":
           if (work.until - now <= passivateAfter) {

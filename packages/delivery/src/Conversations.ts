@@ -3,6 +3,7 @@ import {
   ConversationEvents,
   ConversationSnapshots,
   ConversationStream,
+  EndpointHealth,
   EventStore,
   Ids,
   type Installations,
@@ -232,7 +233,7 @@ export class Conversations extends Context.Service<
       Layer.mergeAll(
         WorkIndex.layer,
         Draining.layer,
-        Deliverer.layer,
+        Deliverer.layer.pipe(Layer.provideMerge(EndpointHealth.EndpointHealth.layer)),
         ConversationSnapshots.ConversationSnapshots.layer
       )
     ),

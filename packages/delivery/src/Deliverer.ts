@@ -1,5 +1,6 @@
 import type { BotMessage } from "@messaging-api/domain/Conversation"
 import type { AttemptOutcome } from "@messaging-api/domain/ConversationCommands"
+import { EndpointHealth } from "@messaging-api/domain/EndpointHealth"
 import type { ConversationId } from "@messaging-api/domain/Ids"
 import { type Installation, signingSecrets } from "@messaging-api/domain/Installation"
 import { hotSpan } from "@messaging-api/domain/Tracing"
@@ -12,6 +13,9 @@ import { WebhookClient } from "./WebhookClient.ts"
  * One delivery attempt of one bot message: the contract's body, signed, POSTed to the
  * installation's response endpoint; the answer classified into the outcome the conversation
  * records (delivered, retry at a time, or dead letter). It never fails: every attempt is an event.
+ * Each outcome also tells the endpoint's health (`EndpointHealth`): a failure that finds the
+ * endpoint paused is held (due again at once, so it goes first when the endpoint is resumed)
+ * instead of moving along the retry schedule or dead-lettering it when used up.
  */
 
 /** The body of every delivery, exactly these fields (the `botpress*` names are kept for compatibility). */
@@ -63,6 +67,12 @@ export class Deliverer extends Context.Service<
     Effect.gen(function* () {
       const client = yield* WebhookClient
       const settings = yield* DeliverySettings
+      const health = yield* EndpointHealth
+      const installationId = (target: DeliveryTarget) => target.installation.id
+
+      /** Health is bookkeeping: if the database cannot record it, the attempt is still recorded. */
+      const unrecorded = (error: unknown) =>
+        Effect.logWarning("could not record the endpoint's health", error).pipe(Effect.as(undefined))
 
       const attempt = Effect.fnUntraced(function* (target: DeliveryTarget) {
         yield* Effect.annotateCurrentSpan({
@@ -88,7 +98,24 @@ export class Deliverer extends Context.Service<
           ? DeliveryPolicy.classifyRequestError(result.failure)
           : DeliveryPolicy.classifyStatus(result.success.status, result.success.headers, ended)
         if (failure === undefined) {
+          yield* health.succeeded(installationId(target)).pipe(Effect.catch(unrecorded))
           return report({ _tag: "Delivered", status: Result.isSuccess(result) ? result.success.status : 200 })
+        }
+        const endpoint = yield* health
+          .failed(
+            installationId(target),
+            new Date(ended).toISOString(),
+            failure.error,
+            settings.endpointPauseAfter
+          )
+          .pipe(Effect.catch(unrecorded))
+        if (endpoint?.status === "paused" && failure._tag === "TransientFailure") {
+          return report({
+            _tag: "Retry",
+            status: failure.status,
+            error: failure.error,
+            nextAttemptAt: new Date(ended).toISOString()
+          })
         }
         const wait = yield* DeliveryPolicy.nextRetry(
           target.installation.retrySchedule,

@@ -32,6 +32,7 @@ const dueOf = (decoded: Decoded): string | undefined => {
     case "UserMessageReceived":
     case "BotMessageEmitted":
     case "RedeliveryRequested":
+    case "DeliveriesResumed":
       return decoded.recordedAt
     case "DeliveryAttemptFailed":
       return event.nextAttemptAt

@@ -20,6 +20,11 @@ export interface DeliverySettingsShape {
   readonly botTurnRetrySchedule: RetrySchedule
   /** Upper bound for a receiver's Retry-After. */
   readonly maxRetryAfter: Duration.Duration
+  /**
+   * An installation whose response endpoint has failed for this long without a success (from its
+   * first failed attempt after the last success) is paused: its deliveries are held until resumed.
+   */
+  readonly endpointPauseAfter: Duration.Duration
   /** How often the schedule looks for conversations whose next attempt has come due. */
   readonly pollInterval: Duration.Duration
   /**
@@ -38,6 +43,7 @@ export const defaults: DeliverySettingsShape = {
   botTimeout: Duration.seconds(10),
   botTurnRetrySchedule: [1_000, 5_000, 30_000, 120_000, 600_000],
   maxRetryAfter: Duration.hours(1),
+  endpointPauseAfter: Duration.days(5),
   pollInterval: Duration.seconds(1),
   onlyInstallations: undefined
 }

@@ -36,7 +36,10 @@ interface Settlement {
 export class WorkIndex extends Context.Service<
   WorkIndex,
   {
-    /** Conversations whose work is due now, earliest first, leaving out those already being worked on. */
+    /**
+     * Conversations whose work is due now, earliest first, leaving out those already being worked
+     * on and those of installations whose endpoint is paused.
+     */
     due(options: {
       readonly limit: number
       readonly excluding: ReadonlyArray<string>
@@ -88,6 +91,11 @@ export class WorkIndex extends Context.Service<
               SELECT jsonb_array_elements_text(${JSON.stringify(options.excluding)}::jsonb)
             ))
             AND ${scope}
+            -- A paused endpoint's conversations hold their deliveries until it is resumed.
+            AND NOT EXISTS (
+              SELECT 1 FROM endpoint_health h
+              WHERE h.installation_id = conversation_work.installation_id AND h.paused_at IS NOT NULL
+            )
           ORDER BY due_at
           LIMIT ${options.limit}
         `

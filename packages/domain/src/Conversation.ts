@@ -27,6 +27,8 @@ export interface ConversationState {
   readonly outbox: ReadonlyArray<MessageId>
   /** The user who wrote last: bot messages posted on the bot's own initiative are addressed to them. */
   readonly lastUserId: UserId | null
+  /** Set while the conversation holds its deliveries back (its endpoint is paused). */
+  readonly deliveriesPausedAt: Instant | null
 }
 
 export interface OpenTurn {
@@ -60,7 +62,8 @@ export const initialState: ConversationState = {
   openTurns: [],
   botMessages: HashMap.empty(),
   outbox: [],
-  lastUserId: null
+  lastUserId: null,
+  deliveriesPausedAt: null
 }
 
 const updateBotMessage = (
@@ -181,6 +184,10 @@ export const evolve = (state: ConversationState, event: ConversationEvent): Conv
         })),
         outbox: [...state.outbox, event.messageId]
       }
+    case "DeliveriesPaused":
+      return { ...state, deliveriesPausedAt: event.pausedAt }
+    case "DeliveriesResumed":
+      return { ...state, deliveriesPausedAt: null }
   }
 }
 

@@ -73,13 +73,28 @@ export class RequestRedelivery extends Schema.TaggedClass<RequestRedelivery>()("
   at: Instant
 }) {}
 
+/** Hold this conversation's deliveries back: its installation's endpoint is paused. */
+export class PauseDeliveries extends Schema.TaggedClass<PauseDeliveries>()("PauseDeliveries", {
+  failingSince: Instant,
+  endpointPausedAt: Instant,
+  lastError: Schema.NullOr(Schema.String),
+  at: Instant
+}) {}
+
+/** Send the held deliveries again: the endpoint is no longer paused. */
+export class ResumeDeliveries extends Schema.TaggedClass<ResumeDeliveries>()("ResumeDeliveries", {
+  at: Instant
+}) {}
+
 export const ConversationCommand = Schema.Union([
   ReceiveUserMessage,
   CompleteBotTurn,
   FailBotTurn,
   PostBotMessage,
   RecordDeliveryAttempt,
-  RequestRedelivery
+  RequestRedelivery,
+  PauseDeliveries,
+  ResumeDeliveries
 ]).pipe(Schema.toTaggedUnion("_tag"))
 export type ConversationCommand = typeof ConversationCommand.Type
 

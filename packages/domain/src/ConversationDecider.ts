@@ -4,10 +4,12 @@ import type {
   ConversationCommand,
   ConversationRejection,
   FailBotTurn,
+  PauseDeliveries,
   PostBotMessage,
   ReceiveUserMessage,
   RecordDeliveryAttempt,
-  RequestRedelivery
+  RequestRedelivery,
+  ResumeDeliveries
 } from "./ConversationCommands.ts"
 import {
   ConversationNotStarted,
@@ -22,6 +24,8 @@ import {
   BotTurnFailed,
   type ConversationEvent,
   ConversationStarted,
+  DeliveriesPaused,
+  DeliveriesResumed,
   DeliveryAttemptFailed,
   MessageDeadLettered,
   MessageDelivered,
@@ -145,7 +149,16 @@ export const recorded = {
     }
   },
   redelivery: (command: RequestRedelivery): ConversationEvent =>
-    new RedeliveryRequested({ messageId: command.messageId, requestedAt: command.at })
+    new RedeliveryRequested({ messageId: command.messageId, requestedAt: command.at }),
+  pause: (command: PauseDeliveries, installationId: DeliveriesPaused["installationId"]): ConversationEvent =>
+    new DeliveriesPaused({
+      installationId,
+      failingSince: command.failingSince,
+      endpointPausedAt: command.endpointPausedAt,
+      lastError: command.lastError,
+      pausedAt: command.at
+    }),
+  resume: (command: ResumeDeliveries): ConversationEvent => new DeliveriesResumed({ resumedAt: command.at })
 }
 
 /** The rejection of a user message whose id was seen: the same body is a duplicate, another a reuse. */
@@ -229,6 +242,19 @@ const requestRedelivery = (command: RequestRedelivery, state: DecisionState): De
   return accept(recorded.redelivery(command))
 }
 
+/**
+ * A conversation records the pause once, and only when it has a delivery to hold back; a pause it
+ * already recorded, or one with nothing waiting, changes nothing.
+ */
+const pauseDeliveries = (command: PauseDeliveries, state: DecisionState): Decision =>
+  state.started === null || state.outbox.length === 0 || state.deliveriesPausedAt !== null
+    ? accept()
+    : accept(recorded.pause(command, state.started.installationId))
+
+/** Only a conversation that recorded a pause records its end. */
+const resumeDeliveries = (command: ResumeDeliveries, state: DecisionState): Decision =>
+  state.deliveriesPausedAt === null ? accept() : accept(recorded.resume(command))
+
 export const decide = (command: ConversationCommand, state: DecisionState): Decision => {
   switch (command._tag) {
     case "ReceiveUserMessage":
@@ -243,5 +269,9 @@ export const decide = (command: ConversationCommand, state: DecisionState): Deci
       return recordDeliveryAttempt(command, state)
     case "RequestRedelivery":
       return requestRedelivery(command, state)
+    case "PauseDeliveries":
+      return pauseDeliveries(command, state)
+    case "ResumeDeliveries":
+      return resumeDeliveries(command, state)
   }
 }

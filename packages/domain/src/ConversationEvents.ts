@@ -89,6 +89,27 @@ export class RedeliveryRequested extends Schema.TaggedClass<RedeliveryRequested>
   requestedAt: Instant
 }) {}
 
+/**
+ * The installation's response endpoint had failed continuously for longer than the pause bound
+ * (`ENDPOINT_PAUSE_AFTER`), so this conversation holds its pending deliveries back (they stay
+ * pending, in order, their retry schedule untouched) until an operator resumes the endpoint.
+ * Recorded once per pause by every conversation that has a delivery to hold back.
+ */
+export class DeliveriesPaused extends Schema.TaggedClass<DeliveriesPaused>()("DeliveriesPaused", {
+  installationId: InstallationId,
+  /** The first failed attempt after the endpoint's last success. */
+  failingSince: Instant,
+  /** When the endpoint was paused (the same for every conversation of the pause). */
+  endpointPausedAt: Instant,
+  lastError: Schema.NullOr(Schema.String),
+  pausedAt: Instant
+}) {}
+
+/** The endpoint was resumed: this conversation's held deliveries go out again, the head at once. */
+export class DeliveriesResumed extends Schema.TaggedClass<DeliveriesResumed>()("DeliveriesResumed", {
+  resumedAt: Instant
+}) {}
+
 export const ConversationEvent = Schema.Union([
   ConversationStarted,
   UserMessageReceived,
@@ -98,7 +119,9 @@ export const ConversationEvent = Schema.Union([
   DeliveryAttemptFailed,
   MessageDelivered,
   MessageDeadLettered,
-  RedeliveryRequested
+  RedeliveryRequested,
+  DeliveriesPaused,
+  DeliveriesResumed
 ]).pipe(Schema.toTaggedUnion("_tag"))
 export type ConversationEvent = typeof ConversationEvent.Type
 export type ConversationEventType = ConversationEvent["_tag"]

@@ -18,7 +18,7 @@ import { type ConversationId, conversationStream } from "./Ids.ts"
  */
 
 /** Snapshots carry their format; a snapshot of another format is ignored (folded from the log). */
-export const FORMAT = 1
+export const FORMAT = 2
 
 /** A writer saves a snapshot once its state is this many events past the last one. */
 export const SNAPSHOT_EVERY = 100

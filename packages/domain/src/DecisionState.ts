@@ -55,6 +55,8 @@ export interface DecisionState {
   readonly delivered: number
   /** The user who wrote last: bot messages posted on the bot's own initiative are addressed to them. */
   readonly lastUserId: UserId | null
+  /** Set while the conversation holds its deliveries back (`DeliveriesPaused` … `DeliveriesResumed`). */
+  readonly deliveriesPausedAt: Instant | null
 }
 
 export const initialState: DecisionState = {
@@ -64,7 +66,8 @@ export const initialState: DecisionState = {
   outbox: [],
   deadLetters: [],
   delivered: 0,
-  lastUserId: null
+  lastUserId: null,
+  deliveriesPausedAt: null
 }
 
 const updateOutbox = (
@@ -148,6 +151,10 @@ export const evolve = (state: DecisionState, event: ConversationEvent): Decision
         outbox: [...state.outbox, { ...message, status: "pending", attempts: 0, nextAttemptAt: null }]
       }
     }
+    case "DeliveriesPaused":
+      return { ...state, deliveriesPausedAt: event.pausedAt }
+    case "DeliveriesResumed":
+      return { ...state, deliveriesPausedAt: null }
   }
 }
 
@@ -200,5 +207,6 @@ export const DecisionStateSchema: Schema.Codec<DecisionState, unknown> = Schema.
   outbox: Schema.Array(BotMessageCodec),
   deadLetters: Schema.Array(BotMessageCodec),
   delivered: Schema.Int,
-  lastUserId: Schema.NullOr(UserId)
+  lastUserId: Schema.NullOr(UserId),
+  deliveriesPausedAt: Schema.NullOr(Instant)
 })

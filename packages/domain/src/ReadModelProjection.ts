@@ -260,6 +260,9 @@ const messageIdsOf = (event: ConversationEvent): ReadonlyArray<string> => {
     case "MessageDeadLettered":
     case "RedeliveryRequested":
       return [event.messageId]
+    case "DeliveriesPaused":
+    case "DeliveriesResumed":
+      return []
   }
 }
 
@@ -511,6 +514,10 @@ const applyEvent = (
         row.dead_lettered_at = null
         row.redeliveries = row.redeliveries + 1
       })
+      return
+    case "DeliveriesPaused":
+    case "DeliveriesResumed":
+      // Held messages stay pending; the pause is the conversation's, not a message's.
       return
   }
 }

@@ -38,6 +38,10 @@ export const occurredAt = (event: ConversationEvent): Instant => {
       return event.deadLetteredAt
     case "RedeliveryRequested":
       return event.requestedAt
+    case "DeliveriesPaused":
+      return event.pausedAt
+    case "DeliveriesResumed":
+      return event.resumedAt
   }
 }
 
@@ -97,6 +101,12 @@ export const describeEvent = (event: ConversationEvent): string => {
       return `dead-lettered ${event.messageId} (attempt ${event.attempt}, ${http(event.status)}): ${clip(event.reason)}`
     case "RedeliveryRequested":
       return `redelivery of ${event.messageId} requested`
+    case "DeliveriesPaused":
+      return `deliveries paused: the response endpoint has failed since ${event.failingSince} (paused at ${event.endpointPausedAt})${
+        event.lastError === null ? "" : `: ${clip(event.lastError)}`
+      }`
+    case "DeliveriesResumed":
+      return "deliveries resumed"
   }
 }
 

@@ -4,10 +4,12 @@ import {
   CompleteBotTurn,
   type ConversationCommand,
   FailBotTurn,
+  PauseDeliveries,
   PostBotMessage,
   ReceiveUserMessage,
   RecordDeliveryAttempt,
-  RequestRedelivery
+  RequestRedelivery,
+  ResumeDeliveries
 } from "../src/ConversationCommands.ts"
 import { decide } from "../src/ConversationDecider.ts"
 import type { ConversationEvent } from "../src/ConversationEvents.ts"
@@ -260,6 +262,63 @@ describe("Conversation decide/evolve", () => {
     const addressee = (id: MessageId) => state.outbox.find((message) => message.messageId === id)?.userId
     assert.strictEqual(addressee(reply), first)
     assert.strictEqual(addressee(posted), second)
+  })
+
+  it("records a pause once, only with a delivery to hold back, and its end only after it", () => {
+    const pause = new PauseDeliveries({
+      failingSince: "2026-11-20T12:00:00.000Z",
+      endpointPausedAt: "2026-11-25T11:59:00.000Z",
+      lastError: "HTTP 503",
+      at
+    })
+    const resume = new ResumeDeliveries({ at: "2026-11-25T13:00:00.000Z" })
+    const received = eventsOf(receive("m1"))
+    // Nothing to hold back (no bot message yet): nothing recorded; nor in a conversation not started.
+    assert.deepStrictEqual(thenEvents(given(received).when(pause)), [])
+    assert.deepStrictEqual(thenEvents(given([]).when(pause)), [])
+
+    const reply = newMessageId()
+    const pending = eventsOf(
+      receive("m1"),
+      new CompleteBotTurn({
+        userMessageId: userMessageIdFor(installation, "m1"),
+        messages: [{ messageId: reply, type: "text", payload: { text: "x" } }],
+        at
+      })
+    )
+    // Not paused: resuming records nothing.
+    assert.deepStrictEqual(thenEvents(given(pending).when(resume)), [])
+
+    const paused = thenEvents(given(pending).when(pause))
+    assert.strictEqual(paused.length, 1)
+    const event = paused[0]!
+    assert.strictEqual(event._tag, "DeliveriesPaused")
+    if (event._tag === "DeliveriesPaused") {
+      assert.strictEqual(event.installationId, installation)
+      assert.strictEqual(event.failingSince, "2026-11-20T12:00:00.000Z")
+      assert.strictEqual(event.endpointPausedAt, "2026-11-25T11:59:00.000Z")
+      assert.strictEqual(event.lastError, "HTTP 503")
+      assert.strictEqual(event.pausedAt, at)
+    }
+    const held = fold([...pending, ...paused])
+    assert.strictEqual(held.deliveriesPausedAt, at)
+    // The held message stays pending at the head, untouched.
+    assert.strictEqual(nextDelivery(held)?.messageId, reply)
+    assert.strictEqual(nextDelivery(held)?.attempts, 0)
+    // A second pause while paused records nothing.
+    assert.deepStrictEqual(thenEvents(given([...pending, ...paused]).when(pause)), [])
+
+    const resumed = thenEvents(given([...pending, ...paused]).when(resume))
+    assert.deepStrictEqual(
+      resumed.map((e) => e._tag),
+      ["DeliveriesResumed"]
+    )
+    const after = fold([...pending, ...paused, ...resumed])
+    assert.strictEqual(after.deliveriesPausedAt, null)
+    assert.strictEqual(nextDelivery(after)?.messageId, reply)
+    // Resumed once: a second resume records nothing, and a later pause is recorded again.
+    assert.deepStrictEqual(thenEvents(given([...pending, ...paused, ...resumed]).when(resume)), [])
+    assert.strictEqual(thenEvents(given([...pending, ...paused, ...resumed]).when(pause)).length, 1)
   })
 
   it("folds from the initial state", () => {

@@ -57,5 +57,11 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
       }
       return accept(recorded.redelivery(command))
     }
+    case "PauseDeliveries":
+      return state.started === null || state.outbox.length === 0 || state.deliveriesPausedAt !== null
+        ? accept()
+        : accept(recorded.pause(command, state.started.installationId))
+    case "ResumeDeliveries":
+      return state.deliveriesPausedAt === null ? accept() : accept(recorded.resume(command))
   }
 }

@@ -6,9 +6,11 @@ import {
   CompleteBotTurn,
   type ConversationCommand,
   FailBotTurn,
+  PauseDeliveries,
   PostBotMessage,
   RecordDeliveryAttempt,
-  RequestRedelivery
+  RequestRedelivery,
+  ResumeDeliveries
 } from "../src/ConversationCommands.ts"
 import { decide } from "../src/ConversationDecider.ts"
 import type { ConversationEvent } from "../src/ConversationEvents.ts"
@@ -84,7 +86,9 @@ const Step = Schema.Union([
     message: Small,
     outcome: Schema.Literals(["delivered", "retry", "dead_letter"])
   }),
-  Schema.TaggedStruct("Redeliver", { message: Small })
+  Schema.TaggedStruct("Redeliver", { message: Small }),
+  Schema.TaggedStruct("Pause", {}),
+  Schema.TaggedStruct("Resume", {})
 ])
 type Step = typeof Step.Type
 
@@ -183,6 +187,17 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Replay", (it)
                 messageId: nth(deadLettered(), step.message) ?? nth(emitted, step.message) ?? newMessageId(),
                 at: at()
               })
+            case "Pause": {
+              const time = at()
+              return new PauseDeliveries({
+                failingSince: time,
+                endpointPausedAt: time,
+                lastError: "HTTP 503",
+                at: time
+              })
+            }
+            case "Resume":
+              return new ResumeDeliveries({ at: at() })
           }
         }
 

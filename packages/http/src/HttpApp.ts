@@ -1,5 +1,5 @@
 import { Deliveries } from "@messaging-api/delivery/Deliveries"
-import { AccessTokens, ConversationHistory, Installations } from "@messaging-api/domain"
+import { AccessTokens, ConversationHistory, EndpointHealth, Installations } from "@messaging-api/domain"
 import { Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
@@ -51,6 +51,7 @@ export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.laye
   Layer.provideMerge(
     Layer.mergeAll(
       Installations.Installations.layer,
+      EndpointHealth.EndpointHealth.layer,
       AccessTokens.AccessTokens.layer,
       ConversationHistory.ConversationHistory.layer,
       Deliveries.layer

@@ -1,4 +1,10 @@
-import { EndpointGuard, type Installation, Installations, RetrySchedule } from "@messaging-api/domain"
+import {
+  EndpointGuard,
+  EndpointHealth,
+  type Installation,
+  Installations,
+  RetrySchedule
+} from "@messaging-api/domain"
 import { type EndpointVerificationFailed, EndpointVerifier } from "@messaging-api/domain/EndpointVerifier"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { SqlError } from "effect/sql"
@@ -66,7 +72,8 @@ export class InstallationSetup extends Context.Service<
     rotateSecret(
       id: string
     ): Effect.Effect<InstallationView, Installations.InstallationNotFound | SqlError.SqlError>
-    view(installation: Installation.Installation): InstallationView
+    /** The installation as the API shows it (a new one's endpoint is healthy). */
+    view(installation: Installation.Installation, endpoint?: EndpointHealth.EndpointStatus): InstallationView
   }
 >()("@messaging-api/http/InstallationSetup") {
   static readonly layer = Layer.effect(
@@ -78,12 +85,13 @@ export class InstallationSetup extends Context.Service<
       const guard = yield* EndpointGuard.EndpointGuard
 
       // Everything but the rotated-out secret: that one is never shown again.
-      const view = ({
-        previousSigningSecret: _,
-        ...installation
-      }: Installation.Installation): InstallationView => ({
+      const view = (
+        { previousSigningSecret: _, ...installation }: Installation.Installation,
+        endpoint: EndpointHealth.EndpointStatus = EndpointHealth.healthy
+      ): InstallationView => ({
         ...installation,
-        webhookUrl: webhookUrl(settings, installation.webhookId)
+        webhookUrl: webhookUrl(settings, installation.webhookId),
+        endpoint
       })
 
       const create = Effect.fn("InstallationSetup.create")(function* (request: InstallationRequest) {

@@ -97,6 +97,7 @@ describe("the messaging-api CLI", () => {
         assert.include(row!, responseUrl)
         assert.include(row!, webhookUrl!)
         assert.include(row!, "1s,5s,30s")
+        assert.include(row!, "healthy")
         assert.notInclude(table, signingSecret!, "the table does not show secrets")
 
         const json = (yield* listed).find((installation) => installation.id === id)
@@ -108,7 +109,8 @@ describe("the messaging-api CLI", () => {
           signingSecret,
           retrySchedule: [1_000, 5_000, 30_000],
           createdAt: json?.createdAt,
-          webhookUrl
+          webhookUrl,
+          endpoint: { status: "healthy" }
         })
 
         succeeded(yield* runCli(["installations", "delete", id!], env))

@@ -1,4 +1,4 @@
-import { Installation, RetrySchedule } from "@messaging-api/domain"
+import { EndpointHealth, Installation, RetrySchedule } from "@messaging-api/domain"
 import { Effect, Schema, SchemaGetter, SchemaIssue } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"
@@ -45,7 +45,12 @@ export const InstallationView = Schema.Struct({
     })
   ),
   /** Where the application POSTs user messages. */
-  webhookUrl: Schema.String
+  webhookUrl: Schema.String,
+  endpoint: EndpointHealth.EndpointStatus.annotate({
+    description:
+      "The response endpoint's health: `failing` since its first failed attempt after the last success; " +
+      "`paused` once it has failed for ENDPOINT_PAUSE_AFTER (deliveries held until resumed)."
+  })
 }).annotate({ identifier: "Installation" })
 export type InstallationView = typeof InstallationView.Type
 
@@ -88,6 +93,19 @@ export class InstallationsApi extends HttpApiGroup.make("installations")
           "Answers the new secret. For SECRET_ROTATION_OVERLAP (24 hours by default) every delivery and http-bot " +
           "request carries two signatures, `webhook-signature: v1,<new> v1,<old>`, then only the new one. A " +
           "rotation during an overlap drops the oldest secret: the one it replaces becomes the old one."
+      })
+    ),
+    HttpApiEndpoint.post("resume", "/:id/resume", {
+      params: id,
+      success: InstallationView,
+      error: [NotFound, ServiceUnavailable]
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Resume a paused response endpoint",
+        description:
+          "Ends the pause (and the failing period): every held delivery is sent again, in order per " +
+          "conversation, within about a second. Answers the installation with its endpoint healthy; " +
+          "resuming an endpoint that is not paused changes nothing but its failing period."
       })
     )
   )

@@ -1,4 +1,4 @@
-import { Installations } from "@messaging-api/domain"
+import { EndpointHealth, type Installation, Installations } from "@messaging-api/domain"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../Api.ts"
@@ -13,7 +13,11 @@ export const InstallationsHandlers = HttpApiBuilder.group(
   "installations",
   Effect.fn(function* (handlers) {
     const installations = yield* Installations.Installations
+    const health = yield* EndpointHealth.EndpointHealth
     const setup = yield* InstallationSetup
+
+    const withEndpoint = (installation: Installation.Installation) =>
+      health.get(installation.id).pipe(Effect.map((endpoint) => setup.view(installation, endpoint)))
 
     return handlers.handleAll({
       create: ({ payload }) =>
@@ -47,12 +51,29 @@ export const InstallationsHandlers = HttpApiBuilder.group(
         ),
       list: () =>
         installations.list.pipe(
-          Effect.map((all) => all.map(setup.view)),
+          Effect.flatMap((all) =>
+            health
+              .getMany(all.map((installation) => installation.id))
+              .pipe(
+                Effect.map((endpoints) =>
+                  all.map((installation) => setup.view(installation, endpoints.get(installation.id)))
+                )
+              )
+          ),
           Effect.mapError(databaseUnavailable)
         ),
       get: ({ params }) =>
         installations.get(params.id).pipe(
-          Effect.map(setup.view),
+          Effect.flatMap(withEndpoint),
+          Effect.catchTags({
+            InstallationNotFound: () => Effect.fail(notFound(params.id)),
+            SqlError: () => Effect.fail(databaseUnavailable())
+          })
+        ),
+      resume: ({ params }) =>
+        installations.get(params.id).pipe(
+          Effect.tap((installation) => health.resume(installation.id)),
+          Effect.flatMap(withEndpoint),
           Effect.catchTags({
             InstallationNotFound: () => Effect.fail(notFound(params.id)),
             SqlError: () => Effect.fail(databaseUnavailable())

@@ -1,5 +1,5 @@
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
-import { Installation, Installations, RetrySchedule } from "@messaging-api/domain"
+import { EndpointHealth, Installation, Installations, RetrySchedule } from "@messaging-api/domain"
 import { HttpSettings, InstallationSetup, InstallationsApi } from "@messaging-api/http"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -8,7 +8,8 @@ import { EndpointGuardLive, ServerConfig } from "../ServerConfig.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
- * `messaging-api installations create|list|delete|rotate-secret`: the admin API's installations, from the shell.
+ * `messaging-api installations create|list|show|resume|delete|rotate-secret`: the admin API's
+ * installations, from the shell, each with its response endpoint's health (healthy, failing, paused).
  * Creating one goes through the same `InstallationSetup` as `POST /v1/installations` (the response
  * endpoint must accept the test message first), and webhook URLs are built from PUBLIC_URL.
  */
@@ -24,7 +25,9 @@ const InstallationsLive = Layer.unwrap(
     const config = yield* ServerConfig
     return InstallationSetup.InstallationSetup.layer.pipe(
       Layer.provide(EndpointVerifier.layerWithOwnClient),
-      Layer.provideMerge(Installations.Installations.layer),
+      Layer.provideMerge(
+        Layer.mergeAll(Installations.Installations.layer, EndpointHealth.EndpointHealth.layer)
+      ),
       Layer.provide(
         HttpSettings.layer({
           publicUrl: config.publicUrl,
@@ -51,6 +54,7 @@ const RotatedJson = Schema.Struct({
 })
 const encodeRotated = Schema.encodeSync(Schema.fromJsonString(RotatedJson))
 const encodeList = Schema.encodeSync(Schema.fromJsonString(Schema.Array(InstallationsApi.InstallationView)))
+const encodeOne = Schema.encodeSync(Schema.fromJsonString(InstallationsApi.InstallationView))
 
 const json = Flag.Boolean("json").pipe(
   Flag.withDefault(false),
@@ -92,6 +96,53 @@ const retrySchedule = (value: Option.Option<string>) => {
 const describeBot = (bot: Installation.BotConfig) => (bot._tag === "http" ? `http ${bot.url}` : bot._tag)
 const describeSchedule = (schedule: RetrySchedule.RetrySchedule) =>
   schedule.length === 0 ? "none" : RetrySchedule.formatRetrySchedule(schedule)
+
+/** `healthy`, `failing since …`, `paused at … (failing since …)`. */
+const describeEndpoint = (endpoint: EndpointHealth.EndpointStatus) => {
+  switch (endpoint.status) {
+    case "healthy":
+      return "healthy"
+    case "failing":
+      return `failing since ${endpoint.failingSince ?? "?"}`
+    case "paused":
+      return `paused at ${endpoint.pausedAt ?? "?"}${
+        endpoint.failingSince === undefined ? "" : ` (failing since ${endpoint.failingSince})`
+      }`
+  }
+}
+
+/** The installations as the API shows them, each with its endpoint's health. */
+const viewAll = Effect.gen(function* () {
+  const installations = yield* Installations.Installations
+  const health = yield* EndpointHealth.EndpointHealth
+  const setup = yield* InstallationSetup.InstallationSetup
+  const all = yield* installations.list
+  const endpoints = yield* health.getMany(all.map((installation) => installation.id))
+  return all.map((installation) => setup.view(installation, endpoints.get(installation.id)))
+})
+
+const viewOne = (id: string) =>
+  Effect.gen(function* () {
+    const installation = yield* (yield* Installations.Installations).get(id)
+    const endpoint = yield* (yield* EndpointHealth.EndpointHealth).get(installation.id)
+    return (yield* InstallationSetup.InstallationSetup).view(installation, endpoint)
+  })
+
+const describeInstallation = (installation: InstallationsApi.InstallationView) =>
+  [
+    `Installation ${installation.id}`,
+    `  bot             ${describeBot(installation.bot)}`,
+    `  response URL    ${installation.responseUrl}`,
+    `  endpoint        ${describeEndpoint(installation.endpoint)}`,
+    ...(installation.endpoint.lastError === undefined
+      ? []
+      : [`  last error      ${installation.endpoint.lastError}`]),
+    `  webhook URL     ${installation.webhookUrl}`,
+    `  retry schedule  ${describeSchedule(installation.retrySchedule)}`,
+    `  created         ${installation.createdAt}`
+  ].join("\n")
+
+const idArgument = Argument.String("id").pipe(Argument.withDescription("The installation's id"))
 
 const create = Command.make(
   "create",
@@ -166,9 +217,7 @@ const create = Command.make(
 
 const list = Command.make("list", { json }, (flags) =>
   Effect.gen(function* () {
-    const installations = yield* Installations.Installations
-    const setup = yield* InstallationSetup.InstallationSetup
-    const all = (yield* installations.list).map(setup.view)
+    const all = yield* viewAll
     if (flags.json) return yield* Console.log(encodeList(all))
     if (all.length === 0) {
       return yield* Console.log(
@@ -177,11 +226,12 @@ const list = Command.make("list", { json }, (flags) =>
     }
     yield* Console.log(
       formatTable(
-        ["ID", "BOT", "RESPONSE URL", "WEBHOOK URL", "RETRY SCHEDULE"],
+        ["ID", "BOT", "RESPONSE URL", "ENDPOINT", "WEBHOOK URL", "RETRY SCHEDULE"],
         all.map((installation) => [
           installation.id,
           describeBot(installation.bot),
           installation.responseUrl,
+          installation.endpoint.status,
           installation.webhookUrl,
           describeSchedule(installation.retrySchedule)
         ])
@@ -190,15 +240,41 @@ const list = Command.make("list", { json }, (flags) =>
   }).pipe(Effect.provide(InstallationsLive))
 ).pipe(Command.withDescription("List the installations (--json includes their signing secrets)"))
 
-const remove = Command.make(
-  "delete",
-  { id: Argument.String("id").pipe(Argument.withDescription("The installation's id")) },
-  ({ id }) =>
-    Effect.gen(function* () {
-      const installations = yield* Installations.Installations
-      yield* installations.delete(id)
-      yield* Console.log(`Deleted installation ${id}`)
-    }).pipe(Effect.provide(InstallationsLive))
+const show = Command.make("show", { id: idArgument, json }, (flags) =>
+  Effect.gen(function* () {
+    const installation = yield* viewOne(flags.id)
+    yield* Console.log(flags.json ? encodeOne(installation) : describeInstallation(installation))
+  }).pipe(Effect.provide(InstallationsLive))
+).pipe(
+  Command.withDescription(
+    "Show one installation and its response endpoint's health (healthy, failing since …, paused at …)"
+  )
+)
+
+const resume = Command.make("resume", { id: idArgument, json }, (flags) =>
+  Effect.gen(function* () {
+    const before = yield* viewOne(flags.id)
+    yield* (yield* EndpointHealth.EndpointHealth).resume(before.id)
+    const after = yield* viewOne(flags.id)
+    if (flags.json) return yield* Console.log(encodeOne(after))
+    yield* Console.log(
+      before.endpoint.status === "paused"
+        ? `Resumed installation ${after.id}: its held deliveries are sent again, in order (by the running server, within about a second)`
+        : `Installation ${after.id} was not paused (endpoint ${describeEndpoint(before.endpoint)}); it is healthy now`
+    )
+  }).pipe(Effect.provide(InstallationsLive))
+).pipe(
+  Command.withDescription(
+    "Resume a paused response endpoint: deliveries held since the pause go out again, in order per conversation"
+  )
+)
+
+const remove = Command.make("delete", { id: idArgument }, ({ id }) =>
+  Effect.gen(function* () {
+    const installations = yield* Installations.Installations
+    yield* installations.delete(id)
+    yield* Console.log(`Deleted installation ${id}`)
+  }).pipe(Effect.provide(InstallationsLive))
 ).pipe(Command.withDescription("Delete an installation (its conversations' history is kept)"))
 
 const rotateSecret = Command.make(
@@ -233,6 +309,8 @@ const rotateSecret = Command.make(
 )
 
 export const installationsCommand = Command.make("installations").pipe(
-  Command.withDescription("Create, list and delete installations, and rotate their signing secrets"),
-  Command.withSubcommands([create, list, remove, rotateSecret])
+  Command.withDescription(
+    "Create, list, show, resume and delete installations, and rotate their signing secrets"
+  ),
+  Command.withSubcommands([create, list, show, resume, remove, rotateSecret])
 )

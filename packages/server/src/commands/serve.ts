@@ -29,6 +29,7 @@ const DeliveryLive = Layer.unwrap(
           DeliverySettings.make({
             requestTimeout: config.requestTimeout,
             passivateAfter: config.passivateAfter,
+            endpointPauseAfter: config.endpointPauseAfter,
             drainTimeout: config.shutdownTimeout
           })
         )
