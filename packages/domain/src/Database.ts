@@ -1,5 +1,5 @@
 import { PgClient } from "@effect/sql-pg"
-import { Layer, Redacted } from "effect"
+import { Duration, Layer, Redacted } from "effect"
 import { MigrationsLayer } from "./migrations/index.ts"
 
 export interface DatabaseOptions {
@@ -7,6 +7,11 @@ export interface DatabaseOptions {
   readonly maxConnections?: number
   /** Connections opened up front (the embedded database wants them all: a new one waits behind an open transaction). */
   readonly minConnections?: number | undefined
+  /**
+   * Statements running longer are cancelled by Postgres (`statement_timeout`, migrations exempt),
+   * and a new connection must be made within it. None when absent.
+   */
+  readonly statementTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -20,7 +25,17 @@ export const layer = (options: DatabaseOptions) =>
       PgClient.layer({
         url: Redacted.make(options.url),
         maxConnections: options.maxConnections ?? 10,
-        minConnections: options.minConnections
+        minConnections: options.minConnections,
+        ...(options.statementTimeout === undefined
+          ? {}
+          : {
+              connectTimeout: options.statementTimeout,
+              startupParameters: {
+                statement_timeout: String(
+                  Duration.toMillis(Duration.fromInputUnsafe(options.statementTimeout))
+                )
+              }
+            })
       })
     )
   )

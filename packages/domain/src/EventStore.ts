@@ -331,8 +331,9 @@ function makeEventStore() {
       if (appends.length === 1) return Effect.map(alone(appends[0]!), (exit) => [exit])
       return insertMany(appends).pipe(
         Effect.catch((error) => {
-          // The database is out of reach: every append of the batch gets that answer, no retries.
-          if (error.reason._tag === "ConnectionError")
+          // The database is out of reach, or too slow (DATABASE_STATEMENT_TIMEOUT): every append of the
+          // batch gets that answer, no retries (halves would each wait as long again).
+          if (error.reason._tag === "ConnectionError" || error.reason._tag === "StatementTimeoutError")
             return Effect.succeed(appends.map(() => Exit.fail(error)))
           const half = Math.ceil(appends.length / 2)
           return Effect.zipWith(

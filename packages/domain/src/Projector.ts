@@ -187,6 +187,8 @@ function make(options?: ProjectorOptions) {
 
     const rebuild = Effect.gen(function* () {
       yield* Effect.gen(function* () {
+        // A rebuild takes as long as the log is long: DATABASE_STATEMENT_TIMEOUT does not apply.
+        yield* sql`SET LOCAL statement_timeout = 0`
         yield* lock
         yield* sql`DELETE FROM rm_delivery_attempts`
         yield* sql`DELETE FROM rm_messages`

@@ -15,6 +15,7 @@ import { EventStreams } from "./server/EventStreams.ts"
 import { HistoryHandlers } from "./server/HistoryHandlers.ts"
 import { InstallationsHandlers } from "./server/InstallationsHandlers.ts"
 import { RateLimitsLayer } from "./server/RateLimits.ts"
+import { RequestDeadlineLayer } from "./server/RequestDeadline.ts"
 import { RequestValidationLayer } from "./server/RequestValidation.ts"
 import { SystemHandlers } from "./server/SystemHandlers.ts"
 import { TokensHandlers } from "./server/TokensHandlers.ts"
@@ -43,7 +44,8 @@ export const routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers)),
   HttpApiScalar.layer(Api, { path: "/docs" }),
   ErrorResponsesLayer,
-  RateLimitsLayer.pipe(Layer.provide(RateLimiter.layer), Layer.provide(RateLimiter.layerStoreMemory))
+  RateLimitsLayer.pipe(Layer.provide(RateLimiter.layer), Layer.provide(RateLimiter.layerStoreMemory)),
+  RequestDeadlineLayer
 )
 
 /** The services the routes use that this package knows how to build (over a SqlClient and the EventStore). */

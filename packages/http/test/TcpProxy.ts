@@ -3,12 +3,26 @@ import { Effect } from "effect"
 
 /**
  * A TCP proxy in front of Postgres, so a test can take the database away from the server (cut
- * every connection, refuse new ones) and give it back, on a real server or the embedded one.
+ * every connection, refuse new ones), make it stop answering (every byte held, connections left
+ * open, as when a server hangs or a network drops packets), and give it back, on a real server or
+ * the embedded one.
  */
 export const startTcpProxy = (target: URL) =>
   Effect.gen(function* () {
     const sockets = new Set<Socket>()
+    const pairs = new Set<readonly [Socket, Socket]>()
     let up = true
+    let hung = false
+    const flow = ([client, upstream]: readonly [Socket, Socket]) => {
+      client.pipe(upstream)
+      upstream.pipe(client)
+    }
+    const hold = ([client, upstream]: readonly [Socket, Socket]) => {
+      client.unpipe(upstream)
+      upstream.unpipe(client)
+      client.pause()
+      upstream.pause()
+    }
     const server = yield* Effect.acquireRelease(
       Effect.callback<Server>((resume) => {
         const server = createServer((client) => {
@@ -17,12 +31,18 @@ export const startTcpProxy = (target: URL) =>
             return
           }
           const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) })
-          for (const socket of [client, upstream]) {
+          const pair = [client, upstream] as const
+          for (const socket of pair) {
             sockets.add(socket)
-            socket.on("close", () => sockets.delete(socket))
+            socket.on("close", () => {
+              sockets.delete(socket)
+              pairs.delete(pair)
+            })
             socket.on("error", () => socket.destroy())
           }
-          client.pipe(upstream).pipe(client)
+          pairs.add(pair)
+          if (hung) hold(pair)
+          else flow(pair)
           client.on("close", () => upstream.destroy())
           upstream.on("close", () => client.destroy())
         })
@@ -48,6 +68,16 @@ export const startTcpProxy = (target: URL) =>
       }),
       up: Effect.sync(() => {
         up = true
+      }),
+      /** Holds every byte both ways, on open connections and new ones, without closing anything. */
+      hang: Effect.sync(() => {
+        hung = true
+        for (const pair of pairs) hold(pair)
+      }),
+      /** Lets the held bytes and everything after them through again. */
+      answer: Effect.sync(() => {
+        hung = false
+        for (const pair of pairs) flow(pair)
       })
     }
   })

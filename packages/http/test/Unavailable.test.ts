@@ -1,5 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { startTcpProxy } from "./TcpProxy.ts"
 import {
@@ -53,6 +54,57 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres 
 
       // One new conversation (2 events) before the outage and one after: nothing from the refused one.
       assert.strictEqual(yield* eventCount(installation.id), written + 2 + 2)
+    })
+  )
+})
+
+layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres stops answering", (it) => {
+  it.effect("answers 503 within the database timeout instead of hanging, /readyz too, and recovers", () =>
+    Effect.gen(function* () {
+      // Connections stay open but nothing comes back: no reset tells the pool the server is gone.
+      const proxy = yield* startTcpProxy(new URL(inject("databaseUrl")))
+      const admin = yield* client(yield* adminToken)
+      const installation = yield* admin.installations.create({
+        payload: { bot: { _tag: "echo" }, responseUrl: "http://127.0.0.1:9/", skipVerify: true }
+      })
+      const { token } = yield* admin.tokens.create({ payload: { installationIds: [installation.id] } })
+      const path = `/webhooks/${installation.webhookId}`
+      const cutOff = webhookMessage()
+
+      yield* Effect.gen(function* () {
+        assert.strictEqual((yield* postJson(path, webhookMessage(), token)).status, 200)
+        const adminHere = yield* client(yield* adminToken)
+        assert.strictEqual((yield* adminHere.installations.list()).length > 0, true)
+
+        yield* proxy.hang
+        const hung = yield* postJson(path, cutOff, token)
+        assert.strictEqual(hung.status, 503, hung.text)
+        assert.strictEqual(hung.json.error.code, "database_unavailable")
+        const history = yield* send("GET", "/v1/conversations", {
+          headers: { authorization: `Bearer ${token}` }
+        })
+        assert.strictEqual(history.status, 503, history.text)
+        const ready = yield* send("GET", "/readyz")
+        assert.strictEqual(ready.status, 503, ready.text)
+
+        yield* proxy.answer
+        // The cut-off request may have committed once the database answered again: its retry with
+        // the same message id is accepted either way, and stored once.
+        let again = yield* postJson(path, cutOff, token)
+        for (let tries = 0; again.status !== 200 && tries < 50; tries++) {
+          yield* Effect.sleep("100 millis")
+          again = yield* postJson(path, cutOff, token)
+        }
+        assert.strictEqual(again.status, 200, again.text)
+        assert.strictEqual((yield* send("GET", "/readyz")).status, 200)
+      }).pipe(Effect.provide(Layer.fresh(makeTestLayer(proxy.url, { databaseTimeout: "300 millis" }))))
+
+      const sql = yield* SqlClient.SqlClient
+      const stored = yield* sql<{ readonly n: number }>`
+        SELECT count(*)::int AS n FROM events
+        WHERE type = 'UserMessageReceived' AND data->>'externalMessageId' = ${cutOff.messageId}
+      `
+      assert.strictEqual(stored[0]!.n, 1)
     })
   )
 })

@@ -57,7 +57,9 @@ export const DatabaseLive = Layer.unwrap(
       url: Redacted.value(database.url),
       // The embedded database runs one statement at a time; a big pool would only queue.
       maxConnections: database.embedded ? 4 : config.databasePoolSize,
-      minConnections: database.embedded ? 4 : undefined
+      minConnections: database.embedded ? 4 : undefined,
+      // The embedded database runs one statement at a time: its queue is not a hung server.
+      statementTimeout: database.embedded ? undefined : config.databaseStatementTimeout
     })
   })
 )

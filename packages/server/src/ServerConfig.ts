@@ -38,6 +38,8 @@ export interface ServerConfigShape {
    * unset with the embedded database: loopback (a local trial), unset otherwise: none.
    */
   readonly allowedEndpointNetworks: ReadonlyArray<string>
+  /** Statements and requests waiting on the database longer than this fail with 503. */
+  readonly databaseStatementTimeout: Duration.Duration
   /** How long a rotated-out signing secret keeps signing beside the new one. */
   readonly secretRotationOverlap: Duration.Duration
 }
@@ -118,6 +120,9 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   endpointPauseAfter: Config.Duration("ENDPOINT_PAUSE_AFTER").pipe(Config.withDefault(Duration.days(5))),
   shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   databasePoolSize: Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  databaseStatementTimeout: Config.Duration("DATABASE_STATEMENT_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(5))
+  ),
   sseHeartbeat: Config.Duration("SSE_HEARTBEAT").pipe(Config.withDefault(Duration.seconds(15))),
   minRetryDelay: Config.Duration("MIN_RETRY_DELAY").pipe(Config.withDefault(Duration.seconds(1))),
   requestHeadersTimeout: Config.Duration("REQUEST_HEADERS_TIMEOUT").pipe(

@@ -1,5 +1,5 @@
-import { type Effect, Layer } from "effect"
-import { Migrator, type SqlClient } from "effect/sql"
+import { Effect, Layer } from "effect"
+import { Migrator, SqlClient } from "effect/sql"
 import createEvents from "./0001_create_events.ts"
 import createInstallations from "./0002_create_installations.ts"
 import createAccessTokens from "./0003_create_access_tokens.ts"
@@ -30,10 +30,27 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
 const run = Migrator.make({})
 
 /**
+ * A migration may take as long as it needs: the pool's `statement_timeout` (DATABASE_STATEMENT_TIMEOUT)
+ * is lifted for the migrator's transaction.
+ */
+const withoutStatementTimeout = <E>(migration: Effect.Effect<void, E, SqlClient.SqlClient>) =>
+  SqlClient.SqlClient.pipe(
+    Effect.flatMap((sql) => sql`SET LOCAL statement_timeout = 0`),
+    Effect.andThen(migration)
+  )
+
+/**
  * Applies pending migrations. Safe when several processes start at once: the migrator locks its
  * table, and a process that finds the work done moves on.
  */
-export const migrate = run({ loader: Migrator.fromRecord(migrations), table: "messaging_api_migrations" })
+export const migrate = run({
+  loader: Migrator.fromRecord(
+    Object.fromEntries(
+      Object.entries(migrations).map(([name, migration]) => [name, withoutStatementTimeout(migration)])
+    )
+  ),
+  table: "messaging_api_migrations"
+})
 
 export const MigrationsLayer = Layer.effectDiscard(migrate)
 

@@ -55,7 +55,8 @@ const HttpLive = Layer.unwrap(
           maxStreamsPerToken: config.maxStreamsPerToken,
           rateLimitPerToken: config.rateLimitPerToken,
           authFailuresPerIp: config.authFailuresPerIp,
-          secretRotationOverlap: config.secretRotationOverlap
+          secretRotationOverlap: config.secretRotationOverlap,
+          databaseTimeout: config.databaseStatementTimeout
         })
       ),
       Layer.provideMerge(
