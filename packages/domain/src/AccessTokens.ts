@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
-import { Cache, Context, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Context, Deferred, Effect, Exit, Layer, Option, Queue, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { hotSpan } from "./Tracing.ts"
@@ -9,11 +9,19 @@ import { hotSpan } from "./Tracing.ts"
  * `<secret>` is 32 random bytes in base64url. Only the SHA-256 of the whole string is stored
  * (the secret is high-entropy, so a slow hash buys nothing), compared in constant time.
  *
- * Lookups are cached for at most `cacheTtl`, so a token revoked by another process is refused
- * within a second while the hot path does not read the database on every request.
+ * Authentication reads a copy of the live tokens kept in memory, reloaded every `cacheTtl` (a
+ * token revoked by another process is refused within a second). A presented token that the copy
+ * does not accept waits for one fresh reload before it is refused, so a token another process just
+ * created works at once. Unknown ids and known ones with a wrong secret take exactly that same
+ * path (a hash, a constant-time comparison, a wait for a reload shared by every refusal in flight,
+ * at most one per `RELOAD_SPACING`): timing tells a caller nothing, and a flood of bad tokens
+ * costs the database a bounded number of reads rather than one each.
  */
 
 export const cacheTtl = "500 millis"
+
+/** The shortest time between two reloads asked for by refused tokens. */
+export const RELOAD_SPACING = "50 millis"
 
 /** The name of the token seeded from the environment, unless told otherwise. */
 export const defaultSeedName = "MESSAGING_API_ADMIN_TOKEN"
@@ -119,6 +127,17 @@ const hashMatches = (row: AccessTokenRow, presented: Buffer): boolean => {
   return stored.length === presented.length && timingSafeEqual(stored, presented)
 }
 
+/** A live token as authentication sees it: its row and its hash, decoded once. */
+interface LiveToken {
+  readonly row: AccessTokenRow
+  readonly hash: Buffer
+}
+
+/** Compared against when the id is unknown, so that a miss does the same work as a wrong secret. */
+const noHash = Buffer.alloc(32)
+
+const liveTokenOf = (row: AccessTokenRow): LiveToken => ({ row, hash: Buffer.from(row.secret_hash, "hex") })
+
 export class AccessTokens extends Context.Service<
   AccessTokens,
   {
@@ -151,10 +170,34 @@ export class AccessTokens extends Context.Service<
           Effect.map((rows) => Option.fromNullishOr(rows[0]))
         )
 
-      // Failed lookups (database down) are not kept: the next request asks again.
-      const rows = yield* Cache.makeWith(findRow, {
-        capacity: 10_000,
-        timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
+      // The live tokens, by id: loaded now, then by one fiber for as long as the layer lives: every
+      // `cacheTtl`, or sooner for refused tokens waiting on a fresh copy (a failed reload keeps the
+      // copy it has).
+      let live = new Map<string, LiveToken>()
+      const reload = sql<AccessTokenRow>`SELECT ${columns} FROM access_tokens WHERE revoked_at IS NULL`.pipe(
+        Effect.map((rows) => {
+          live = new Map(rows.map((row) => [row.id, liveTokenOf(row)]))
+        })
+      )
+      yield* reload
+      const waiting = yield* Queue.unbounded<Deferred.Deferred<void>>()
+      yield* Effect.gen(function* () {
+        const waiters = yield* Queue.takeAll(waiting).pipe(Effect.timeoutOption(cacheTtl))
+        yield* reload.pipe(
+          Effect.catch((error) =>
+            Effect.logWarning("access tokens: reloading failed; keeping the last copy", error)
+          )
+        )
+        if (Option.isSome(waiters)) {
+          for (const waiter of waiters.value) Deferred.doneUnsafe(waiter, Exit.void)
+          yield* Effect.sleep(RELOAD_SPACING)
+        }
+      }).pipe(Effect.forever, Effect.forkScoped)
+      /** Waits for a reload that starts after this is asked. */
+      const fresh = Effect.gen(function* () {
+        const waiter = yield* Deferred.make<void>()
+        yield* Queue.offer(waiting, waiter)
+        yield* Deferred.await(waiter)
       })
 
       const create = Effect.fn("AccessTokens.create")(function* (input: NewAccessToken) {
@@ -167,6 +210,7 @@ export class AccessTokens extends Context.Service<
                   ${installationIds}::jsonb, 'api')
           RETURNING ${columns}
         `
+        live.set(inserted[0]!.id, liveTokenOf(inserted[0]!))
         return { accessToken: fromRow(inserted[0]!), token }
       })
 
@@ -183,16 +227,29 @@ export class AccessTokens extends Context.Service<
 
       const revoke = Effect.fn("AccessTokens.revoke")(function* (id: string) {
         yield* sql`UPDATE access_tokens SET revoked_at = now() WHERE id = ${id} AND revoked_at IS NULL`
-        yield* Cache.invalidate(rows, id)
+        live.delete(id)
         return yield* get(id)
       })
 
+      /** The live row a token belongs to: the same work whether its id is known or not. */
+      const accepted = (token: string): AccessTokenRow | undefined => {
+        const found = live.get(tokenIdOf(token))
+        const presented = sha256(token)
+        const matches = timingSafeEqual(
+          found?.hash.length === presented.length ? found.hash : noHash,
+          presented
+        )
+        return found !== undefined && matches ? found.row : undefined
+      }
+
       const authenticate = Effect.fnUntraced(function* (token: string) {
-        const row = yield* Cache.get(rows, tokenIdOf(token))
-        if (Option.isNone(row) || !hashMatches(row.value, sha256(token)) || row.value.revoked_at !== null) {
-          return yield* new InvalidAccessToken()
+        let row = accepted(token)
+        if (row === undefined) {
+          yield* fresh
+          row = accepted(token)
         }
-        return fromRow(row.value)
+        if (row === undefined) return yield* new InvalidAccessToken()
+        return fromRow(row)
       }, hotSpan("AccessTokens.authenticate"))
 
       const ensureSeeded = Effect.fn("AccessTokens.ensureSeeded")(function* (
@@ -228,7 +285,7 @@ export class AccessTokens extends Context.Service<
             return row.value
           })
         )
-        yield* Cache.invalidateAll(rows)
+        yield* reload
         return fromRow(seeded)
       })
 
