@@ -28,6 +28,8 @@ export interface ServerConfigShape {
   /** A client must have sent its request's headers within this, and the whole request within `requestBodyTimeout`. */
   readonly requestHeadersTimeout: Duration.Duration
   readonly requestBodyTimeout: Duration.Duration
+  /** Client connections open at once; the server closes any beyond it straight away. */
+  readonly maxConnections: number
   /** Live streams one token may hold open at once. */
   readonly maxStreamsPerToken: number
   /** Webhook requests per access token, and failed authentications per client address (undefined: off). */
@@ -130,6 +132,7 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   ),
   requestBodyTimeout: Config.Duration("REQUEST_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   maxStreamsPerToken: Config.Int("MAX_STREAMS_PER_TOKEN").pipe(Config.withDefault(20)),
+  maxConnections: Config.Int("MAX_CONNECTIONS").pipe(Config.withDefault(10_000)),
   rateLimitPerToken: rateLimit("RATE_LIMIT_PER_TOKEN", "100/s"),
   authFailuresPerIp: rateLimit("AUTH_FAILURES_PER_IP", "20/s"),
   allowedEndpointNetworks: Config.schema(NetworksText, "ALLOWED_ENDPOINT_NETWORKS").pipe(Config.option),

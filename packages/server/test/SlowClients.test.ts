@@ -1,4 +1,4 @@
-import { connect } from "node:net"
+import { connect, type Socket } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
@@ -59,5 +59,47 @@ describe("slow clients", () => {
         assert.strictEqual(health.status, 200)
       }),
     { timeout: 60_000 }
+  )
+
+  it.live(
+    "connections past MAX_CONNECTIONS are closed unanswered; the server answers again once some close",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* startServer({ DATABASE_URL: databaseUrl, MAX_CONNECTIONS: "3" })
+        const { hostname, port } = new URL(server.url)
+        // Three idle connections take every place.
+        const held = yield* Effect.acquireRelease(
+          Effect.all(
+            Array.from({ length: 3 }, () =>
+              Effect.callback<Socket>((resume) => {
+                const socket = connect({ host: hostname, port: Number(port) }, () =>
+                  resume(Effect.succeed(socket))
+                )
+                socket.on("error", () => undefined)
+              })
+            )
+          ),
+          (sockets) => Effect.sync(() => sockets.forEach((socket) => socket.destroy()))
+        )
+        const host = new URL(server.url).host
+        const refused = yield* sendAndWaitForClose(
+          server.url,
+          `GET /healthz HTTP/1.1\r\nHost: ${host}\r\n\r\n`
+        )
+        assert.strictEqual(refused.answer, "", "no answer beyond the limit")
+
+        for (const socket of held) socket.destroy()
+        let status = 0
+        for (let tries = 0; status !== 200 && tries < 50; tries++) {
+          status = yield* Effect.promise(() =>
+            fetch(`${server.url}/healthz`).then(
+              (response) => response.status,
+              () => 0
+            )
+          )
+          if (status !== 200) yield* Effect.sleep("50 millis")
+        }
+        assert.strictEqual(status, 200)
+      })
   )
 })

@@ -70,7 +70,7 @@ const HttpLive = Layer.unwrap(
  * The HTTP server, bounding slow clients: the headers within `REQUEST_HEADERS_TIMEOUT`, the whole
  * request within `REQUEST_BODY_TIMEOUT` (408 `request_timeout`, and the connection is closed), so a client
  * that sends a request slowly, or half of it, does not hold a connection for long. Node checks
- * open connections at a fraction of the shorter limit.
+ * open connections at a fraction of the shorter limit. At most `MAX_CONNECTIONS` are open at once.
  */
 const slowClientGuard = (config: ServerConfigShape) => {
   const headers = Duration.toMillis(config.requestHeadersTimeout)
@@ -80,6 +80,9 @@ const slowClientGuard = (config: ServerConfigShape) => {
     requestTimeout: body,
     connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headers / 4)))
   })
+  // Past MAX_CONNECTIONS, new connections are closed at once: the process keeps file descriptors
+  // for Postgres, deliveries and its health checks however many clients hold connections open.
+  server.maxConnections = config.maxConnections
   // What Node answers on its own (a timeout, a malformed request) also answers in our error shape.
   server.on(
     "clientError",
