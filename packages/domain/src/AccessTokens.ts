@@ -177,7 +177,9 @@ export class AccessTokens extends Context.Service<
       const reload = sql<AccessTokenRow>`SELECT ${columns} FROM access_tokens WHERE revoked_at IS NULL`.pipe(
         Effect.map((rows) => {
           live = new Map(rows.map((row) => [row.id, liveTokenOf(row)]))
-        })
+          return live.size
+        }),
+        Effect.asVoid
       )
       yield* reload
       const waiting = yield* Queue.unbounded<Deferred.Deferred<void>>()

@@ -79,7 +79,10 @@ describe("slow clients", () => {
               })
             )
           ),
-          (sockets) => Effect.sync(() => sockets.forEach((socket) => socket.destroy()))
+          (sockets) =>
+            Effect.sync(() => {
+              for (const socket of sockets) socket.destroy()
+            })
         )
         const host = new URL(server.url).host
         const refused = yield* sendAndWaitForClose(
