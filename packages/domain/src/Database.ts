@@ -1,5 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
-import { Layer, Redacted } from "effect"
+import { Layer, Metric, Redacted } from "effect"
+import * as Metrics from "./Metrics.ts"
 import { MigrationsLayer } from "./migrations/index.ts"
 
 export interface DatabaseOptions {
@@ -15,7 +16,10 @@ export interface DatabaseOptions {
  * `migrate` themselves.
  */
 export const layer = (options: DatabaseOptions) =>
-  MigrationsLayer.pipe(
+  Layer.mergeAll(
+    MigrationsLayer,
+    Layer.effectDiscard(Metric.update(Metrics.databasePoolConnections, options.maxConnections ?? 10))
+  ).pipe(
     Layer.provideMerge(
       PgClient.layer({
         url: Redacted.make(options.url),

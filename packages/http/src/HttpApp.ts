@@ -7,6 +7,7 @@ import { RateLimiter } from "effect/persistence"
 import { Api } from "./Api.ts"
 import * as HttpSettings from "./HttpSettings.ts"
 import { InstallationSetup } from "./InstallationSetup.ts"
+import { AccessLogLayer } from "./server/AccessLog.ts"
 import { AdminOnlyLayer, AuthenticationLayer } from "./server/Authentication.ts"
 import { BotMessagesHandlers } from "./server/BotMessagesHandlers.ts"
 import { DeliveriesHandlers } from "./server/DeliveriesHandlers.ts"
@@ -14,6 +15,7 @@ import { ErrorResponsesLayer } from "./server/ErrorResponses.ts"
 import { EventStreams } from "./server/EventStreams.ts"
 import { HistoryHandlers } from "./server/HistoryHandlers.ts"
 import { InstallationsHandlers } from "./server/InstallationsHandlers.ts"
+import { MetricsRoute } from "./server/MetricsRoute.ts"
 import { RateLimitsLayer } from "./server/RateLimits.ts"
 import { RequestValidationLayer } from "./server/RequestValidation.ts"
 import { SystemHandlers } from "./server/SystemHandlers.ts"
@@ -36,13 +38,15 @@ const Handlers = Layer.mergeAll(WebhooksHandlers, InstallationsHandlers, TokensH
 )
 
 /**
- * Every route: the API, `/openapi.json`, the `/docs` page, and our error shape for whatever the
+ * Every route: the API, `/openapi.json`, the `/docs` page, `/metrics`, an access line per request, and our error shape for whatever the
  * API does not answer itself. Needs a router plus the services below.
  */
 export const routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers)),
   HttpApiScalar.layer(Api, { path: "/docs" }),
   ErrorResponsesLayer,
+  AccessLogLayer,
+  MetricsRoute,
   RateLimitsLayer.pipe(Layer.provide(RateLimiter.layer), Layer.provide(RateLimiter.layerStoreMemory))
 )
 

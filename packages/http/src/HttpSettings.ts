@@ -23,6 +23,8 @@ export interface HttpSettingsShape {
   readonly authFailuresPerIp: RateLimit | undefined
   /** How long a rotated-out signing secret keeps signing beside the new one (`SECRET_ROTATION_OVERLAP`). */
   readonly secretRotationOverlap: Duration.Input
+  /** `GET /metrics` answers without a token (`METRICS_PUBLIC`); otherwise it needs an admin token. */
+  readonly metricsPublic: boolean
 }
 
 export const defaultSettings: HttpSettingsShape = {
@@ -33,7 +35,8 @@ export const defaultSettings: HttpSettingsShape = {
   maxStreamsPerToken: 20,
   rateLimitPerToken: { limit: 100, window: "1 second" },
   authFailuresPerIp: { limit: 20, window: "1 second" },
-  secretRotationOverlap: "24 hours"
+  secretRotationOverlap: "24 hours",
+  metricsPublic: false
 }
 
 /** The HTTP surface's settings; port and host belong to whoever serves it. */
