@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Version } from "@messaging-api/http"
 import { Cause, Effect, Exit, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { cli } from "./Cli.ts"
 import { describeStartupFailure } from "./StartupError.ts"
 
-const program = Command.run(cli, { version: "0.1.0" }).pipe(
+const program = Command.run(cli, { version: Version.version }).pipe(
   Effect.provide(NodeServices.layer),
   Effect.catchCause((cause) =>
     Cause.hasInterruptsOnly(cause)

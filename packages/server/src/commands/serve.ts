@@ -6,11 +6,12 @@ import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
 import { AccessTokens, EventStore, Installations, Projector, RetrySchedule } from "@messaging-api/domain"
 import { HttpApp, HttpSettings } from "@messaging-api/http"
-import { Console, Duration, Effect, Layer, Option, Redacted, References } from "effect"
+import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Command } from "effect/cli"
 import { HttpRouter, HttpServer } from "effect/http"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import * as DemoInbox from "../DemoInbox.ts"
+import { ObservabilityLive } from "../Observability.ts"
 import { EndpointGuardLive, ServerConfig, type ServerConfigShape } from "../ServerConfig.ts"
 
 /** `messaging-api serve`: the HTTP API and the delivery engine, until SIGTERM/SIGINT. */
@@ -55,7 +56,8 @@ const HttpLive = Layer.unwrap(
           maxStreamsPerToken: config.maxStreamsPerToken,
           rateLimitPerToken: config.rateLimitPerToken,
           authFailuresPerIp: config.authFailuresPerIp,
-          secretRotationOverlap: config.secretRotationOverlap
+          secretRotationOverlap: config.secretRotationOverlap,
+          metricsPublic: config.metricsPublic
         })
       ),
       Layer.provideMerge(
@@ -182,13 +184,6 @@ export const ServeLive = Layer.effectDiscard(Effect.all([announce, startDemo], {
   Layer.provideMerge(DatabaseWithConfig)
 )
 
-const logLevel = Layer.unwrap(
-  Effect.gen(function* () {
-    const config = yield* ServerConfig
-    return Layer.succeed(References.MinimumLogLevel, config.logLevel)
-  })
-)
-
 export const serveCommand = Command.make("serve", {}, () =>
-  Layer.launch(ServeLive).pipe(Effect.provide(Layer.provide(logLevel, ServerConfig.layer)))
+  Layer.launch(ServeLive).pipe(Effect.provide(Layer.provide(ObservabilityLive, ServerConfig.layer)))
 ).pipe(Command.withDescription("Serve the HTTP API and deliver bot replies (applies migrations first)"))
