@@ -12,7 +12,13 @@ const program = Command.run(cli, { version: Version.version }).pipe(
     Cause.hasInterruptsOnly(cause)
       ? Effect.void
       : Effect.sync(() => {
-          process.stderr.write(`messaging-api: ${describeStartupFailure(cause)}\n`)
+          const message = describeStartupFailure(cause)
+          // With LOG_FORMAT=json every line the process prints is JSON, its last words included.
+          process.stderr.write(
+            process.env.LOG_FORMAT?.trim().toLowerCase() === "json"
+              ? `${JSON.stringify({ message: `messaging-api: ${message}`, level: "FATAL", timestamp: new Date().toISOString() })}\n`
+              : `messaging-api: ${message}\n`
+          )
           process.exitCode = 1
         })
   )
