@@ -1,4 +1,4 @@
-import { EndpointGuard } from "@messaging-api/domain"
+import { AccessTokens, EndpointGuard } from "@messaging-api/domain"
 import { Config, Context, Duration, Effect, Layer, type LogLevel, Option, Redacted, Schema } from "effect"
 
 /**
@@ -228,11 +228,14 @@ const tracingConfig: Config.Config<TracingSettings | undefined> = Config.all({
   })
 )
 
-const optionalSecret = (name: string) =>
-  Config.Redacted(name).pipe(
-    Config.option,
-    Config.map(Option.filter((value) => Redacted.value(value).trim() !== ""))
+/** Empty (no seeded token) or long enough to be one; checked here so the process stops before it starts anything. */
+const AdminTokenText = Schema.String.check(
+  Schema.makeFilter((text: string) =>
+    text.trim() === "" || text.length >= AccessTokens.minimumSeedLength
+      ? undefined
+      : `must be at least ${AccessTokens.minimumSeedLength} characters long`
   )
+)
 
 export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   port: Config.Port("PORT").pipe(Config.withDefault(3000)),
@@ -260,7 +263,11 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   ),
   metricsPublic: Config.Boolean("METRICS_PUBLIC").pipe(Config.withDefault(false)),
   tracing: tracingConfig,
-  adminToken: optionalSecret("MESSAGING_API_ADMIN_TOKEN"),
+  adminToken: Config.schema(AdminTokenText, "MESSAGING_API_ADMIN_TOKEN").pipe(
+    Config.option,
+    Config.map(Option.filter((value) => value.trim() !== "")),
+    Config.map(Option.map(Redacted.make))
+  ),
   maxBodyBytes: Config.Int("MAX_BODY_BYTES").pipe(Config.withDefault(1024 * 1024)),
   requestTimeout: Config.Duration("DELIVERY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   passivateAfter: Config.Duration("PASSIVATE_AFTER").pipe(Config.withDefault(Duration.minutes(1))),

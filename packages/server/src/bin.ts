@@ -1,10 +1,21 @@
 #!/usr/bin/env node
+import { existsSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Version } from "@messaging-api/http"
 import { Cause, Effect, Exit, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { cli } from "./Cli.ts"
 import { describeStartupFailure } from "./StartupError.ts"
+
+// A `.env` file in the working directory is read first; a variable set in the environment wins.
+if (existsSync(".env")) {
+  try {
+    process.loadEnvFile(".env")
+  } catch (error) {
+    process.stderr.write(`messaging-api: .env: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(1)
+  }
+}
 
 const program = Command.run(cli, { version: Version.version }).pipe(
   Effect.provide(NodeServices.layer),
