@@ -21,6 +21,7 @@ import { RequestValidationLayer } from "./server/RequestValidation.ts"
 import { SystemHandlers } from "./server/SystemHandlers.ts"
 import { TokensHandlers } from "./server/TokensHandlers.ts"
 import { WebhookAccessLayer } from "./server/WebhookAccess.ts"
+import { WebhookMethodsLayer } from "./server/WebhookMethods.ts"
 import { WebhooksHandlers } from "./server/WebhooksHandlers.ts"
 import { TokenIssuer } from "./TokenIssuer.ts"
 
@@ -47,6 +48,7 @@ export const routes = Layer.mergeAll(
   ErrorResponsesLayer,
   AccessLogLayer,
   MetricsRoute,
+  WebhookMethodsLayer,
   RateLimitsLayer.pipe(Layer.provide(RateLimiter.layer), Layer.provide(RateLimiter.layerStoreMemory))
 )
 

@@ -9,11 +9,11 @@ import { ServerConfig, type ServerConfigShape } from "./ServerConfig.ts"
  * endpoint is configured, its traces. Metrics need nothing here: they are served by `/metrics`.
  */
 
-/** `json`: one JSON object per line on stdout; `pretty`: for a person at a terminal. Log lines also become span events. */
+/** `json`: one JSON object per line; `pretty`: one readable line per entry (logfmt). Log lines also become span events. */
 export const loggerLayer = (config: ServerConfigShape) =>
   Layer.mergeAll(
     Logger.layer([
-      config.logFormat === "json" ? Logger.consoleJson : Logger.consolePretty(),
+      config.logFormat === "json" ? Logger.consoleJson : Logger.consoleLogFmt,
       Logger.tracerLogger
     ]),
     Layer.succeed(References.MinimumLogLevel, config.logLevel)

@@ -91,6 +91,13 @@ describe("GET /metrics", () => {
       const delivered = yield* sendOne(server, ok.url)
       yield* sendOne(server, gone.url)
 
+      // A webhook URL opened in a browser: 405, POST only.
+      const browsed = yield* Effect.promise(() => fetch(delivered.webhookUrl))
+      assert.strictEqual(browsed.status, 405)
+      assert.strictEqual(browsed.headers.get("allow"), "POST")
+      const refusal = (yield* Effect.promise(() => browsed.json())) as { error: { code: string } }
+      assert.strictEqual(refusal.error.code, "method_not_allowed")
+
       const anonymous = yield* request("GET", `${server.url}/metrics`, undefined)
       assert.strictEqual(anonymous.status, 401, anonymous.text)
       assert.strictEqual(anonymous.json.error.code, "missing_token")

@@ -131,6 +131,10 @@ const startDemo = Effect.gen(function* () {
   })
   const tokens = yield* AccessTokens.AccessTokens
   const created = yield* tokens.create({ name: "demo", admin: false, installationIds: [installation.id] })
+  // Without MESSAGING_API_ADMIN_TOKEN there is no way into the /v1 API yet: one admin token, shown once.
+  const admin = Option.isNone(config.adminToken)
+    ? yield* tokens.create({ name: "first-run admin", admin: true, installationIds: null })
+    : undefined
   const body = JSON.stringify({
     userId: "user-1",
     messageId: "message-1",
@@ -138,7 +142,9 @@ const startDemo = Effect.gen(function* () {
     type: "text",
     text: "Hello, bot!"
   })
-  yield* Console.log(
+  // LOG_FORMAT=json keeps every line JSON: the same text as one log entry.
+  const print = (text: string) => (config.logFormat === "json" ? Effect.logInfo(text) : Console.log(text))
+  yield* print(
     [
       "",
       "First start: a demo installation (echo bot) was created. Send it a message:",
@@ -151,6 +157,17 @@ const startDemo = Effect.gen(function* () {
       `The bot's reply is POSTed to this server's demo inbox: it is printed here, and`,
       `  curl ${config.publicUrl}${DemoInbox.path}`,
       "lists the replies received so far. The token above is shown once.",
+      "",
+      ...(admin === undefined
+        ? ["The admin API and the CLI use the token in MESSAGING_API_ADMIN_TOKEN."]
+        : [
+            "An admin token for the /v1 API (the README's $ADMIN_TOKEN), also shown once:",
+            "",
+            `  export ADMIN_TOKEN=${admin.token}`,
+            `  curl ${config.publicUrl}/v1/installations -H "Authorization: Bearer $ADMIN_TOKEN"`,
+            "",
+            `(revoke it with \`messaging-api tokens revoke ${admin.accessToken.id}\` once you set MESSAGING_API_ADMIN_TOKEN)`
+          ]),
       ""
     ].join("\n")
   )
