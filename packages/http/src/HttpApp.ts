@@ -44,7 +44,8 @@ const Handlers = Layer.mergeAll(WebhooksHandlers, InstallationsHandlers, TokensH
  */
 export const routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers)),
-  HttpApiScalar.layer(Api, { path: "/docs" }),
+  // The page inlines Scalar's script; without its default fonts it loads nothing from the internet.
+  HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } }),
   ErrorResponsesLayer,
   AccessLogLayer,
   MetricsRoute,
