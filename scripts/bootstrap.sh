@@ -17,16 +17,19 @@ node_ok() {
 
 if ! node_ok || ! command -v pnpm >/dev/null 2>&1; then
   if [ ! -x "$tools/node_modules/.bin/node" ] || [ ! -x "$tools/node_modules/.bin/pnpm" ]; then
-    echo "bootstrap: installing node@$NODE_VERSION and pnpm@$PNPM_VERSION into .tools/" >&2
+    echo "bootstrap: installing node@$NODE_VERSION and pnpm@$PNPM_VERSION into .tools/ (once; about 30 s)" >&2
     mkdir -p "$tools"
-    npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$tools" \
+    npm install --loglevel=http --no-save --no-package-lock --no-audit --no-fund --prefix "$tools" \
       "node@$NODE_VERSION" "pnpm@$PNPM_VERSION" >&2
+    echo "bootstrap: node@$NODE_VERSION and pnpm@$PNPM_VERSION installed" >&2
   fi
   PATH="$tools/node_modules/.bin:$PATH"
   export PATH
 fi
 
-if ! pnpm install --frozen-lockfile --prefer-offline --reporter=silent >&2; then
+# The first install downloads the dependencies (about 20 s) and shows its progress; later ones are quiet.
+if [ -d node_modules/.pnpm ]; then reporter=silent; else reporter=default; echo "bootstrap: installing dependencies" >&2; fi
+if ! pnpm install --frozen-lockfile --prefer-offline --reporter=$reporter >&2; then
   echo "bootstrap: pnpm install failed" >&2
   exit 1
 fi

@@ -10,8 +10,9 @@ import {
   Installations
 } from "@messaging-api/domain"
 import type { Installation } from "@messaging-api/domain/Installation"
+import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
-import { Clock, Deferred, Duration, Effect, Exit, Option, Result, Semaphore, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Option, Result, Semaphore, Stream, Tracer } from "effect"
 import { Bot, BotError } from "./Bot.ts"
 import type { BotReply } from "./BotTurn.ts"
 import {
@@ -40,6 +41,13 @@ import { WorkIndex } from "./WorkIndex.ts"
  * While the installation's endpoint is paused, a delivery that comes due is held: the conversation
  * records `DeliveriesPaused` once and settles (the schedule leaves paused installations alone);
  * once the endpoint is resumed it records `DeliveriesResumed` and delivers the held messages in order.
+ *
+ * Tracing: the loop runs in a fiber of its own, so each piece of work is put back into the trace
+ * of what caused it. The span a command arrives under (the webhook request's, carried by the
+ * cluster with the entity message) becomes the parent of the bot turn it opens, and the bot turn's
+ * span the parent of every delivery attempt of its replies (a message posted by the bot: the
+ * span of that request). These origins are kept while the actor lives; work resumed after a
+ * restart starts traces of its own.
  */
 
 export interface ConversationActor {
@@ -94,6 +102,12 @@ export const replyIdFor = (userMessageId: Ids.MessageId, index: number): Ids.Mes
   Ids.uuidV5("bot-reply", userMessageId, String(index)) as Ids.MessageId
 
 const INSTALLATION_TTL_MS = 5_000
+
+const outcomeName = {
+  Delivered: "delivered",
+  Retry: "retry",
+  DeadLetter: "dead_letter"
+} as const satisfies Record<ConversationCommands.AttemptOutcome["_tag"], Metrics.DeliveryOutcome>
 
 const iso = (millis: number) => new Date(millis).toISOString()
 
@@ -162,10 +176,47 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     Deferred.doneUnsafe(previous, Effect.void)
   }
 
+  /** The span each open bot turn (by user message id) and each pending bot message (by id) continues. */
+  const origins = new Map<string, Tracer.AnySpan>()
+  const remember = (result: CommandResult, origin: Option.Option<Tracer.AnySpan>) => {
+    for (const event of result.events) {
+      switch (event._tag) {
+        case "UserMessageReceived":
+        case "BotMessageEmitted":
+          if (Option.isSome(origin)) origins.set(event.messageId, origin.value)
+          break
+        case "BotTurnCompleted":
+          origins.delete(event.userMessageId)
+          break
+        case "BotTurnFailed":
+          if (event.retryAt === null) origins.delete(event.userMessageId)
+          break
+        case "MessageDelivered":
+        case "MessageDeadLettered":
+          origins.delete(event.messageId)
+          break
+      }
+    }
+  }
+  /** Runs `effect` (a span of the loop) in the trace of the work it continues, if known. */
+  const continuing = <A, E, R>(id: string, effect: Effect.Effect<A, E, R>) => {
+    const origin = origins.get(id)
+    return origin === undefined ? effect : Effect.withParentSpan(effect, origin)
+  }
+
   const execute = (command: ConversationCommands.ConversationCommand) =>
-    lock
-      .withPermit(write(store, conversationId, command, cache, load))
-      .pipe(Effect.tap((result) => (result.events.length > 0 ? Effect.sync(changed) : Effect.void)))
+    Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (origin) =>
+      lock.withPermit(write(store, conversationId, command, cache, load)).pipe(
+        Effect.tap((result) =>
+          result.events.length > 0
+            ? Effect.sync(() => {
+                remember(result, origin)
+                changed()
+              })
+            : Effect.void
+        )
+      )
+    )
 
   const current = lock.withPermit(
     Effect.gen(function* () {
@@ -215,6 +266,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
         : settings.botTimeout,
       Duration.seconds(1)
     )
+    const turnStarted = yield* Clock.currentTimeMillis
     const replies = yield* bot
       .respond({
         installation,
@@ -249,7 +301,12 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
         ),
         Effect.result
       )
-    const done = iso(yield* Clock.currentTimeMillis)
+    const doneMillis = yield* Clock.currentTimeMillis
+    const done = iso(doneMillis)
+    yield* Metrics.botTurn(
+      Result.isSuccess(replies) ? "completed" : "failed",
+      (doneMillis - turnStarted) / 1000
+    )
     if (Result.isSuccess(replies)) {
       return yield* execute(
         new ConversationCommands.CompleteBotTurn({
@@ -310,6 +367,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
       externalConversationId: started.externalConversationId,
       message
     })
+    yield* Metrics.deliveryAttempt(outcomeName[report.outcome._tag], report.durationMs / 1000)
     return yield* execute(
       new ConversationCommands.RecordDeliveryAttempt({
         messageId: message.messageId,
@@ -388,10 +446,10 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
       const work = nextWork(loaded.state, now, endpoint.status === "paused")
       switch (work._tag) {
         case "Turn":
-          yield* runTurn(loaded.state, work.turn)
+          yield* continuing(work.turn.userMessageId, runTurn(loaded.state, work.turn))
           break
         case "Deliver":
-          yield* deliver(loaded.state, work.message)
+          yield* continuing(work.message.messageId, deliver(loaded.state, work.message))
           break
         case "Pause":
           yield* pause(endpoint)

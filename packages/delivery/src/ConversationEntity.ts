@@ -5,7 +5,8 @@ import {
   EventStore,
   type Ids
 } from "@messaging-api/domain"
-import { Effect, Layer, Schema } from "effect"
+import * as Metrics from "@messaging-api/domain/Metrics"
+import { Effect, Layer, Metric, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as ConversationActor from "./ConversationActor.ts"
@@ -63,6 +64,9 @@ export const layer = Layer.unwrap(
       Effect.gen(function* () {
         const address = yield* Entity.CurrentAddress
         const actor = yield* ConversationActor.make(address.entityId as string as Ids.ConversationId)
+        yield* Effect.acquireRelease(Metric.modify(Metrics.liveConversations, 1), () =>
+          Metric.modify(Metrics.liveConversations, -1)
+        )
         return Conversation.of({
           Execute: ({ payload }) =>
             actor

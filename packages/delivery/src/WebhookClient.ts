@@ -1,6 +1,6 @@
 import * as EndpointGuard from "@messaging-api/domain/EndpointGuard"
 import { hotSpan } from "@messaging-api/domain/Tracing"
-import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema, Tracer } from "effect"
 import { Agent, request } from "undici"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import * as WebhookSigner from "./WebhookSigner.ts"
@@ -183,12 +183,16 @@ export class WebhookClient extends Context.Service<
         const url = target(request.url)
         if (url instanceof WebhookRequestFailed) return yield* url
         const timestamp = Math.floor(Date.now() / 1000)
-        return yield* send(
-          url,
-          WebhookSigner.headers({ secrets: request.secrets, id: request.id, timestamp, body: request.body }),
-          request.body,
-          request.timeout ?? settings.requestTimeout
-        )
+        const signed = WebhookSigner.headers({
+          secrets: request.secrets,
+          id: request.id,
+          timestamp,
+          body: request.body
+        })
+        // The receiver continues the trace: this POST's span is its parent.
+        const span = yield* Effect.serviceOption(Tracer.ParentSpan)
+        const headers = Option.isSome(span) ? { ...signed, traceparent: traceparent(span.value) } : signed
+        return yield* send(url, headers, request.body, request.timeout ?? settings.requestTimeout)
       }, hotSpan("WebhookClient.post"))
 
       const postJson = Effect.fnUntraced(function* (request: JsonRequest) {
@@ -201,6 +205,10 @@ export class WebhookClient extends Context.Service<
     })
   )
 }
+
+/** The W3C trace context header naming `span` as the parent of what the request causes. */
+export const traceparent = (span: Tracer.AnySpan): string =>
+  `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
 
 /** Whether a request failed because the endpoint guard refused the address it resolved to. */
 const refusedByGuard = (cause: unknown): boolean => {

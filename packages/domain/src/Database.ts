@@ -1,5 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Layer, Redacted } from "effect"
+import { Duration, Layer, Metric, Redacted } from "effect"
+import * as Metrics from "./Metrics.ts"
 import { MigrationsLayer } from "./migrations/index.ts"
 
 export interface DatabaseOptions {
@@ -20,7 +21,10 @@ export interface DatabaseOptions {
  * `migrate` themselves.
  */
 export const layer = (options: DatabaseOptions) =>
-  MigrationsLayer.pipe(
+  Layer.mergeAll(
+    MigrationsLayer,
+    Layer.effectDiscard(Metric.update(Metrics.databasePoolConnections, options.maxConnections ?? 10))
+  ).pipe(
     Layer.provideMerge(
       PgClient.layer({
         url: Redacted.make(options.url),

@@ -2,6 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Exit, Layer, Option, PubSub, Queue, Schema, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as GroupCommit from "./GroupCommit.ts"
+import * as Metrics from "./Metrics.ts"
 import { hotSpan } from "./Tracing.ts"
 
 /**
@@ -347,7 +348,20 @@ function makeEventStore() {
 
     /** One group commit (its appends are to distinct streams: `keyOf` below). */
     const commit = (appends: ReadonlyArray<PendingAppend>) =>
-      together(appends).pipe(
+      Effect.gen(function* () {
+        const started = performance.now()
+        const exits = yield* together(appends)
+        let committed = 0
+        let events = 0
+        exits.forEach((exit, i) => {
+          if (Exit.isSuccess(exit)) {
+            committed++
+            events += appends[i]!.events.length
+          }
+        })
+        yield* Metrics.groupCommit(appends.length, (performance.now() - started) / 1000, committed, events)
+        return exits
+      }).pipe(
         Effect.tap((exits) => (exits.some(Exit.isSuccess) ? appended : Effect.void)),
         Effect.withSpan(
           "EventStore.groupCommit",

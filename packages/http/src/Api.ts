@@ -6,6 +6,7 @@ import { InstallationsApi } from "./api/InstallationsApi.ts"
 import { SystemApi } from "./api/SystemApi.ts"
 import { TokensApi } from "./api/TokensApi.ts"
 import { WebhooksApi } from "./api/WebhooksApi.ts"
+import { version } from "./Version.ts"
 
 /** The one definition the server, `/openapi.json`, `/docs` and the typed client are derived from. */
 export class Api extends HttpApi.make("messaging-api")
@@ -21,6 +22,7 @@ export class Api extends HttpApi.make("messaging-api")
   .annotateMerge(
     OpenApi.annotations({
       title: "Messaging API",
+      version,
       description:
         "Send user messages to a bot over HTTP; every bot message comes back to your endpoint as a signed POST."
     })

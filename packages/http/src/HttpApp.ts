@@ -7,6 +7,7 @@ import { RateLimiter } from "effect/persistence"
 import { Api } from "./Api.ts"
 import * as HttpSettings from "./HttpSettings.ts"
 import { InstallationSetup } from "./InstallationSetup.ts"
+import { AccessLogLayer } from "./server/AccessLog.ts"
 import { AdminOnlyLayer, AuthenticationLayer } from "./server/Authentication.ts"
 import { BotMessagesHandlers } from "./server/BotMessagesHandlers.ts"
 import { DeliveriesHandlers } from "./server/DeliveriesHandlers.ts"
@@ -14,12 +15,14 @@ import { ErrorResponsesLayer } from "./server/ErrorResponses.ts"
 import { EventStreams } from "./server/EventStreams.ts"
 import { HistoryHandlers } from "./server/HistoryHandlers.ts"
 import { InstallationsHandlers } from "./server/InstallationsHandlers.ts"
+import { MetricsRoute } from "./server/MetricsRoute.ts"
 import { RateLimitsLayer } from "./server/RateLimits.ts"
 import { RequestDeadlineLayer } from "./server/RequestDeadline.ts"
 import { RequestValidationLayer } from "./server/RequestValidation.ts"
 import { SystemHandlers } from "./server/SystemHandlers.ts"
 import { TokensHandlers } from "./server/TokensHandlers.ts"
 import { WebhookAccessLayer } from "./server/WebhookAccess.ts"
+import { WebhookMethodsLayer } from "./server/WebhookMethods.ts"
 import { WebhooksHandlers } from "./server/WebhooksHandlers.ts"
 import { TokenIssuer } from "./TokenIssuer.ts"
 
@@ -37,13 +40,17 @@ const Handlers = Layer.mergeAll(WebhooksHandlers, InstallationsHandlers, TokensH
 )
 
 /**
- * Every route: the API, `/openapi.json`, the `/docs` page, and our error shape for whatever the
+ * Every route: the API, `/openapi.json`, the `/docs` page, `/metrics`, an access line per request, and our error shape for whatever the
  * API does not answer itself. Needs a router plus the services below.
  */
 export const routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers)),
-  HttpApiScalar.layer(Api, { path: "/docs" }),
+  // The page inlines Scalar's script; without its default fonts it loads nothing from the internet.
+  HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false } }),
   ErrorResponsesLayer,
+  AccessLogLayer,
+  MetricsRoute,
+  WebhookMethodsLayer,
   RateLimitsLayer.pipe(Layer.provide(RateLimiter.layer), Layer.provide(RateLimiter.layerStoreMemory)),
   RequestDeadlineLayer
 )

@@ -25,6 +25,8 @@ export interface HttpSettingsShape {
   readonly secretRotationOverlap: Duration.Input
   /** How long a request may wait on the database before it is answered 503 (`DATABASE_STATEMENT_TIMEOUT`); undefined: no limit. */
   readonly databaseTimeout: Duration.Input | undefined
+  /** `GET /metrics` answers without a token (`METRICS_PUBLIC`); otherwise it needs an admin token. */
+  readonly metricsPublic: boolean
 }
 
 export const defaultSettings: HttpSettingsShape = {
@@ -36,7 +38,8 @@ export const defaultSettings: HttpSettingsShape = {
   rateLimitPerToken: { limit: 100, window: "1 second" },
   authFailuresPerIp: { limit: 20, window: "1 second" },
   secretRotationOverlap: "24 hours",
-  databaseTimeout: "5 seconds"
+  databaseTimeout: "5 seconds",
+  metricsPublic: false
 }
 
 /** The HTTP surface's settings; port and host belong to whoever serves it. */

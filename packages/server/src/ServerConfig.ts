@@ -1,4 +1,4 @@
-import { EndpointGuard } from "@messaging-api/domain"
+import { AccessTokens, EndpointGuard } from "@messaging-api/domain"
 import { Config, Context, Duration, Effect, Layer, type LogLevel, Option, Redacted, Schema } from "effect"
 
 /**
@@ -14,6 +14,12 @@ export interface ServerConfigShape {
   /** The base of webhook URLs handed to applications. */
   readonly publicUrl: string
   readonly logLevel: LogLevel.LogLevel
+  /** `json`: one JSON object per line; `pretty`: for a person at a terminal. */
+  readonly logFormat: LogFormat
+  /** `GET /metrics` answers without a token. */
+  readonly metricsPublic: boolean
+  /** Where traces go (OTLP over HTTP), when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) is set. */
+  readonly tracing: TracingSettings | undefined
   readonly adminToken: Option.Option<Redacted.Redacted<string>>
   readonly maxBodyBytes: number
   readonly requestTimeout: Duration.Duration
@@ -44,6 +50,18 @@ export interface ServerConfigShape {
   readonly databaseStatementTimeout: Duration.Duration
   /** How long a rotated-out signing secret keeps signing beside the new one. */
   readonly secretRotationOverlap: Duration.Duration
+}
+
+export type LogFormat = "json" | "pretty"
+
+export interface TracingSettings {
+  /** The full traces URL (`…/v1/traces`). */
+  readonly url: string
+  readonly protocol: "http/protobuf" | "http/json"
+  readonly serviceName: string
+  readonly headers: Readonly<Record<string, string>>
+  /** How often finished spans are sent (`OTEL_BSP_SCHEDULE_DELAY`, default 5 s). */
+  readonly exportInterval: Duration.Duration
 }
 
 export interface RateLimit {
@@ -98,11 +116,130 @@ const NetworksText = Schema.String.check(
   })
 )
 
-const optionalSecret = (name: string) =>
-  Config.Redacted(name).pipe(
-    Config.option,
-    Config.map(Option.filter((value) => Redacted.value(value).trim() !== ""))
+/** The usual names, in any case: trace, debug, info, warn/warning, error, fatal, none (and all). */
+const logLevels: Record<string, LogLevel.LogLevel> = {
+  all: "All",
+  trace: "Trace",
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  warning: "Warn",
+  error: "Error",
+  fatal: "Fatal",
+  none: "None",
+  off: "None"
+}
+
+const LogLevelText = Schema.String.check(
+  Schema.makeFilter((text: string) =>
+    logLevels[text.trim().toLowerCase()] !== undefined
+      ? undefined
+      : "expected one of trace, debug, info, warn, error, fatal, none (any case)"
   )
+)
+
+const LogFormatText = Schema.String.check(
+  Schema.makeFilter((text: string) =>
+    ["json", "pretty"].includes(text.trim().toLowerCase()) ? undefined : "expected json or pretty"
+  )
+)
+
+const HttpUrl = Schema.String.check(
+  Schema.makeFilter((value: string) => {
+    try {
+      const url = new URL(value)
+      return url.protocol === "http:" || url.protocol === "https:" ? undefined : "must be an http(s) URL"
+    } catch {
+      return "must be a URL like http://collector:4318"
+    }
+  })
+)
+
+const OtlpProtocol = Schema.String.check(
+  Schema.makeFilter((text: string) =>
+    ["http/protobuf", "http/json"].includes(text.trim().toLowerCase())
+      ? undefined
+      : "expected http/protobuf or http/json (gRPC is not supported)"
+  )
+)
+
+/** `key=value,key2=value2`, values URL-encoded (the OpenTelemetry convention). */
+const OtlpHeaders = Schema.String.check(
+  Schema.makeFilter((text: string) =>
+    text
+      .split(",")
+      .filter((pair) => pair.trim() !== "")
+      .every((pair) => /^[^=]+=/.test(pair))
+      ? undefined
+      : "expected key=value pairs separated by commas"
+  )
+)
+
+const parseHeaders = (text: string): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  for (const pair of text.split(",")) {
+    const at = pair.indexOf("=")
+    if (at <= 0) continue
+    headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim())
+  }
+  return headers
+}
+
+const optionalString = <S extends Schema.Codec<string, string>>(schema: S, name: string) =>
+  Config.schema(schema, name).pipe(
+    Config.option,
+    Config.map(Option.filter((value: string) => value.trim() !== ""))
+  )
+
+/**
+ * The standard OpenTelemetry variables for traces over OTLP/HTTP: the endpoint (the base, to
+ * which `/v1/traces` is added, or the traces URL itself), the protocol (protobuf by default, as
+ * the specification says), headers, `OTEL_SERVICE_NAME`, `OTEL_BSP_SCHEDULE_DELAY`;
+ * `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true` turn it off.
+ */
+const tracingConfig: Config.Config<TracingSettings | undefined> = Config.all({
+  base: optionalString(HttpUrl, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+  traces: optionalString(HttpUrl, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+  exporter: Config.String("OTEL_TRACES_EXPORTER").pipe(Config.withDefault("otlp")),
+  disabled: Config.Boolean("OTEL_SDK_DISABLED").pipe(Config.withDefault(false)),
+  protocol: optionalString(OtlpProtocol, "OTEL_EXPORTER_OTLP_PROTOCOL"),
+  tracesProtocol: optionalString(OtlpProtocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+  headers: optionalString(OtlpHeaders, "OTEL_EXPORTER_OTLP_HEADERS"),
+  tracesHeaders: optionalString(OtlpHeaders, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
+  serviceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("messaging-api")),
+  exportInterval: Config.Int("OTEL_BSP_SCHEDULE_DELAY").pipe(Config.withDefault(5000))
+}).pipe(
+  Config.map((otel): TracingSettings | undefined => {
+    const url = Option.isSome(otel.traces)
+      ? otel.traces.value
+      : Option.isSome(otel.base)
+        ? `${otel.base.value.replace(/\/+$/, "")}/v1/traces`
+        : undefined
+    const exporters = otel.exporter.split(",").map((name) => name.trim().toLowerCase())
+    if (url === undefined || otel.disabled || !exporters.includes("otlp")) return undefined
+    const protocol = Option.getOrElse(
+      Option.orElse(otel.tracesProtocol, () => otel.protocol),
+      () => "http/protobuf"
+    )
+    const headers = Option.orElse(otel.tracesHeaders, () => otel.headers)
+    return {
+      url,
+      protocol: protocol.trim().toLowerCase() === "http/json" ? "http/json" : "http/protobuf",
+      serviceName: otel.serviceName.trim() === "" ? "messaging-api" : otel.serviceName.trim(),
+      headers: Option.match(headers, { onNone: () => ({}), onSome: parseHeaders }),
+      exportInterval: Duration.millis(Math.max(1, otel.exportInterval))
+    }
+  })
+)
+
+/** Empty (no seeded token) or long enough to be one; checked here so the process stops before it starts anything. */
+const AdminTokenText = Schema.String.check(
+  Schema.makeFilter((text: string) =>
+    text.trim() === "" || text.length >= AccessTokens.minimumSeedLength
+      ? undefined
+      : `must be at least ${AccessTokens.minimumSeedLength} characters long`
+  )
+)
 
 export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   port: Config.Port("PORT").pipe(Config.withDefault(3000)),
@@ -114,8 +251,27 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   ),
   dataDir: Config.String("DATA_DIR").pipe(Config.withDefault(".data")),
   publicUrl: Config.String("PUBLIC_URL").pipe(Config.option),
-  logLevel: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
-  adminToken: optionalSecret("MESSAGING_API_ADMIN_TOKEN"),
+  logLevel: Config.schema(LogLevelText, "LOG_LEVEL").pipe(
+    Config.withDefault("info"),
+    Config.map((text) => logLevels[text.trim().toLowerCase()] ?? "Info")
+  ),
+  logFormat: Config.schema(LogFormatText, "LOG_FORMAT").pipe(
+    Config.option,
+    Config.map(
+      (format): LogFormat =>
+        Option.match(format, {
+          onNone: () => (process.stdout.isTTY ? "pretty" : "json"),
+          onSome: (text) => (text.trim().toLowerCase() === "json" ? "json" : "pretty")
+        })
+    )
+  ),
+  metricsPublic: Config.Boolean("METRICS_PUBLIC").pipe(Config.withDefault(false)),
+  tracing: tracingConfig,
+  adminToken: Config.schema(AdminTokenText, "MESSAGING_API_ADMIN_TOKEN").pipe(
+    Config.option,
+    Config.map(Option.filter((value) => value.trim() !== "")),
+    Config.map(Option.map(Redacted.make))
+  ),
   maxBodyBytes: Config.Int("MAX_BODY_BYTES").pipe(Config.withDefault(1024 * 1024)),
   requestTimeout: Config.Duration("DELIVERY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   passivateAfter: Config.Duration("PASSIVATE_AFTER").pipe(Config.withDefault(Duration.minutes(1))),

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
 import { inject } from "vitest"
@@ -13,6 +16,11 @@ describe("configuration errors", () => {
       name: "SECRET_ROTATION_OVERLAP=soon",
       env: { SECRET_ROTATION_OVERLAP: "soon", DATABASE_URL: inject("databaseUrl") },
       expected: /SECRET_ROTATION_OVERLAP/
+    },
+    {
+      name: "MESSAGING_API_ADMIN_TOKEN=short",
+      env: { MESSAGING_API_ADMIN_TOKEN: "short", DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere" },
+      expected: /MESSAGING_API_ADMIN_TOKEN: must be at least 16 characters/
     },
     {
       name: "unreachable database",
@@ -72,5 +80,91 @@ describe("ALLOWED_ENDPOINT_NETWORKS", () => {
           ["10.1.0.0/16", "::1"]
         )
       })
+  )
+})
+
+describe("logging and tracing settings", () => {
+  const parse = (env: Record<string, string>) => serverConfig.parse(ConfigProvider.fromEnv({ env }))
+
+  it.effect("LOG_LEVEL takes the usual names in any case", () =>
+    Effect.gen(function* () {
+      const levels: Record<string, string> = {
+        trace: "Trace",
+        DEBUG: "Debug",
+        Info: "Info",
+        warn: "Warn",
+        WARNING: "Warn",
+        error: "Error",
+        Fatal: "Fatal",
+        none: "None"
+      }
+      for (const [text, level] of Object.entries(levels)) {
+        assert.strictEqual((yield* parse({ LOG_LEVEL: text })).logLevel, level, text)
+      }
+      const bad = yield* Effect.flip(parse({ LOG_LEVEL: "loud" }))
+      assert.include(String(bad), "LOG_LEVEL")
+      assert.strictEqual((yield* parse({ LOG_FORMAT: "JSON" })).logFormat, "json")
+      assert.include(String(yield* Effect.flip(parse({ LOG_FORMAT: "xml" }))), "LOG_FORMAT")
+    })
+  )
+
+  it.effect(
+    "traces go to OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces, protobuf unless told, off without an endpoint",
+    () =>
+      Effect.gen(function* () {
+        assert.isUndefined((yield* parse({})).tracing)
+        const tracing = (yield* parse({
+          OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/",
+          OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20abc,x-team=ops"
+        })).tracing
+        assert.deepInclude(tracing, {
+          url: "http://collector:4318/v1/traces",
+          protocol: "http/protobuf",
+          serviceName: "messaging-api",
+          headers: { authorization: "Bearer abc", "x-team": "ops" }
+        })
+        const json = (yield* parse({
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://collector:4318/custom",
+          OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+          OTEL_SERVICE_NAME: "edge"
+        })).tracing
+        assert.deepInclude(json, {
+          url: "http://collector:4318/custom",
+          protocol: "http/json",
+          serviceName: "edge"
+        })
+        assert.isUndefined(
+          (yield* parse({
+            OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+            OTEL_TRACES_EXPORTER: "none"
+          })).tracing
+        )
+      })
+  )
+})
+
+describe(".env", () => {
+  it.live("a .env file in the working directory is read; the environment wins over it", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "messaging-api-env-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      writeFileSync(
+        join(dir, ".env"),
+        "MESSAGING_API_ADMIN_TOKEN=short\nDATABASE_URL=postgres://postgres@127.0.0.1:1/from-dot-env\n"
+      )
+      const clean = { PATH: process.env.PATH ?? "" }
+      const fromFile = yield* runCli(["migrate"], clean, { cwd: dir, inheritEnv: false })
+      assert.strictEqual(fromFile.code, 1)
+      assert.match(fromFile.stderr, /MESSAGING_API_ADMIN_TOKEN: must be at least 16 characters/)
+      const overridden = yield* runCli(
+        ["migrate"],
+        { ...clean, MESSAGING_API_ADMIN_TOKEN: "a-token-long-enough-to-seed" },
+        { cwd: dir, inheritEnv: false }
+      )
+      assert.strictEqual(overridden.code, 1)
+      assert.match(overridden.stderr, /cannot connect to the database/, "DATABASE_URL still comes from .env")
+    })
   )
 })

@@ -23,10 +23,21 @@ export interface CommandResult {
 }
 
 /** Runs one CLI command to completion. */
-export const runCli = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>) =>
+export const runCli = (
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>>,
+  /** `cwd`: where it runs; `inheritEnv: false`: only `env`, none of this process's environment. */
+  options: { readonly cwd?: string; readonly inheritEnv?: boolean } = {}
+) =>
   Effect.callback<CommandResult>((resume) => {
     const child = spawn(process.execPath, [binPath, ...args], {
-      env: { ...process.env, LOG_LEVEL: "Warn", ALLOWED_ENDPOINT_NETWORKS: "127.0.0.0/8", ...env },
+      cwd: options.cwd,
+      env: {
+        ...(options.inheritEnv === false ? {} : process.env),
+        LOG_LEVEL: "Warn",
+        ALLOWED_ENDPOINT_NETWORKS: "127.0.0.0/8",
+        ...env
+      },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""

@@ -1,3 +1,4 @@
+import { Metrics } from "@messaging-api/domain"
 import { Duration, Effect, Option, type Types } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { RateLimiter } from "effect/persistence"
@@ -57,6 +58,7 @@ export const RateLimitsLayer = HttpRouter.middleware(
         const until = blocked.get(address)
         if (until !== undefined) {
           if (until > Date.now()) {
+            yield* Metrics.rateLimitRefusal("address")
             return tooMany(
               Duration.millis(until - Date.now()),
               "too many failed authentications from this address"
@@ -69,7 +71,10 @@ export const RateLimitsLayer = HttpRouter.middleware(
           : undefined
         if (tokenId !== undefined && rateLimitPerToken !== undefined) {
           const wait = yield* consume(rateLimitPerToken, `token:${tokenId}`)
-          if (Option.isSome(wait)) return tooMany(wait.value, "too many requests for this access token")
+          if (Option.isSome(wait)) {
+            yield* Metrics.rateLimitRefusal("token")
+            return tooMany(wait.value, "too many requests for this access token")
+          }
         }
         const response = yield* httpEffect
         if (response.status === 401 && authFailuresPerIp !== undefined) {

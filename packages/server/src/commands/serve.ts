@@ -6,11 +6,12 @@ import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
 import { AccessTokens, EventStore, Installations, Projector, RetrySchedule } from "@messaging-api/domain"
 import { HttpApp, HttpSettings } from "@messaging-api/http"
-import { Console, Duration, Effect, Layer, Option, Redacted, References } from "effect"
+import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Command } from "effect/cli"
 import { HttpRouter, HttpServer } from "effect/http"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import * as DemoInbox from "../DemoInbox.ts"
+import { ObservabilityLive } from "../Observability.ts"
 import { EndpointGuardLive, ServerConfig, type ServerConfigShape } from "../ServerConfig.ts"
 
 /** `messaging-api serve`: the HTTP API and the delivery engine, until SIGTERM/SIGINT. */
@@ -56,7 +57,8 @@ const HttpLive = Layer.unwrap(
           rateLimitPerToken: config.rateLimitPerToken,
           authFailuresPerIp: config.authFailuresPerIp,
           secretRotationOverlap: config.secretRotationOverlap,
-          databaseTimeout: config.databaseStatementTimeout
+          databaseTimeout: config.databaseStatementTimeout,
+          metricsPublic: config.metricsPublic
         })
       ),
       Layer.provideMerge(
@@ -133,6 +135,10 @@ const startDemo = Effect.gen(function* () {
   })
   const tokens = yield* AccessTokens.AccessTokens
   const created = yield* tokens.create({ name: "demo", admin: false, installationIds: [installation.id] })
+  // Without MESSAGING_API_ADMIN_TOKEN there is no way into the /v1 API yet: one admin token, shown once.
+  const admin = Option.isNone(config.adminToken)
+    ? yield* tokens.create({ name: "first-run admin", admin: true, installationIds: null })
+    : undefined
   const body = JSON.stringify({
     userId: "user-1",
     messageId: "message-1",
@@ -140,7 +146,9 @@ const startDemo = Effect.gen(function* () {
     type: "text",
     text: "Hello, bot!"
   })
-  yield* Console.log(
+  // LOG_FORMAT=json keeps every line JSON: the same text as one log entry.
+  const print = (text: string) => (config.logFormat === "json" ? Effect.logInfo(text) : Console.log(text))
+  yield* print(
     [
       "",
       "First start: a demo installation (echo bot) was created. Send it a message:",
@@ -153,6 +161,17 @@ const startDemo = Effect.gen(function* () {
       `The bot's reply is POSTed to this server's demo inbox: it is printed here, and`,
       `  curl ${config.publicUrl}${DemoInbox.path}`,
       "lists the replies received so far. The token above is shown once.",
+      "",
+      ...(admin === undefined
+        ? ["The admin API and the CLI use the token in MESSAGING_API_ADMIN_TOKEN."]
+        : [
+            "An admin token for the /v1 API (the README's $ADMIN_TOKEN), also shown once:",
+            "",
+            `  export ADMIN_TOKEN=${admin.token}`,
+            `  curl ${config.publicUrl}/v1/installations -H "Authorization: Bearer $ADMIN_TOKEN"`,
+            "",
+            `(revoke it with \`messaging-api tokens revoke ${admin.accessToken.id}\` once you set MESSAGING_API_ADMIN_TOKEN)`
+          ]),
       ""
     ].join("\n")
   )
@@ -186,13 +205,6 @@ export const ServeLive = Layer.effectDiscard(Effect.all([announce, startDemo], {
   Layer.provideMerge(DatabaseWithConfig)
 )
 
-const logLevel = Layer.unwrap(
-  Effect.gen(function* () {
-    const config = yield* ServerConfig
-    return Layer.succeed(References.MinimumLogLevel, config.logLevel)
-  })
-)
-
 export const serveCommand = Command.make("serve", {}, () =>
-  Layer.launch(ServeLive).pipe(Effect.provide(Layer.provide(logLevel, ServerConfig.layer)))
+  Layer.launch(ServeLive).pipe(Effect.provide(Layer.provide(ObservabilityLive, ServerConfig.layer)))
 ).pipe(Command.withDescription("Serve the HTTP API and deliver bot replies (applies migrations first)"))
