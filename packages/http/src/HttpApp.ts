@@ -27,6 +27,7 @@ import { WebhooksHandlers } from "./server/WebhooksHandlers.ts"
 import { TokenIssuer } from "./TokenIssuer.ts"
 
 const Middleware = Layer.mergeAll(
+  RequestDeadlineLayer,
   AuthenticationLayer,
   AdminOnlyLayer,
   WebhookAccessLayer,
@@ -51,8 +52,7 @@ export const routes = Layer.mergeAll(
   AccessLogLayer,
   MetricsRoute,
   WebhookMethodsLayer,
-  RateLimitsLayer.pipe(Layer.provide(RateLimiter.layer), Layer.provide(RateLimiter.layerStoreMemory)),
-  RequestDeadlineLayer
+  RateLimitsLayer.pipe(Layer.provide(RateLimiter.layer), Layer.provide(RateLimiter.layerStoreMemory))
 )
 
 /** The services the routes use that this package knows how to build (over a SqlClient and the EventStore). */

@@ -3,6 +3,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"
 import { Authentication } from "./Authentication.ts"
+import { RequestDeadline } from "./RequestDeadline.ts"
 import { RequestValidation } from "./RequestValidation.ts"
 
 /**
@@ -49,6 +50,7 @@ export class BotMessagesApi extends HttpApiGroup.make("botMessages")
     )
   )
   .middleware(RequestValidation)
+  .middleware(RequestDeadline)
   .middleware(Authentication)
   .annotateMerge(
     OpenApi.annotations({

@@ -5,6 +5,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/ht
 import { Conflict, InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"
 import { Authentication } from "./Authentication.ts"
 import { AcceptedBotMessage } from "./BotMessagesApi.ts"
+import { RequestDeadline } from "./RequestDeadline.ts"
 import { RequestValidation } from "./RequestValidation.ts"
 
 /**
@@ -56,6 +57,7 @@ export class DeliveriesApi extends HttpApiGroup.make("deliveries")
     )
   )
   .middleware(RequestValidation)
+  .middleware(RequestDeadline)
   .middleware(Authentication)
   .annotateMerge(
     OpenApi.annotations({

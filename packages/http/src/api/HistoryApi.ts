@@ -3,6 +3,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { InvalidRequest, NotFound, ServiceUnavailable, TooManyRequests } from "./ApiErrors.ts"
 import { Authentication } from "./Authentication.ts"
+import { RequestDeadline } from "./RequestDeadline.ts"
 import { RequestValidation } from "./RequestValidation.ts"
 
 /**
@@ -159,6 +160,7 @@ export class HistoryApi extends HttpApiGroup.make("history")
     )
   )
   .middleware(RequestValidation)
+  .middleware(RequestDeadline)
   .middleware(Authentication)
   .annotateMerge(
     OpenApi.annotations({

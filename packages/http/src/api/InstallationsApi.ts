@@ -3,6 +3,7 @@ import { Effect, Schema, SchemaGetter, SchemaIssue } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"
 import { AdminOnly, Authentication } from "./Authentication.ts"
+import { RequestDeadline } from "./RequestDeadline.ts"
 import { RequestValidation } from "./RequestValidation.ts"
 
 /** `"1s,5s,30s"`, as on the command line. */
@@ -110,6 +111,7 @@ export class InstallationsApi extends HttpApiGroup.make("installations")
     )
   )
   .middleware(RequestValidation)
+  .middleware(RequestDeadline)
   .middleware(AdminOnly)
   .middleware(Authentication)
   .prefix("/v1/installations")

@@ -3,6 +3,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"
 import { AdminOnly, Authentication } from "./Authentication.ts"
+import { RequestDeadline } from "./RequestDeadline.ts"
 import { RequestValidation } from "./RequestValidation.ts"
 
 export const CreateToken = Schema.Struct({
@@ -43,6 +44,7 @@ export class TokensApi extends HttpApiGroup.make("tokens")
     })
   )
   .middleware(RequestValidation)
+  .middleware(RequestDeadline)
   .middleware(AdminOnly)
   .middleware(Authentication)
   .prefix("/v1/tokens")

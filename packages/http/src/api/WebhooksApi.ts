@@ -3,6 +3,7 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { Conflict, ServiceUnavailable } from "./ApiErrors.ts"
 import { Authentication } from "./Authentication.ts"
+import { RequestDeadline } from "./RequestDeadline.ts"
 import { RequestValidation } from "./RequestValidation.ts"
 import { WebhookAccess } from "./WebhookAccess.ts"
 
@@ -72,6 +73,7 @@ export class WebhooksApi extends HttpApiGroup.make("webhooks")
     )
   )
   .middleware(RequestValidation)
+  .middleware(RequestDeadline)
   .middleware(WebhookAccess)
   .middleware(Authentication)
   .annotateMerge(OpenApi.annotations({ title: "Webhooks", description: "The inbound contract." })) {}

@@ -1,5 +1,7 @@
-import { Duration, Effect, type Types } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Duration, Effect, Layer } from "effect"
+import { HttpServerRequest } from "effect/http"
+import { ServiceUnavailable } from "../api/ApiErrors.ts"
+import { RequestDeadline } from "../api/RequestDeadline.ts"
 import { HttpSettings } from "../HttpSettings.ts"
 
 /**
@@ -13,34 +15,28 @@ import { HttpSettings } from "../HttpSettings.ts"
  * A webhook cut off this way may still commit: its retry with the same message id is answered as
  * the duplicate it is, so retrying a 503 is always safe.
  */
-export const RequestDeadlineLayer = HttpRouter.middleware(
+export const RequestDeadlineLayer = Layer.effect(
+  RequestDeadline,
   Effect.gen(function* () {
     const { databaseTimeout } = yield* HttpSettings
-    if (databaseTimeout === undefined) {
-      return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled, never>) =>
-        httpEffect
-    }
-    const limit = Duration.fromInputUnsafe(databaseTimeout)
-    const timedOut = HttpServerResponse.jsonUnsafe(
-      {
+    const limit = databaseTimeout === undefined ? undefined : Duration.fromInputUnsafe(databaseTimeout)
+    const timedOut = () =>
+      new ServiceUnavailable({
         error: {
           code: "database_unavailable",
-          message: `the database did not answer within ${Duration.format(limit)}; retrying is safe`
+          message: `the database did not answer within ${Duration.format(limit!)}; retrying is safe`
         }
-      },
-      { status: 503, headers: { "retry-after": "1" } }
-    )
-    return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled, never>) =>
-      Effect.gen(function* () {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        return exempt(request)
-          ? yield* httpEffect
-          : yield* httpEffect.pipe(
-              Effect.timeoutOrElse({ duration: limit, orElse: () => Effect.succeed(timedOut) })
-            )
       })
-  }),
-  { global: true }
+    return RequestDeadline.of(
+      Effect.fnUntraced(function* (httpEffect) {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        if (limit === undefined || exempt(request)) return yield* httpEffect
+        return yield* httpEffect.pipe(
+          Effect.timeoutOrElse({ duration: limit, orElse: () => Effect.fail(timedOut()) })
+        )
+      })
+    )
+  })
 )
 
 const exempt = (request: HttpServerRequest.HttpServerRequest): boolean =>
