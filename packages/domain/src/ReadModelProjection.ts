@@ -425,7 +425,8 @@ const applyEvent = (
           stream_version: version,
           turn_status: null,
           turn_failures: null,
-          delivery_status: "pending",
+          // A pull-only conversation's messages are not delivered: no delivery to show.
+          delivery_status: event.delivery === "pull" ? null : "pending",
           version
         }
       )
