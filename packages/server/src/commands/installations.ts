@@ -93,7 +93,18 @@ const retrySchedule = (value: Option.Option<string>) => {
     : Effect.succeed(parsed)
 }
 
-const describeBot = (bot: Installation.BotConfig) => (bot._tag === "http" ? `http ${bot.url}` : bot._tag)
+const describeBot = (bot: InstallationsApi.BotView) => {
+  switch (bot._tag) {
+    case "echo":
+      return "echo"
+    case "http":
+      return `http ${bot.url}`
+    case "llm":
+      return `llm ${bot.model} at ${bot.baseUrl}${bot.apiKey === undefined ? "" : " (key set)"}`
+  }
+}
+/** A pull-only installation has no response URL: its replies are read, not POSTed. */
+const describeResponseUrl = (url: string | null) => url ?? "none (pull-only)"
 const describeSchedule = (schedule: RetrySchedule.RetrySchedule) =>
   schedule.length === 0 ? "none" : RetrySchedule.formatRetrySchedule(schedule)
 
@@ -132,7 +143,7 @@ const describeInstallation = (installation: InstallationsApi.InstallationView) =
   [
     `Installation ${installation.id}`,
     `  bot             ${describeBot(installation.bot)}`,
-    `  response URL    ${installation.responseUrl}`,
+    `  response URL    ${describeResponseUrl(installation.responseUrl)}`,
     `  endpoint        ${describeEndpoint(installation.endpoint)}`,
     ...(installation.endpoint.lastError === undefined
       ? []
@@ -187,7 +198,7 @@ const create = Command.make(
         [
           `Created installation ${created.id}`,
           `  bot             ${describeBot(created.bot)}`,
-          `  response URL    ${created.responseUrl}`,
+          `  response URL    ${describeResponseUrl(created.responseUrl)}`,
           `  webhook URL     ${created.webhookUrl}`,
           `  signing secret  ${created.signingSecret}`,
           `  retry schedule  ${describeSchedule(created.retrySchedule)}`,
@@ -230,7 +241,7 @@ const list = Command.make("list", { json }, (flags) =>
         all.map((installation) => [
           installation.id,
           describeBot(installation.bot),
-          installation.responseUrl,
+          describeResponseUrl(installation.responseUrl),
           installation.endpoint.status,
           installation.webhookUrl,
           describeSchedule(installation.retrySchedule)
