@@ -18,6 +18,7 @@ import { RateLimitsLayer } from "./server/RateLimits.ts"
 import { RequestValidationLayer } from "./server/RequestValidation.ts"
 import { SystemHandlers } from "./server/SystemHandlers.ts"
 import { TokensHandlers } from "./server/TokensHandlers.ts"
+import { TurnReplies } from "./server/TurnReplies.ts"
 import { WebhookAccessLayer } from "./server/WebhookAccess.ts"
 import { WebhooksHandlers } from "./server/WebhooksHandlers.ts"
 import { TokenIssuer } from "./TokenIssuer.ts"
@@ -47,7 +48,12 @@ export const routes = Layer.mergeAll(
 )
 
 /** The services the routes use that this package knows how to build (over a SqlClient and the EventStore). */
-export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.layer, EventStreams.layer).pipe(
+export const services = Layer.mergeAll(
+  InstallationSetup.layer,
+  TokenIssuer.layer,
+  EventStreams.layer,
+  TurnReplies.layer
+).pipe(
   Layer.provideMerge(
     Layer.mergeAll(
       Installations.Installations.layer,
