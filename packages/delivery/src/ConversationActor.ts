@@ -261,7 +261,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     }
     const config = installation.bot
     const limit = Duration.sum(
-      config._tag === "http" && config.timeoutMs !== undefined
+      config._tag !== "echo" && config.timeoutMs !== undefined
         ? Duration.millis(config.timeoutMs)
         : settings.botTimeout,
       Duration.seconds(1)

@@ -80,9 +80,23 @@ export class Deliverer extends Context.Service<
           attempt: target.message.attempts + 1
         })
         const started = yield* Clock.currentTimeMillis
+        const responseUrl = target.installation.responseUrl
+        // A pull-only conversation records its messages as not delivered, so none reaches here;
+        // should one, it is not sent anywhere.
+        if (responseUrl === null) {
+          return {
+            outcome: {
+              _tag: "DeadLetter",
+              status: null,
+              reason: "the installation is pull-only (no responseUrl)"
+            },
+            durationMs: 0,
+            at: new Date(started).toISOString()
+          } satisfies AttemptReport
+        }
         const result = yield* Effect.result(
           client.post({
-            url: target.installation.responseUrl,
+            url: responseUrl,
             secrets: signingSecrets(target.installation, started),
             id: target.message.messageId,
             body: bodyFor(target)

@@ -67,11 +67,13 @@ const describe = (cause: unknown): string => {
   return String(cause)
 }
 
-/** An unsigned JSON POST: the installation check's test message. */
+/** An unsigned JSON POST: the installation check's test message, an llm bot's chat completion. */
 export interface JsonRequest {
   readonly url: string
   readonly body: string
   readonly timeout?: Duration.Duration | undefined
+  /** Sent as they are (an llm provider's `authorization`); never logged or traced here. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 export class WebhookClient extends Context.Service<
@@ -198,7 +200,12 @@ export class WebhookClient extends Context.Service<
       const postJson = Effect.fnUntraced(function* (request: JsonRequest) {
         const url = target(request.url)
         if (url instanceof WebhookRequestFailed) return yield* url
-        return yield* send(url, {}, request.body, request.timeout ?? settings.requestTimeout)
+        return yield* send(
+          url,
+          { ...request.headers },
+          request.body,
+          request.timeout ?? settings.requestTimeout
+        )
       }, hotSpan("WebhookClient.postJson"))
 
       return WebhookClient.of({ post, postJson })

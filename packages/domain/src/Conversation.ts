@@ -39,7 +39,8 @@ export interface OpenTurn {
   readonly retryAt: Instant | null
 }
 
-export type DeliveryStatus = "pending" | "delivered" | "dead_lettered"
+/** "pull": a pull-only conversation's message, read by the application and never delivered. */
+export type DeliveryStatus = "pending" | "delivered" | "dead_lettered" | "pull"
 
 export interface BotMessage {
   readonly messageId: MessageId
@@ -143,9 +144,11 @@ export const evolve = (state: ConversationState, event: ConversationEvent): Conv
         botMessages: HashMap.set(
           state.botMessages,
           event.messageId,
-          emitted(event, addresseeOf(state, event.inReplyTo))
+          event.delivery === "pull"
+            ? { ...emitted(event, addresseeOf(state, event.inReplyTo)), status: "pull" }
+            : emitted(event, addresseeOf(state, event.inReplyTo))
         ),
-        outbox: [...state.outbox, event.messageId]
+        outbox: event.delivery === "pull" ? state.outbox : [...state.outbox, event.messageId]
       }
     case "BotTurnCompleted":
     case "BotTurnFailed":

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Instant } from "./ConversationEvents.ts"
+import { Instant, PullDelivery } from "./ConversationEvents.ts"
 import { ConversationId, ExternalId, InstallationId, MessageId, UserId } from "./Ids.ts"
 
 /** What can be asked of one conversation. Every command carries its own time, so `decide` stays pure. */
@@ -16,7 +16,9 @@ export class ReceiveUserMessage extends Schema.TaggedClass<ReceiveUserMessage>()
   text: Schema.String,
   payload: Schema.Json,
   fingerprint: Schema.String,
-  at: Instant
+  at: Instant,
+  /** "pull" when the installation has no response endpoint (recorded when the conversation starts). */
+  delivery: Schema.optionalKey(PullDelivery)
 }) {}
 
 export const OutgoingMessage = Schema.Struct({

@@ -37,6 +37,10 @@ import type { DecisionState } from "./DecisionState.ts"
 /** The result of a command: the events to append (possibly none), or why nothing changes. */
 export type Decision = Result.Result<ReadonlyArray<ConversationEvent>, ConversationRejection>
 
+/** A pull-only conversation's bot messages say so: they are not delivered. */
+const deliveryOf = (started: ConversationStarted | null): { readonly delivery?: "pull" } =>
+  started?.delivery === "pull" ? { delivery: "pull" } : {}
+
 const accept = (...events: ReadonlyArray<ConversationEvent>): Decision => Result.succeed(events)
 
 /**
@@ -63,12 +67,16 @@ export const recorded = {
         conversationId: command.conversationId,
         installationId: command.installationId,
         externalConversationId: command.externalConversationId,
-        startedAt: command.at
+        startedAt: command.at,
+        ...(command.delivery === undefined ? {} : { delivery: command.delivery })
       }),
       received
     ]
   },
-  botTurn: (command: CompleteBotTurn): ReadonlyArray<ConversationEvent> => [
+  botTurn: (
+    command: CompleteBotTurn,
+    started: ConversationStarted | null
+  ): ReadonlyArray<ConversationEvent> => [
     ...command.messages.map(
       (message) =>
         new BotMessageEmitted({
@@ -76,7 +84,8 @@ export const recorded = {
           inReplyTo: command.userMessageId,
           type: message.type,
           payload: message.payload,
-          emittedAt: command.at
+          emittedAt: command.at,
+          ...deliveryOf(started)
         })
     ),
     new BotTurnCompleted({
@@ -93,13 +102,14 @@ export const recorded = {
       retryAt: command.retryAt,
       failedAt: command.at
     }),
-  botMessage: (command: PostBotMessage): ConversationEvent =>
+  botMessage: (command: PostBotMessage, started: ConversationStarted | null): ConversationEvent =>
     new BotMessageEmitted({
       messageId: command.message.messageId,
       inReplyTo: null,
       type: command.message.type,
       payload: command.message.payload,
-      emittedAt: command.at
+      emittedAt: command.at,
+      ...deliveryOf(started)
     }),
   attempt: (command: RecordDeliveryAttempt, attemptsBefore: number): ReadonlyArray<ConversationEvent> => {
     const attempt = attemptsBefore + 1
@@ -194,7 +204,7 @@ const isOpenTurn = (state: DecisionState, userMessageId: string) =>
 
 /** Completing a turn that is no longer open is a retry of work already recorded: nothing to add. */
 const completeBotTurn = (command: CompleteBotTurn, state: DecisionState): Decision =>
-  isOpenTurn(state, command.userMessageId) ? accept(...recorded.botTurn(command)) : accept()
+  isOpenTurn(state, command.userMessageId) ? accept(...recorded.botTurn(command, state.started)) : accept()
 
 const failBotTurn = (command: FailBotTurn, state: DecisionState): Decision => {
   const turn = state.openTurns.find((open) => open.userMessageId === command.userMessageId)
@@ -210,7 +220,7 @@ const postBotMessage = (command: PostBotMessage, state: DecisionState): Decision
   if (!postsInto(command, state.started)) return Result.fail(new ConversationNotStarted())
   // An id still held is a repeat; one already delivered is refused by the event store's unique event id.
   if (held(state, command.message.messageId) !== undefined) return accept()
-  return accept(recorded.botMessage(command))
+  return accept(recorded.botMessage(command, state.started))
 }
 
 /** A bot message the state still holds: pending delivery or dead-lettered. */

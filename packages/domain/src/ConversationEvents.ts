@@ -10,11 +10,19 @@ import { ConversationId, ExternalId, InstallationId, MessageId, UserId } from ".
 export const Instant = Schema.String
 export type Instant = typeof Instant.Type
 
+/**
+ * How a pull-only conversation's bot messages reach the application: they are read (the webhook's
+ * answer, the history API, the live streams), never POSTed, so they never enter the outbox.
+ */
+export const PullDelivery = Schema.Literal("pull")
+
 export class ConversationStarted extends Schema.TaggedClass<ConversationStarted>()("ConversationStarted", {
   conversationId: ConversationId,
   installationId: InstallationId,
   externalConversationId: ExternalId,
-  startedAt: Instant
+  startedAt: Instant,
+  /** "pull": the installation has no response endpoint, so its bot messages are never delivered. */
+  delivery: Schema.optionalKey(PullDelivery)
 }) {}
 
 export class UserMessageReceived extends Schema.TaggedClass<UserMessageReceived>()("UserMessageReceived", {
@@ -36,7 +44,9 @@ export class BotMessageEmitted extends Schema.TaggedClass<BotMessageEmitted>()("
   inReplyTo: Schema.NullOr(MessageId),
   type: Schema.String,
   payload: Schema.Json,
-  emittedAt: Instant
+  emittedAt: Instant,
+  /** "pull": emitted in a pull-only conversation, so not delivered (no attempts, no outbox). */
+  delivery: Schema.optionalKey(PullDelivery)
 }) {}
 
 /** The bot answered one user message; its messages (zero or more) were emitted just before. */

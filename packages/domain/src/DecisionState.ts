@@ -107,6 +107,8 @@ export const evolve = (state: DecisionState, event: ConversationEvent): Decision
       }
     }
     case "BotMessageEmitted":
+      // A pull-only conversation's messages are read, never delivered: nothing to send.
+      if (event.delivery === "pull") return state
       return {
         ...state,
         outbox: [...state.outbox, emitted(event, addresseeOf(state, event.inReplyTo))]

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { Cache, Clock, Context, Duration, Effect, Exit, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
-import { type BotConfig, Installation } from "./Installation.ts"
+import { type BotConfig, encodeBotConfig, Installation } from "./Installation.ts"
 import type { RetrySchedule } from "./RetrySchedule.ts"
 
 export class InstallationNotFound extends Schema.TaggedError<InstallationNotFound>()("InstallationNotFound", {
@@ -14,7 +14,8 @@ export const cacheTtl = "1 second"
 
 export interface NewInstallation {
   readonly bot: BotConfig
-  readonly responseUrl: string
+  /** null: pull-only, nothing is POSTed. */
+  readonly responseUrl: string | null
   readonly retrySchedule: RetrySchedule
 }
 
@@ -26,7 +27,7 @@ interface InstallationRow {
   readonly id: string
   readonly webhook_id: string
   readonly bot: unknown
-  readonly response_url: string
+  readonly response_url: string | null
   readonly signing_secret: string
   readonly previous_signing_secret: string | null
   readonly previous_secret_expires_at: Date | null
@@ -82,7 +83,7 @@ export class Installations extends Context.Service<
       const create = Effect.fn("Installations.create")(function* (input: NewInstallation) {
         const rows = yield* sql<InstallationRow>`
           INSERT INTO installations (id, webhook_id, bot, response_url, signing_secret, retry_schedule)
-          VALUES (${randomUUID()}, ${newWebhookId()}, ${JSON.stringify(input.bot)}::jsonb, ${input.responseUrl},
+          VALUES (${randomUUID()}, ${newWebhookId()}, ${JSON.stringify(encodeBotConfig(input.bot))}::jsonb, ${input.responseUrl},
                   ${newSigningSecret()}, ${JSON.stringify(input.retrySchedule)}::jsonb)
           RETURNING ${columns}
         `

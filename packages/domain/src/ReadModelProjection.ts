@@ -84,7 +84,7 @@ interface MessageState {
   readonly stream_version: number
   turn_status: "open" | "completed" | "failed" | null
   turn_failures: number | null
-  delivery_status: "pending" | "delivered" | "dead_lettered" | null
+  delivery_status: "pending" | "delivered" | "dead_lettered" | "pull" | null
   attempts: number
   last_status: number | null
   last_error: string | null
@@ -425,7 +425,8 @@ const applyEvent = (
           stream_version: version,
           turn_status: null,
           turn_failures: null,
-          delivery_status: "pending",
+          // A pull-only conversation's messages are read, never POSTed: "pull", no attempts.
+          delivery_status: event.delivery === "pull" ? "pull" : "pending",
           version
         }
       )

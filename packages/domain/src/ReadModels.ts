@@ -8,7 +8,8 @@ import { ConversationId, InstallationId, MessageId, UserId } from "./Ids.ts"
  * usable as an HTTP success schema as it is. Times are ISO-8601 strings.
  */
 
-export const DeliveryStatus = Schema.Literals(["pending", "delivered", "dead_lettered"])
+/** "pull": a pull-only installation's message, read by the application and never POSTed. */
+export const DeliveryStatus = Schema.Literals(["pending", "delivered", "dead_lettered", "pull"])
 export type DeliveryStatus = typeof DeliveryStatus.Type
 
 export const TurnStatus = Schema.Literals(["open", "completed", "failed"])

@@ -75,6 +75,36 @@ describe("Conversation decide/evolve", () => {
     assert.strictEqual(state.openTurns.length, 1)
   })
 
+  it("a pull-only conversation records its bot messages as pull: none enters the outbox", () => {
+    const first = receive("m1")
+    const pull = new ReceiveUserMessage({ ...first, delivery: "pull" })
+    const completed = new CompleteBotTurn({
+      userMessageId: first.messageId,
+      messages: [{ messageId: newMessageId(), type: "text", payload: { text: "hi" } }],
+      at
+    })
+    const posted = new PostBotMessage({
+      message: { messageId: newMessageId(), type: "text", payload: { text: "later" } },
+      at
+    })
+    const events = eventsOf(pull, completed, posted)
+    const started = events.find((event) => event._tag === "ConversationStarted")
+    assert.strictEqual(started?.delivery, "pull")
+    const emitted = events.filter((event) => event._tag === "BotMessageEmitted")
+    assert.deepStrictEqual(
+      emitted.map((event) => event.delivery),
+      ["pull", "pull"]
+    )
+    assert.deepStrictEqual(fold(events).outbox, [])
+    // The same messages in a conversation with a response endpoint are delivered.
+    const pushed = eventsOf(first, completed, posted).filter((event) => event._tag === "BotMessageEmitted")
+    assert.deepStrictEqual(
+      pushed.map((event) => event.delivery),
+      [undefined, undefined]
+    )
+    assert.strictEqual(fold(eventsOf(first, completed, posted)).outbox.length, 2)
+  })
+
   it("appends only the message once the conversation exists", () => {
     const events = thenEvents(given(eventsOf(receive("m1"))).when(receive("m2", "again")))
     assert.deepStrictEqual(

@@ -24,7 +24,7 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
     }
     case "CompleteBotTurn":
       return state.openTurns.some((turn) => turn.userMessageId === command.userMessageId)
-        ? accept(...recorded.botTurn(command))
+        ? accept(...recorded.botTurn(command, state.started))
         : accept()
     case "FailBotTurn": {
       const turn = state.openTurns.find((open) => open.userMessageId === command.userMessageId)
@@ -39,7 +39,7 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
         return Result.fail(new ConversationNotStarted())
       }
       if (HashMap.has(state.botMessages, command.message.messageId)) return accept()
-      return accept(recorded.botMessage(command))
+      return accept(recorded.botMessage(command, state.started))
     }
     case "RecordDeliveryAttempt": {
       const message = HashMap.get(state.botMessages, command.messageId)

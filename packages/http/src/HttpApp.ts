@@ -21,6 +21,7 @@ import { RequestDeadlineLayer } from "./server/RequestDeadline.ts"
 import { RequestValidationLayer } from "./server/RequestValidation.ts"
 import { SystemHandlers } from "./server/SystemHandlers.ts"
 import { TokensHandlers } from "./server/TokensHandlers.ts"
+import { TurnReplies } from "./server/TurnReplies.ts"
 import { WebhookAccessLayer } from "./server/WebhookAccess.ts"
 import { WebhookMethodsLayer } from "./server/WebhookMethods.ts"
 import { WebhooksHandlers } from "./server/WebhooksHandlers.ts"
@@ -56,7 +57,12 @@ export const routes = Layer.mergeAll(
 )
 
 /** The services the routes use that this package knows how to build (over a SqlClient and the EventStore). */
-export const services = Layer.mergeAll(InstallationSetup.layer, TokenIssuer.layer, EventStreams.layer).pipe(
+export const services = Layer.mergeAll(
+  InstallationSetup.layer,
+  TokenIssuer.layer,
+  EventStreams.layer,
+  TurnReplies.layer
+).pipe(
   Layer.provideMerge(
     Layer.mergeAll(
       Installations.Installations.layer,

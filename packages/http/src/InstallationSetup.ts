@@ -8,12 +8,13 @@ import {
 import { type EndpointVerificationFailed, EndpointVerifier } from "@messaging-api/domain/EndpointVerifier"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { SqlError } from "effect/sql"
-import type { InstallationView } from "./api/InstallationsApi.ts"
+import { botView, type InstallationView } from "./api/InstallationsApi.ts"
 import { HttpSettings, webhookUrl } from "./HttpSettings.ts"
 
 export interface InstallationRequest {
   readonly bot: Installation.BotConfig
-  readonly responseUrl: string
+  /** null: pull-only (nothing is POSTed, and there is no endpoint to check). */
+  readonly responseUrl: string | null
   /** The waits after the first try; the default schedule when absent. */
   readonly retrySchedule?: RetrySchedule.RetrySchedule | undefined
   /** Create it without POSTing the test message to the response endpoint first. */
@@ -40,7 +41,7 @@ const problemOf = (request: InstallationRequest, minWaitMs: number): InvalidInst
     schedule === undefined ? undefined : RetrySchedule.scheduleProblem(schedule, minWaitMs)
   if (scheduleProblem !== undefined)
     return new InvalidInstallation({ code: "invalid_body", field: "retrySchedule", message: scheduleProblem })
-  const timeout = request.bot._tag === "http" ? request.bot.timeoutMs : undefined
+  const timeout = request.bot._tag === "echo" ? undefined : request.bot.timeoutMs
   if (timeout !== undefined && (timeout < 1 || timeout > MAX_BOT_TIMEOUT_MS)) {
     return new InvalidInstallation({
       code: "invalid_body",
@@ -84,12 +85,13 @@ export class InstallationSetup extends Context.Service<
       const settings = yield* HttpSettings
       const guard = yield* EndpointGuard.EndpointGuard
 
-      // Everything but the rotated-out secret: that one is never shown again.
+      // Everything but the rotated-out secret (never shown again) and an llm bot's key (write-only).
       const view = (
-        { previousSigningSecret: _, ...installation }: Installation.Installation,
+        { previousSigningSecret: _, bot, ...installation }: Installation.Installation,
         endpoint: EndpointHealth.EndpointStatus = EndpointHealth.healthy
       ): InstallationView => ({
         ...installation,
+        bot: botView(bot),
         webhookUrl: webhookUrl(settings, installation.webhookId),
         endpoint
       })
@@ -100,16 +102,18 @@ export class InstallationSetup extends Context.Service<
           Duration.toMillis(Duration.fromInputUnsafe(settings.minRetryDelay))
         )
         if (problem !== undefined) return yield* problem
-        const endpoints = [
-          ["responseUrl", request.responseUrl],
-          ...(request.bot._tag === "http" ? [["bot.url", request.bot.url] as const] : [])
-        ] as const
+        const endpoints: ReadonlyArray<readonly [string, string]> = [
+          ...(request.responseUrl === null ? [] : [["responseUrl", request.responseUrl] as const]),
+          ...(request.bot._tag === "http" ? [["bot.url", request.bot.url] as const] : []),
+          ...(request.bot._tag === "llm" ? [["bot.baseUrl", request.bot.baseUrl] as const] : [])
+        ]
         for (const [field, url] of endpoints) {
           yield* EndpointGuard.check(guard, url).pipe(
             Effect.mapError((refused) => notAllowed(field, refused))
           )
         }
-        if (request.skipVerify !== true) {
+        // A pull-only installation has no endpoint to check.
+        if (request.skipVerify !== true && request.responseUrl !== null) {
           yield* verifier
             .verify(request.responseUrl)
             .pipe(

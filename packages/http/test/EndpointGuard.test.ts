@@ -112,6 +112,17 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("endpoint guard
               bot: { _tag: "http", url: "http://internal.test/bot" }
             },
             "bot.url"
+          ],
+          [
+            {
+              responseUrl: `http://127.0.0.1:${receiver.port}/replies`,
+              bot: { _tag: "llm", baseUrl: "http://metadata.test/v1", model: "m", apiKey: "k" }
+            },
+            "bot.baseUrl"
+          ],
+          [
+            { responseUrl: null, bot: { _tag: "llm", baseUrl: "http://10.0.0.7/v1", model: "m" } },
+            "bot.baseUrl"
           ]
         ]
         for (const [body, field] of cases) {

@@ -119,6 +119,59 @@ describe("the messaging-api CLI", () => {
   )
 
   it.live(
+    "installations create --bot llm --pull-only: the key from LLM_API_KEY is stored and never printed",
+    () =>
+      Effect.gen(function* () {
+        const key = `sk-cli-${randomUUID()}`
+        const llmEnv = { ...env, LLM_API_KEY: key }
+        const args = [
+          "installations",
+          "create",
+          "--bot",
+          "llm",
+          "--bot-url",
+          "http://127.0.0.1:11434/v1",
+          "--model",
+          "llama3.2",
+          "--system",
+          "Answer briefly.",
+          "--history-messages",
+          "8",
+          "--pull-only"
+        ]
+        const created = succeeded(yield* runCli(args, llmEnv))
+        assert.include(created, "llm llama3.2 at http://127.0.0.1:11434/v1 (key set)")
+        assert.include(created, "none (pull-only)")
+        assert.notInclude(created, key)
+        const id = /Created installation (\S+)/.exec(created)?.[1]
+        const json = (yield* listed).find((installation) => installation.id === id)
+        assert.deepStrictEqual(json?.bot, {
+          _tag: "llm",
+          baseUrl: "http://127.0.0.1:11434/v1",
+          model: "llama3.2",
+          apiKey: "set",
+          system: "Answer briefly.",
+          historyMessages: 8
+        })
+        assert.isNull(json?.responseUrl)
+        const shown = succeeded(yield* runCli(["installations", "show", id!, "--json"], llmEnv))
+        assert.notInclude(shown, key)
+        assert.notInclude(succeeded(yield* runCli(["installations", "list"], llmEnv)), key)
+
+        // Either a response URL or --pull-only, and llm flags only with --bot llm.
+        assertUserError(
+          yield* runCli(["installations", "create", "--bot", "echo"], env),
+          /--response-url: is required \(or --pull-only/
+        )
+        assertUserError(
+          yield* runCli(["installations", "create", "--bot", "echo", "--model", "m", "--pull-only"], env),
+          /--model: is only used with --bot llm/
+        )
+        succeeded(yield* runCli(["installations", "delete", id!], env))
+      })
+  )
+
+  it.live(
     "installations rotate-secret prints the new secret; the old one signs until SECRET_ROTATION_OVERLAP is over",
     () =>
       Effect.gen(function* () {

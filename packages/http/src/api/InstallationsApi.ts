@@ -20,8 +20,16 @@ export const RetryScheduleString = Schema.String.pipe(
 )
 
 export const CreateInstallation = Schema.Struct({
-  bot: Installation.BotConfig,
-  responseUrl: Installation.HttpUrl,
+  bot: Installation.BotConfig.annotate({
+    description:
+      'Who answers: `{"_tag":"echo"}`, `{"_tag":"http","url",…}` or `{"_tag":"llm","baseUrl","model",' +
+      '"apiKey"?,"system"?,"historyMessages"?}` (an OpenAI-compatible chat-completions model; `apiKey` is write-only).'
+  }),
+  responseUrl: Schema.NullOr(Installation.HttpUrl).annotate({
+    description:
+      "Where bot messages are POSTed, signed. null: pull-only (nothing is POSTed; replies are read from the " +
+      "webhook's answer with ?wait=, the history API or the live streams)."
+  }),
   retrySchedule: Schema.optionalKey(
     Schema.Union([RetryScheduleString, RetrySchedule.RetrySchedule]).annotate({
       description:
@@ -34,11 +42,37 @@ export const CreateInstallation = Schema.Struct({
 }).annotate({ identifier: "CreateInstallation" })
 export type CreateInstallation = typeof CreateInstallation.Type
 
+// An llm bot's key is write-only: a view says whether one is set, never what it is.
+const { apiKey: _apiKey, ...llmShownFields } = Installation.LlmBotConfig.fields
+
+/** The bot config as the API and the CLI show it. */
+export const BotView = Schema.Union([
+  Schema.TaggedStruct("echo", {}),
+  Schema.TaggedStruct("http", { url: Schema.String, timeoutMs: Schema.optionalKey(Schema.Int) }),
+  Schema.TaggedStruct("llm", {
+    ...llmShownFields,
+    apiKey: Schema.optionalKey(
+      Schema.Literal("set").annotate({
+        description: "Present when the bot has a key; the key is never shown."
+      })
+    )
+  })
+]).annotate({ identifier: "BotView" })
+export type BotView = typeof BotView.Type
+
+/** What may be shown of a bot config: all of it but an llm bot's key. */
+export const botView = (bot: Installation.BotConfig): BotView => {
+  if (bot._tag !== "llm") return bot
+  const { apiKey, ...shown } = bot
+  return apiKey === undefined ? shown : { ...shown, apiKey: "set" }
+}
+
 // A rotated-out signing secret is never shown again: only until when it still signs.
-const { previousSigningSecret: _, ...shownFields } = Installation.Installation.fields
+const { previousSigningSecret: _, bot: _bot, ...shownFields } = Installation.Installation.fields
 
 export const InstallationView = Schema.Struct({
   ...shownFields,
+  bot: BotView,
   previousSecretExpiresAt: Schema.optionalKey(
     Schema.String.annotate({
       description:

@@ -1,5 +1,5 @@
 import { Storable } from "@messaging-api/domain"
-import { Schema } from "effect"
+import { Duration, Effect, Option, Schema, SchemaGetter, SchemaIssue } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { Conflict, ServiceUnavailable } from "./ApiErrors.ts"
 import { Authentication } from "./Authentication.ts"
@@ -36,6 +36,47 @@ export const WebhookMessage = Schema.Struct({
 }).annotate({ identifier: "WebhookMessage" })
 export type WebhookMessage = typeof WebhookMessage.Type
 
+/** The longest `?wait=`. */
+export const MAX_WAIT = Duration.seconds(30)
+
+/** `5s`, `1500ms`, `2.5s`, `5` (seconds), or Effect's `5 seconds`: at most 30 seconds. */
+export const parseWait = (input: string): Duration.Duration | string => {
+  const trimmed = input.trim()
+  const short = /^(\d+(?:\.\d+)?)\s*(ms|s)?$/i.exec(trimmed)
+  const parsed = short
+    ? Option.some(Duration.millis(Number(short[1]) * (short[2]?.toLowerCase() === "ms" ? 1 : 1000)))
+    : Duration.fromInput(trimmed as Duration.Input)
+  if (Option.isNone(parsed) || !Duration.isFinite(parsed.value)) {
+    return "must be a duration such as 5s or 1500ms"
+  }
+  return Duration.isGreaterThan(parsed.value, MAX_WAIT) ? "must be at most 30s" : parsed.value
+}
+
+/** `?wait=`: how long to wait for the bot's replies to this message. */
+export const WaitDuration = Schema.String.pipe(
+  Schema.decodeTo(Schema.Duration, {
+    decode: SchemaGetter.transformEffect((input: string) => {
+      const parsed = parseWait(input)
+      return typeof parsed === "string"
+        ? Effect.fail(new SchemaIssue.InvalidValue({ message: parsed }, input))
+        : Effect.succeed(parsed)
+    }),
+    encode: SchemaGetter.transform((duration: Duration.Duration) => `${Duration.toMillis(duration)}ms`)
+  })
+).annotate({
+  description:
+    "Wait up to this long (at most 30s: `5s`, `1500ms`) for the bot's replies to this message and answer " +
+    "them in `replies`."
+})
+
+/** One bot message of the turn, as `?wait=` answers it. */
+export const Reply = Schema.Struct({
+  botpressMessageId: Schema.String,
+  type: Schema.String,
+  payload: Schema.Json
+}).annotate({ identifier: "Reply" })
+export type Reply = typeof Reply.Type
+
 const Tags = Schema.Struct({ id: Schema.String })
 
 /** Our ids for the message, its user and its conversation; `tags.id` holds the caller's id, as in Botpress. */
@@ -52,7 +93,9 @@ export const ReceivedMessage = Schema.Struct({
   }),
   user: Schema.Struct({ id: Schema.String, tags: Tags }),
   conversation: Schema.Struct({ id: Schema.String, tags: Tags }),
-  duplicate: Schema.optionalKey(Schema.Literal(true))
+  duplicate: Schema.optionalKey(Schema.Literal(true)),
+  /** With `?wait=`: the bot messages of this user message produced within the wait, in order. */
+  replies: Schema.optionalKey(Schema.Array(Reply))
 }).annotate({ identifier: "ReceivedMessage" })
 export type ReceivedMessage = typeof ReceivedMessage.Type
 
@@ -60,6 +103,7 @@ export class WebhooksApi extends HttpApiGroup.make("webhooks")
   .add(
     HttpApiEndpoint.post("receive", "/webhooks/:webhookId", {
       params: { webhookId: Schema.String },
+      query: { wait: Schema.optionalKey(WaitDuration) },
       payload: WebhookMessage,
       success: ReceivedMessage,
       error: [Conflict, ServiceUnavailable]
@@ -68,7 +112,9 @@ export class WebhooksApi extends HttpApiGroup.make("webhooks")
         summary: "Send a user message to the bot",
         description:
           "Answers once the message is durable. Repeating a messageId with the same body answers the " +
-          "original ids with `duplicate: true`; with another body, 409."
+          "original ids with `duplicate: true`; with another body, 409. With `?wait=5s` (at most 30s) it also " +
+          "answers `replies`: the bot messages of this message produced within the wait, in order (a " +
+          "duplicate answers the original's). They are delivered to the response endpoint as usual."
       })
     )
   )

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
 import type { Conversations } from "@messaging-api/delivery"
-import { ConversationCommands, Ids } from "@messaging-api/domain"
+import { ConversationCommands, Ids, type Installation } from "@messaging-api/domain"
 import { Predicate, type Schema } from "effect"
 import type { ReceivedMessage, WebhookMessage } from "../api/WebhooksApi.ts"
 
@@ -52,12 +52,16 @@ export const fingerprintOf = (message: {
     )
     .digest("hex")
 
-/** The command for one webhook call; every id is derived from the installation and the caller's ids. */
+/**
+ * The command for one webhook call; every id is derived from the installation and the caller's ids.
+ * An installation without a response endpoint starts its conversations pull-only.
+ */
 export const receiveCommand = (
-  installationId: Ids.InstallationId,
+  installation: Pick<Installation.Installation, "id" | "responseUrl">,
   body: WebhookMessage,
   at: string
 ): ConversationCommands.ReceiveUserMessage => {
+  const installationId = installation.id
   const payload = normalizePayload(body.text, body.payload)
   return new ConversationCommands.ReceiveUserMessage({
     conversationId: Ids.conversationIdFor(installationId, body.conversationId),
@@ -71,7 +75,8 @@ export const receiveCommand = (
     text: body.text,
     payload,
     fingerprint: fingerprintOf({ ...body, payload }),
-    at
+    at,
+    ...(installation.responseUrl === null ? { delivery: "pull" as const } : {})
   })
 }
 

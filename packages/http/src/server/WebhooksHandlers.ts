@@ -3,21 +3,23 @@ import { hotSpan } from "@messaging-api/domain/Tracing"
 import { DateTime, Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../Api.ts"
-import { Conflict, ServiceUnavailable } from "../api/ApiErrors.ts"
+import { Conflict, databaseUnavailable, ServiceUnavailable } from "../api/ApiErrors.ts"
 import { CurrentInstallation } from "../api/WebhookAccess.ts"
 import { receiveCommand, receivedResponse } from "./ReceiveCommand.ts"
+import { TurnReplies } from "./TurnReplies.ts"
 
 export const WebhooksHandlers = HttpApiBuilder.group(
   Api,
   "webhooks",
   Effect.fn(function* (handlers) {
     const conversations = yield* Conversations
+    const turnReplies = yield* TurnReplies
     return handlers.handle(
       "receive",
-      Effect.fnUntraced(function* ({ payload }) {
+      Effect.fnUntraced(function* ({ payload, query }) {
         const installation = yield* CurrentInstallation
         const at = DateTime.formatIso(yield* DateTime.now)
-        const command = receiveCommand(installation.id, payload, at)
+        const command = receiveCommand(installation, payload, at)
         // Answers only after the UserMessageReceived event is committed.
         const received = yield* conversations.receive(command).pipe(
           Effect.catchTags({
@@ -38,7 +40,13 @@ export const WebhooksHandlers = HttpApiBuilder.group(
               )
           })
         )
-        return receivedResponse(command, received)
+        const answer = receivedResponse(command, received)
+        if (query.wait === undefined) return answer
+        // The turn of the message the answer names: a duplicate's is the original's.
+        const replies = yield* turnReplies
+          .await(received.conversationId, received.messageId, query.wait)
+          .pipe(Effect.mapError(databaseUnavailable))
+        return { ...answer, replies }
       }, hotSpan("Webhooks.receive"))
     )
   })

@@ -1,7 +1,7 @@
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
 import { EndpointHealth, Installation, Installations, RetrySchedule } from "@messaging-api/domain"
 import { HttpSettings, InstallationSetup, InstallationsApi } from "@messaging-api/http"
-import { Console, Effect, Layer, Option, Schema } from "effect"
+import { Config, Console, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { EndpointGuardLive, ServerConfig } from "../ServerConfig.ts"
@@ -66,23 +66,90 @@ const httpUrl = (flag: string, value: string) =>
     Effect.mapError((error) => new InvalidFlagValue({ flag, message: error.message }))
   )
 
-const botConfig = (bot: "echo" | "http", botUrl: Option.Option<string>) => {
-  if (bot === "echo") {
-    return Option.isSome(botUrl)
-      ? Effect.fail(new InvalidFlagValue({ flag: "--bot-url", message: "is only used with --bot http" }))
-      : Effect.succeed<Installation.BotConfig>({ _tag: "echo" })
+/** What `create` takes about the bot: `--bot`, and the flags of the bots that need more. */
+interface BotFlags {
+  readonly bot: "echo" | "http" | "llm"
+  readonly botUrl: Option.Option<string>
+  readonly model: Option.Option<string>
+  readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  readonly system: Option.Option<string>
+  readonly historyMessages: Option.Option<number>
+}
+
+const onlyWith = (flag: string, bots: string) =>
+  Effect.fail(new InvalidFlagValue({ flag, message: `is only used with --bot ${bots}` }))
+
+const botConfig = Effect.fnUntraced(function* (flags: BotFlags) {
+  const llmOnly: ReadonlyArray<readonly [string, boolean]> = [
+    ["--model", Option.isSome(flags.model)],
+    ["--api-key", Option.isSome(flags.apiKey)],
+    ["--system", Option.isSome(flags.system)],
+    ["--history-messages", Option.isSome(flags.historyMessages)]
+  ]
+  if (flags.bot !== "llm") {
+    for (const [flag, given] of llmOnly) if (given) return yield* onlyWith(flag, "llm")
   }
-  if (Option.isNone(botUrl)) {
-    return Effect.fail(
-      new InvalidFlagValue({
-        flag: "--bot-url",
-        message: "is required with --bot http (where turns are POSTed)"
-      })
-    )
+  if (flags.bot === "echo") {
+    if (Option.isSome(flags.botUrl)) return yield* onlyWith("--bot-url", "http or llm")
+    return { _tag: "echo" } satisfies Installation.BotConfig
   }
-  return httpUrl("--bot-url", botUrl.value).pipe(
-    Effect.map((url): Installation.BotConfig => ({ _tag: "http", url }))
-  )
+  if (Option.isNone(flags.botUrl)) {
+    return yield* new InvalidFlagValue({
+      flag: "--bot-url",
+      message:
+        flags.bot === "http"
+          ? "is required with --bot http (where turns are POSTed)"
+          : "is required with --bot llm (the chat-completions API root, e.g. http://127.0.0.1:11434/v1)"
+    })
+  }
+  const url = yield* httpUrl("--bot-url", flags.botUrl.value)
+  if (flags.bot === "http") return { _tag: "http", url } satisfies Installation.BotConfig
+  if (Option.isNone(flags.model)) {
+    return yield* new InvalidFlagValue({ flag: "--model", message: "is required with --bot llm" })
+  }
+  // The key from the environment, when the flag does not give it: out of the process list.
+  const apiKey = Option.isSome(flags.apiKey)
+    ? flags.apiKey
+    : yield* Config.option(Config.Redacted("LLM_API_KEY")).pipe(
+        Effect.mapError((error) => new InvalidFlagValue({ flag: "LLM_API_KEY", message: error.message }))
+      )
+  const history = flags.historyMessages
+  if (Option.isSome(history) && (history.value < 1 || history.value > Installation.MAX_HISTORY_MESSAGES)) {
+    return yield* new InvalidFlagValue({
+      flag: "--history-messages",
+      message: `must be between 1 and ${Installation.MAX_HISTORY_MESSAGES}`
+    })
+  }
+  return {
+    _tag: "llm",
+    baseUrl: url,
+    model: flags.model.value,
+    ...(Option.isSome(apiKey) && Redacted.value(apiKey.value) !== "" ? { apiKey: apiKey.value } : {}),
+    ...(Option.isSome(flags.system) ? { system: flags.system.value } : {}),
+    ...(Option.isSome(history) ? { historyMessages: history.value } : {})
+  } satisfies Installation.BotConfig
+})
+
+/** Exactly one of `--response-url` and `--pull-only`. */
+const responseUrlOf = (responseUrl: Option.Option<string>, pullOnly: boolean) => {
+  if (pullOnly) {
+    return Option.isSome(responseUrl)
+      ? Effect.fail(
+          new InvalidFlagValue({
+            flag: "--pull-only",
+            message: "a pull-only installation has no --response-url"
+          })
+        )
+      : Effect.succeed(null)
+  }
+  return Option.isNone(responseUrl)
+    ? Effect.fail(
+        new InvalidFlagValue({
+          flag: "--response-url",
+          message: "is required (or --pull-only: replies read, never POSTed)"
+        })
+      )
+    : httpUrl("--response-url", responseUrl.value)
 }
 
 const retrySchedule = (value: Option.Option<string>) => {
@@ -93,7 +160,18 @@ const retrySchedule = (value: Option.Option<string>) => {
     : Effect.succeed(parsed)
 }
 
-const describeBot = (bot: Installation.BotConfig) => (bot._tag === "http" ? `http ${bot.url}` : bot._tag)
+const describeBot = (bot: InstallationsApi.BotView) => {
+  switch (bot._tag) {
+    case "echo":
+      return "echo"
+    case "http":
+      return `http ${bot.url}`
+    case "llm":
+      return `llm ${bot.model} at ${bot.baseUrl}${bot.apiKey === undefined ? "" : " (key set)"}`
+  }
+}
+/** A pull-only installation has no response URL: its replies are read, not POSTed. */
+const describeResponseUrl = (url: string | null) => url ?? "none (pull-only)"
 const describeSchedule = (schedule: RetrySchedule.RetrySchedule) =>
   schedule.length === 0 ? "none" : RetrySchedule.formatRetrySchedule(schedule)
 
@@ -132,7 +210,7 @@ const describeInstallation = (installation: InstallationsApi.InstallationView) =
   [
     `Installation ${installation.id}`,
     `  bot             ${describeBot(installation.bot)}`,
-    `  response URL    ${installation.responseUrl}`,
+    `  response URL    ${describeResponseUrl(installation.responseUrl)}`,
     `  endpoint        ${describeEndpoint(installation.endpoint)}`,
     ...(installation.endpoint.lastError === undefined
       ? []
@@ -147,16 +225,45 @@ const idArgument = Argument.String("id").pipe(Argument.withDescription("The inst
 const create = Command.make(
   "create",
   {
-    bot: Flag.Literals("bot", ["echo", "http"]).pipe(
+    bot: Flag.Literals("bot", ["echo", "http", "llm"]).pipe(
       Flag.withDefault("echo"),
       Flag.withDescription("The bot answering this installation's conversations (default echo)")
     ),
     botUrl: Flag.String("bot-url").pipe(
       Flag.optional,
-      Flag.withDescription("With --bot http: the URL each turn is POSTed to")
+      Flag.withDescription(
+        "With --bot http: the URL each turn is POSTed to; with --bot llm: the chat-completions API root (…/v1)"
+      )
+    ),
+    model: Flag.String("model").pipe(
+      Flag.optional,
+      Flag.withDescription("With --bot llm: the model name the provider knows")
+    ),
+    apiKey: Flag.Redacted("api-key").pipe(
+      Flag.optional,
+      Flag.withDescription(
+        "With --bot llm: the provider's key (or LLM_API_KEY, which keeps it out of the process list); never shown again"
+      )
+    ),
+    system: Flag.String("system").pipe(
+      Flag.optional,
+      Flag.withDescription("With --bot llm: a system prompt")
+    ),
+    historyMessages: Flag.Int("history-messages").pipe(
+      Flag.optional,
+      Flag.withDescription(
+        "With --bot llm: how many of the conversation's latest messages it sees (default 20)"
+      )
     ),
     responseUrl: Flag.String("response-url").pipe(
+      Flag.optional,
       Flag.withDescription("Your endpoint: every bot message is POSTed there, signed")
+    ),
+    pullOnly: Flag.Boolean("pull-only").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription(
+        "No response endpoint: replies are read from the webhook's answer (?wait=), the history API or the live streams"
+      )
     ),
     retrySchedule: Flag.String("retry-schedule").pipe(
       Flag.optional,
@@ -174,8 +281,8 @@ const create = Command.make(
   },
   Effect.fn("InstallationsCommand.create")(function* (flags) {
     const request = {
-      bot: yield* botConfig(flags.bot, flags.botUrl),
-      responseUrl: yield* httpUrl("--response-url", flags.responseUrl),
+      bot: yield* botConfig(flags),
+      responseUrl: yield* responseUrlOf(flags.responseUrl, flags.pullOnly),
       retrySchedule: yield* retrySchedule(flags.retrySchedule),
       skipVerify: flags.skipVerify
     }
@@ -187,7 +294,7 @@ const create = Command.make(
         [
           `Created installation ${created.id}`,
           `  bot             ${describeBot(created.bot)}`,
-          `  response URL    ${created.responseUrl}`,
+          `  response URL    ${describeResponseUrl(created.responseUrl)}`,
           `  webhook URL     ${created.webhookUrl}`,
           `  signing secret  ${created.signingSecret}`,
           `  retry schedule  ${describeSchedule(created.retrySchedule)}`,
@@ -211,6 +318,11 @@ const create = Command.make(
       command:
         "messaging-api installations create --bot http --bot-url https://bot.example/turn --response-url https://app.example/replies --retry-schedule 1s,5s,30s --json",
       description: "Your own bot, a short retry schedule, and JSON for a script"
+    },
+    {
+      command:
+        "LLM_API_KEY=… messaging-api installations create --bot llm --bot-url http://127.0.0.1:11434/v1 --model llama3.2 --system 'Answer briefly.' --pull-only",
+      description: "An LLM bot on a local Ollama; replies read from the webhook's answer (?wait=5s)"
     }
   ])
 )
@@ -230,7 +342,7 @@ const list = Command.make("list", { json }, (flags) =>
         all.map((installation) => [
           installation.id,
           describeBot(installation.bot),
-          installation.responseUrl,
+          describeResponseUrl(installation.responseUrl),
           installation.endpoint.status,
           installation.webhookUrl,
           describeSchedule(installation.retrySchedule)
