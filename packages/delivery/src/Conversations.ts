@@ -203,13 +203,19 @@ export class Conversations extends Context.Service<
   static readonly layerNoBot = Conversations.layerOnSharding.pipe(Layer.provide(InProcessCluster.layer))
 
   /**
-   * Everything in this process with the built-in bots. Needs the event store, installations and
-   * SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
+   * `layerOnSharding` with the built-in bots, on the cluster provided (`SocketCluster.layer` for a
+   * runner of several processes); deliveries and http bots go out through `WebhookClient.layer`.
    */
-  static readonly layer = Conversations.layerNoBot.pipe(
+  static readonly layerOnShardingWithBots = Conversations.layerOnSharding.pipe(
     Layer.provide(Bot.layer),
     Layer.provide(WebhookClient.layer)
   )
+
+  /**
+   * Everything in this process with the built-in bots. Needs the event store, installations and
+   * SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
+   */
+  static readonly layer = Conversations.layerOnShardingWithBots.pipe(Layer.provide(InProcessCluster.layer))
 }
 
 /**
