@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
-import { adminToken, freePort, type RunningServer, startServer } from "./ServerProcess.ts"
+import { adminToken, freePort, type RunningServer, runCli, startServer } from "./ServerProcess.ts"
 
 /**
  * Several `serve` processes on one Postgres database, each a runner of one cluster
@@ -209,6 +209,27 @@ describe("several processes (effect/cluster runners on one database)", () => {
         const first = yield* startRunner(database)
         const runners = [first, ...(yield* Effect.all([startRunner(database), startRunner(database)]))]
         yield* waitFor(allShardsHeldBy(runners), "3 runners holding all shards")
+        // The CLI lists the runners and the shards each reports holding.
+        yield* waitFor(
+          runCli(["cluster", "--json"], { DATABASE_URL: database }).pipe(
+            Effect.map((result) => {
+              const rows = JSON.parse(result.stdout) as ReadonlyArray<{
+                runner: string
+                shards: Array<number>
+              }>
+              const shards = rows.flatMap((row) => row.shards)
+              return (
+                rows.length === 3 &&
+                rows.every((row) =>
+                  runners.some((runner) => row.runner === `127.0.0.1:${runner.clusterPort}`)
+                ) &&
+                new Set(shards).size === SHARDS &&
+                shards.length === SHARDS
+              )
+            })
+          ),
+          "the CLI listing 3 runners holding every shard once"
+        )
         const webhookPath = yield* createInstallation(first, receiver.url)
 
         const load: Load = {
