@@ -2,7 +2,7 @@
  * The service as users feel it, measured side by side with bare baselines in the same run:
  *   npm run bench                       # everything (a few minutes on 2 cores)
  *   npm run bench -- --quick            # small numbers: checks the harness, not figures of record
- *   npm run bench -- --only inbound,e2e # a subset: inbound, e2e, delivery, memory, replay, recovery
+ *   npm run bench -- --only inbound,e2e # a subset: inbound, e2e, delivery, memory, replay, recovery, cluster
  *   npm run bench -- --cpu-prof         # each service process writes a CPU profile (summarised at the end)
  *   npm run bench -- --out results.json # write the JSON somewhere else
  * Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) to create a database
@@ -15,6 +15,7 @@ import { join } from "node:path"
 import { parseArgs } from "node:util"
 import type { BenchContext } from "./bench/bench-context.ts"
 import { dropAbandonedDatabases, postgresVersion } from "./bench/bench-database.ts"
+import { measureCluster } from "./bench/cluster.ts"
 import { summarizeProfiles } from "./bench/cpu-profile-summary.ts"
 import { measureDelivery } from "./bench/delivery.ts"
 import { measureEndToEnd } from "./bench/end-to-end.ts"
@@ -30,7 +31,8 @@ const measurements = {
   delivery: measureDelivery,
   memory: measureMemory,
   replay: measureReplay,
-  recovery: measureRecovery
+  recovery: measureRecovery,
+  cluster: measureCluster
 } as const
 type Measurement = keyof typeof measurements
 const names = Object.keys(measurements) as Array<Measurement>

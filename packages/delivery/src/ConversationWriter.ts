@@ -7,7 +7,7 @@ import {
   type EventStore,
   Ids
 } from "@messaging-api/domain"
-import { Effect, Result, Schedule, Schema } from "effect"
+import { Effect, Metric, Result, Schedule, Schema } from "effect"
 import type { SqlError } from "effect/sql"
 
 /**
@@ -63,6 +63,16 @@ export const eventIdFor = (event: ConversationEvents.ConversationEvent): string 
   }
 }
 
+/**
+ * Appends refused because another writer got to the conversation first. With one writer per
+ * conversation (its actor, on the runner that owns it) this stays at zero; a count that grows
+ * means two processes wrote one conversation at once (the guard kept it correct).
+ */
+export const versionConflicts = Metric.counter("messaging_api_version_conflicts_total", {
+  description: "Appends refused by the expected-version check (another writer appended first)",
+  incremental: true
+})
+
 /** How a writer reads a conversation's decision state (from the start, or from a snapshot). */
 export type LoadState = (
   conversationId: Ids.ConversationId
@@ -104,6 +114,17 @@ export const write = (
   load: LoadState = (id) => ConversationStream.loadDecisionState(store, id)
 ): Effect.Effect<CommandResult, CommandError> =>
   once(store, conversationId, command, cache, load).pipe(
+    Effect.tapError((error) =>
+      error._tag === "WrongExpectedVersion"
+        ? Metric.update(versionConflicts, 1).pipe(
+            Effect.andThen(
+              Effect.logWarning("version conflict: another writer appended to this conversation first").pipe(
+                Effect.annotateLogs({ conversationId, command: command._tag })
+              )
+            )
+          )
+        : Effect.void
+    ),
     Effect.retry({
       while: (error) => error._tag === "WrongExpectedVersion",
       schedule: Schedule.spaced("1 millis"),

@@ -9,7 +9,7 @@ import {
   type Installations,
   type ReadModels
 } from "@messaging-api/domain"
-import { Clock, Context, Effect, FiberSet, Layer, Schema, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Schema, Stream } from "effect"
 import type { Sharding } from "effect/cluster"
 import type { SqlClient } from "effect/sql"
 import { Bot } from "./Bot.ts"
@@ -25,12 +25,12 @@ import {
 } from "./ConversationWriter.ts"
 import { Deliverer } from "./Deliverer.ts"
 import * as DeliveryProjector from "./DeliveryProjector.ts"
-import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
 import * as InProcessCluster from "./InProcessCluster.ts"
 import * as MessagePayload from "./MessagePayload.ts"
 import { WebhookClient } from "./WebhookClient.ts"
 import { WorkIndex } from "./WorkIndex.ts"
+import { WorkLoops } from "./WorkLoops.ts"
 import * as WorkScheduler from "./WorkScheduler.ts"
 
 export {
@@ -120,12 +120,8 @@ export class Conversations extends Context.Service<
     Conversations,
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore
-      return makeFrontDoor(
-        store,
-        makeExecute(store),
-        (conversationId) =>
-          ConversationStream.loadDecisionState(store, conversationId).pipe(Effect.mapError(unavailable)),
-        () => Effect.void
+      return makeFrontDoor(store, makeExecute(store), (conversationId) =>
+        ConversationStream.loadDecisionState(store, conversationId).pipe(Effect.mapError(unavailable))
       )
     })
   )
@@ -144,43 +140,14 @@ export class Conversations extends Context.Service<
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore
       const clientFor = yield* ConversationEntity.Conversation.client
-      const draining = yield* Draining
-      const settings = yield* DeliverySettings
-
-      const runs = yield* FiberSet.make<void, never>()
-      const busy = new Map<string, number>()
-      const release = (id: string) =>
-        Effect.sync(() => {
-          const count = (busy.get(id) ?? 1) - 1
-          if (count === 0) busy.delete(id)
-          else busy.set(id, count)
-        })
-
-      /** Asks the conversation's actor to run its work loop (a no-op when it already runs). */
-      const start = (conversationId: Ids.ConversationId): Effect.Effect<void> =>
-        Effect.suspend(() => {
-          if (draining.isDraining()) return Effect.void
-          busy.set(conversationId, (busy.get(conversationId) ?? 0) + 1)
-          return FiberSet.run(
-            runs,
-            clientFor(conversationId)
-              .Run()
-              .pipe(
-                Effect.catchCause((cause) =>
-                  Effect.logWarning("could not start a conversation's work loop", cause).pipe(
-                    Effect.annotateLogs({ conversationId })
-                  )
-                ),
-                Effect.ensuring(release(conversationId))
-              )
-          )
-        }).pipe(Effect.asVoid)
+      const loops = yield* WorkLoops
 
       const execute = (
         conversationId: Ids.ConversationId,
         command: ConversationCommands.ConversationCommand
       ): Effect.Effect<CommandResult, CommandError> =>
-        clientFor(conversationId)
+        // Entity ids are our lowercase uuids: one conversation, one entity (and one shard).
+        clientFor(conversationId.toLowerCase())
           .Execute({ command })
           .pipe(
             Effect.catchTags({
@@ -196,12 +163,11 @@ export class Conversations extends Context.Service<
                 ),
               EntityNotAssignedToRunner: () =>
                 Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" }))
-            }),
-            Effect.tap((result) => (result.events.length > 0 ? start(conversationId) : Effect.void))
+            })
           )
 
       const state = (conversationId: Ids.ConversationId) =>
-        clientFor(conversationId)
+        clientFor(conversationId.toLowerCase())
           .Inspect()
           .pipe(
             Effect.catch((error) =>
@@ -215,16 +181,9 @@ export class Conversations extends Context.Service<
             )
           )
 
-      // Registered after the FiberSet, so it runs first on close: stop, then wait (bounded), then interrupt.
-      yield* Effect.addFinalizer(() =>
-        draining.start.pipe(
-          Effect.andThen(FiberSet.awaitEmpty(runs).pipe(Effect.timeoutOption(settings.drainTimeout))),
-          Effect.andThen(Effect.logInfo("delivery drained"))
-        )
-      )
-      yield* WorkScheduler.run({ start, busy: () => [...busy.keys()] }).pipe(Effect.forkScoped)
+      yield* WorkScheduler.run(loops).pipe(Effect.forkScoped)
 
-      return makeFrontDoor(store, execute, state, start)
+      return makeFrontDoor(store, execute, state)
     })
   ).pipe(
     Layer.provide(ConversationEntity.layer),
@@ -244,21 +203,29 @@ export class Conversations extends Context.Service<
   static readonly layerNoBot = Conversations.layerOnSharding.pipe(Layer.provide(InProcessCluster.layer))
 
   /**
-   * Everything in this process with the built-in bots. Needs the event store, installations and
-   * SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
+   * `layerOnSharding` with the built-in bots, on the cluster provided (`SocketCluster.layer` for a
+   * runner of several processes); deliveries and http bots go out through `WebhookClient.layer`.
    */
-  static readonly layer = Conversations.layerNoBot.pipe(
+  static readonly layerOnShardingWithBots = Conversations.layerOnSharding.pipe(
     Layer.provide(Bot.layer),
     Layer.provide(WebhookClient.layer)
   )
+
+  /**
+   * Everything in this process with the built-in bots. Needs the event store, installations and
+   * SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
+   */
+  static readonly layer = Conversations.layerOnShardingWithBots.pipe(Layer.provide(InProcessCluster.layer))
 }
 
-/** receive/post/redeliver over some `execute`; `start` kicks the conversation's work loop. */
+/**
+ * receive/post/redeliver over some `execute` (with actors, a command that changed something
+ * starts the conversation's work loop where it lives).
+ */
 const makeFrontDoor = (
   store: EventStore.EventStore["Service"],
   execute: Conversations["Service"]["execute"],
-  state: Conversations["Service"]["state"],
-  start: (conversationId: Ids.ConversationId) => Effect.Effect<void>
+  state: Conversations["Service"]["state"]
 ): Conversations["Service"] => {
   const receive = makeReceive(store, execute)
 
@@ -331,7 +298,6 @@ const makeFrontDoor = (
         ConversationNotStarted: Effect.die
       })
     )
-    yield* start(conversationId)
     return { messageId: messageId as Ids.MessageId, conversationId } satisfies AcceptedBotMessage
   })
 

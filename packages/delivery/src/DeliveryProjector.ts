@@ -1,6 +1,8 @@
 import { type ConversationEvents, ConversationStream, EventStore } from "@messaging-api/domain"
 import { Effect, Layer, Result, Schedule, Stream } from "effect"
+import { Sharding } from "effect/cluster"
 import { SqlClient, type SqlError } from "effect/sql"
+import { ShardOwnership } from "./ShardOwnership.ts"
 import { type WorkHint, WorkIndex } from "./WorkIndex.ts"
 
 /**
@@ -12,9 +14,14 @@ import { type WorkHint, WorkIndex } from "./WorkIndex.ts"
  * is picked up by the one running the actors. Rows carry stream versions, so two projectors (two
  * processes) never move a row backwards. Where deliveries stand is the domain's read models'
  * business (`rm_messages`, see `Deliveries`).
+ * As a runner of a cluster it runs as a cluster singleton: one follower for all the runners, moved
+ * with its shard when its runner stops or dies.
  */
 
 export const CHECKPOINT = "delivery"
+
+/** The cluster singleton's name. */
+export const CHECKPOINT_SINGLETON = "delivery-projector"
 
 const CONVERSATION_PREFIX = "conversation-"
 
@@ -148,10 +155,14 @@ export const layer = Layer.effectDiscard(
         .pipe(Stream.runForEachArray(apply))
     })
 
-    yield* follow.pipe(
+    const keepFollowing = follow.pipe(
       Effect.tapCause((cause) => Effect.logWarning("delivery projector stopped; restarting", cause)),
-      Effect.retry(Schedule.spaced("1 second")),
-      Effect.forkScoped
+      Effect.retry(Schedule.spaced("1 second"))
     )
+    if ((yield* ShardOwnership) === undefined) {
+      yield* Effect.forkScoped(keepFollowing)
+    } else {
+      yield* (yield* Sharding.Sharding).registerSingleton(CHECKPOINT_SINGLETON, keepFollowing)
+    }
   })
 )

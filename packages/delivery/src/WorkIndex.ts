@@ -45,6 +45,8 @@ export class WorkIndex extends Context.Service<
       readonly excluding: ReadonlyArray<string>
       /** Only conversations of these installations. */
       readonly installations?: ReadonlyArray<string> | undefined
+      /** Only conversations in these shards (of `shardsPerGroup`), the way the cluster routes them. */
+      readonly shards?: { readonly shardsPerGroup: number; readonly owned: ReadonlyArray<number> } | undefined
     }): Effect.Effect<ReadonlyArray<ConversationId>, SqlError.SqlError>
     /**
      * Adds hints, at most one per conversation (earliest due time wins; a hint no newer than an
@@ -77,16 +79,27 @@ export class WorkIndex extends Context.Service<
         readonly limit: number
         readonly excluding: ReadonlyArray<string>
         readonly installations?: ReadonlyArray<string> | undefined
+        readonly shards?:
+          | { readonly shardsPerGroup: number; readonly owned: ReadonlyArray<number> }
+          | undefined
       }) {
+        if (options.shards?.owned.length === 0) return []
         const scope =
           options.installations === undefined
             ? sql`TRUE`
             : sql`installation_id::text = ANY (
                 SELECT jsonb_array_elements_text(${JSON.stringify(options.installations)}::jsonb)
               )`
+        const shards =
+          options.shards === undefined
+            ? sql`TRUE`
+            : sql`cluster_shard_of(conversation_id::text, ${options.shards.shardsPerGroup}) = ANY (
+                SELECT jsonb_array_elements_text(${JSON.stringify(options.shards.owned)}::jsonb)::int
+              )`
         const rows = yield* sql<{ conversation_id: string }>`
           SELECT conversation_id::text AS conversation_id FROM conversation_work
           WHERE due_at <= now()
+            AND ${shards}
             AND NOT (conversation_id::text = ANY (
               SELECT jsonb_array_elements_text(${JSON.stringify(options.excluding)}::jsonb)
             ))

@@ -2,6 +2,7 @@ import type { ConversationId } from "@messaging-api/domain/Ids"
 import { Effect } from "effect"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
+import { ShardOwnership } from "./ShardOwnership.ts"
 import { WorkIndex } from "./WorkIndex.ts"
 
 /**
@@ -9,6 +10,8 @@ import { WorkIndex } from "./WorkIndex.ts"
  * come due (at start this is the recovery sweep) and starts their work loops. It looks again
  * after `pollInterval`, or at once when the projector added hints. Conversations whose loop is
  * already running are left out of the query, so a busy conversation never starves the others.
+ * As a runner of a cluster it looks only at the shards it holds at the time of each look: when a
+ * runner stops or dies, the new owner of its shards finds their pending work on its next look.
  */
 
 const BATCH = 500
@@ -21,6 +24,7 @@ export const run = (options: {
     const index = yield* WorkIndex
     const settings = yield* DeliverySettings
     const draining = yield* Draining
+    const ownership = yield* ShardOwnership
     while (!draining.isDraining()) {
       const changed = yield* index.watch
       const due = yield* index
@@ -28,7 +32,11 @@ export const run = (options: {
           limit: BATCH,
           excluding: options.busy(),
           installations:
-            settings.onlyInstallations === undefined ? undefined : [...settings.onlyInstallations]
+            settings.onlyInstallations === undefined ? undefined : [...settings.onlyInstallations],
+          shards:
+            ownership === undefined
+              ? undefined
+              : { shardsPerGroup: ownership.shardsPerGroup, owned: ownership.owned() }
         })
         .pipe(
           Effect.catch((error) =>

@@ -65,20 +65,24 @@ export class Projector extends Context.Service<
       Projector,
       Effect.gen(function* () {
         const projector = yield* make(options)
-        yield* projector.follow.pipe(
-          Effect.tapError((error) =>
-            Effect.logWarning(
-              "read models: following the log failed; starting again from the checkpoint",
-              error
-            )
-          ),
-          Effect.retry(Schedule.spaced("1 second")),
-          Effect.forkScoped
-        )
+        yield* Effect.forkScoped(keepFollowing(projector))
         return projector
       })
     )
 }
+
+/**
+ * Follows the log for as long as it runs, starting again from the checkpoint after a failure: what
+ * `layerFollowing` forks, and what a cluster runs as its one read-model follower (a singleton).
+ */
+export const keepFollowing = (projector: Projector["Service"]): Effect.Effect<never> =>
+  projector.follow.pipe(
+    Effect.tapError((error) =>
+      Effect.logWarning("read models: following the log failed; starting again from the checkpoint", error)
+    ),
+    Effect.retry(Schedule.spaced("1 second")),
+    Effect.orDie
+  )
 
 /** How far the read models trail the newest event they applied, in milliseconds. */
 export const lagMetric = Metric.gauge("messaging_api_read_model_lag_ms", {

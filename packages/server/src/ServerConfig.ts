@@ -50,6 +50,14 @@ export interface ServerConfigShape {
   readonly databaseStatementTimeout: Duration.Duration
   /** How long a rotated-out signing secret keeps signing beside the new one. */
   readonly secretRotationOverlap: Duration.Duration
+  /** `CLUSTER_PORT`: when set, this process is a runner of a cluster listening there. */
+  readonly clusterPort: Option.Option<number>
+  /** How the other runners reach this one. */
+  readonly clusterAdvertiseHost: string
+  /** Shards of the cluster; the same on every runner. */
+  readonly clusterShards: number
+  /** How long a dead runner's shards stay locked before the others take them. */
+  readonly clusterLease: Duration.Duration
 }
 
 export type LogFormat = "json" | "pretty"
@@ -294,7 +302,14 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   allowedEndpointNetworks: Config.schema(NetworksText, "ALLOWED_ENDPOINT_NETWORKS").pipe(Config.option),
   secretRotationOverlap: Config.Duration("SECRET_ROTATION_OVERLAP").pipe(
     Config.withDefault(Duration.hours(24))
-  )
+  ),
+  clusterPort: Config.Port("CLUSTER_PORT").pipe(Config.option),
+  clusterAdvertiseHost: Config.String("CLUSTER_ADVERTISE_HOST").pipe(Config.withDefault("127.0.0.1")),
+  clusterShards: Config.schema(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100_000 })),
+    "CLUSTER_SHARDS"
+  ).pipe(Config.withDefault(300)),
+  clusterLease: Config.Duration("CLUSTER_LEASE").pipe(Config.withDefault(Duration.seconds(10)))
 }).pipe(
   Config.map(({ publicUrl, allowedEndpointNetworks, ...config }) => ({
     ...config,

@@ -23,6 +23,8 @@ export const describeStartupFailure = (cause: Cause.Cause<unknown>): string => {
       return `database error: ${oneLine(reasonMessage(tagged))}`
     case "MigrationError":
       return `database migrations failed: ${oneLine(String(tagged.message))}`
+    case "ClusterNeedsPostgres":
+      return oneLine(String(tagged.message))
     case "EmbeddedPostgresError":
       return `embedded Postgres: ${oneLine(String(tagged.message))}`
     default:

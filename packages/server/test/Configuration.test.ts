@@ -31,6 +31,11 @@ describe("configuration errors", () => {
       name: "ALLOWED_ENDPOINT_NETWORKS with a bad range",
       env: { DATABASE_URL: inject("databaseUrl"), ALLOWED_ENDPOINT_NETWORKS: "127.0.0.0/8,10.0.0.0/99" },
       expected: /ALLOWED_ENDPOINT_NETWORKS.*prefix/
+    },
+    {
+      name: "CLUSTER_SHARDS=0",
+      env: { DATABASE_URL: inject("databaseUrl"), CLUSTER_SHARDS: "0" },
+      expected: /CLUSTER_SHARDS/
     }
   ]
   for (const { name, env, expected } of cases) {
@@ -46,6 +51,20 @@ describe("configuration errors", () => {
       })
     )
   }
+
+  it.live("serve refuses CLUSTER_PORT on the embedded database, which one process uses alone", () =>
+    Effect.gen(function* () {
+      const result = yield* runCli(["serve"], {
+        DATABASE_URL: "",
+        DATA_DIR: "/nonexistent/messaging-api-cluster-check",
+        CLUSTER_PORT: "7946"
+      })
+      assert.strictEqual(result.code, 1)
+      const lines = result.stderr.trim().split("\n")
+      assert.strictEqual(lines.length, 1, `one line, got:\n${result.stderr}`)
+      assert.match(lines[0]!, /^messaging-api: CLUSTER_PORT needs DATABASE_URL/)
+    })
+  )
 
   it.live("migrate succeeds twice on the same database", () =>
     Effect.gen(function* () {

@@ -7,10 +7,9 @@ import { EmbeddedPostgres } from "../src/EmbeddedPostgres.ts"
 
 /**
  * A database of the calling test file's own, dropped after its tests. Every `serve` process works
- * every conversation it finds in its database, so two files' servers on one database would
- * deliver each other's replies too (one process per database is the supported setup until the
- * cluster shares conversations between processes). Without DATABASE_URL the file gets an
- * embedded Postgres of its own.
+ * every conversation it finds in its database (runners of a cluster: every conversation of their
+ * shards), so two files' servers on one database would deliver each other's replies too. Without
+ * DATABASE_URL the file gets an embedded Postgres of its own.
  */
 export const fileDatabaseUrl = async (): Promise<string> => {
   const shared = inject("databaseUrl")

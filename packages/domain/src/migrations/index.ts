@@ -11,6 +11,7 @@ import createRmDeliveryAttempts from "./0008_create_rm_delivery_attempts.ts"
 import createConversationSnapshots from "./0009_create_conversation_snapshots.ts"
 import addPreviousSigningSecret from "./0010_add_previous_signing_secret.ts"
 import createEndpointHealth from "./0011_create_endpoint_health.ts"
+import createClusterShards from "./0012_create_cluster_shards.ts"
 import allowPullOnlyInstallations from "./0014_allow_pull_only_installations.ts"
 
 /** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
@@ -26,6 +27,7 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0009_create_conversation_snapshots": createConversationSnapshots,
   "0010_add_previous_signing_secret": addPreviousSigningSecret,
   "0011_create_endpoint_health": createEndpointHealth,
+  "0012_create_cluster_shards": createClusterShards,
   "0014_allow_pull_only_installations": allowPullOnlyInstallations
 }
 

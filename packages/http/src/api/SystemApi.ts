@@ -1,3 +1,4 @@
+import { RunnerStatus } from "@messaging-api/domain"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { ServiceUnavailable } from "./ApiErrors.ts"
@@ -6,7 +7,9 @@ export const Health = Schema.Struct({ status: Schema.Literal("ok") })
 export const Readiness = Schema.Struct({
   status: Schema.Literal("ready"),
   /** The id of the last migration applied. */
-  migration: Schema.Int
+  migration: Schema.Int,
+  /** Present when the process is a runner of a cluster: its address and the shards it owns now. */
+  cluster: Schema.optionalKey(RunnerStatus.RunnerState)
 })
 
 export class SystemApi extends HttpApiGroup.make("system", { topLevel: true })

@@ -1,4 +1,4 @@
-import { Migrations } from "@messaging-api/domain"
+import { Migrations, RunnerStatus } from "@messaging-api/domain"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { SqlClient } from "effect/sql"
@@ -10,6 +10,7 @@ export const SystemHandlers = HttpApiBuilder.group(
   "system",
   Effect.fn(function* (handlers) {
     const sql = yield* SqlClient.SqlClient
+    const runner = yield* RunnerStatus.RunnerStatus
     const appliedMigration = sql<{ readonly id: number | null }>`
       SELECT max(migration_id) AS id FROM messaging_api_migrations
     `.pipe(
@@ -31,7 +32,8 @@ export const SystemHandlers = HttpApiBuilder.group(
             }
           })
         }
-        return { status: "ready" as const, migration }
+        const cluster = yield* runner.current
+        return { status: "ready" as const, migration, ...(cluster === undefined ? {} : { cluster }) }
       })
     })
   })

@@ -4,10 +4,12 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Conversations } from "@messaging-api/delivery/Conversations"
 import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
+import * as SocketCluster from "@messaging-api/delivery/SocketCluster"
 import { AccessTokens, EventStore, Installations, Projector, RetrySchedule } from "@messaging-api/domain"
 import { HttpApp, HttpSettings } from "@messaging-api/http"
-import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Command } from "effect/cli"
+import { Sharding } from "effect/cluster"
 import { HttpRouter, HttpServer } from "effect/http"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import * as DemoInbox from "../DemoInbox.ts"
@@ -18,26 +20,65 @@ import { EndpointGuardLive, ServerConfig, type ServerConfigShape } from "../Serv
 
 /**
  * The delivery engine: conversation actors, bots, the deliverer and the recovery sweep, with a
- * pooled keep-alive HTTP client. Closing it (SIGTERM) drains in-flight attempts first.
+ * pooled keep-alive HTTP client, and the read-model projector. Closing it (SIGTERM) drains
+ * in-flight attempts first.
+ * - Alone (no `CLUSTER_PORT`): the actors on a cluster of this process alone, the log followers
+ *   in this process.
+ * - A runner (`CLUSTER_PORT`): the actors of the shards this runner holds, any conversation
+ *   reached through the cluster; the log followers are cluster singletons (one for all runners).
+ *   Closing it drains, then hands this runner's shards off.
  */
 const DeliveryLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ServerConfig
-    return Layer.merge(Conversations.layer, EndpointVerifier.layerWithOwnClient).pipe(
-      Layer.provide(
-        Layer.succeed(
-          DeliverySettings.DeliverySettings,
-          DeliverySettings.make({
-            requestTimeout: config.requestTimeout,
-            passivateAfter: config.passivateAfter,
-            endpointPauseAfter: config.endpointPauseAfter,
-            drainTimeout: config.shutdownTimeout
-          })
-        )
+    const settings = Layer.succeed(
+      DeliverySettings.DeliverySettings,
+      DeliverySettings.make({
+        requestTimeout: config.requestTimeout,
+        passivateAfter: config.passivateAfter,
+        endpointPauseAfter: config.endpointPauseAfter,
+        drainTimeout: config.shutdownTimeout
+      })
+    )
+    if (Option.isNone(config.clusterPort)) {
+      return Layer.mergeAll(
+        Conversations.layer,
+        EndpointVerifier.layerWithOwnClient,
+        Projector.Projector.layerFollowing()
+      ).pipe(Layer.provide(settings))
+    }
+    return Layer.mergeAll(
+      Conversations.layerOnShardingWithBots,
+      EndpointVerifier.layerWithOwnClient,
+      ReadModelsSingleton
+    ).pipe(
+      Layer.provide(settings),
+      Layer.provideMerge(
+        SocketCluster.layer({
+          listenHost: config.host,
+          port: config.clusterPort.value,
+          advertiseHost: config.clusterAdvertiseHost,
+          shards: config.clusterShards,
+          lease: config.clusterLease
+        })
       )
     )
   })
 )
+
+/** The read-model projector, following the log on one runner of the cluster at a time. */
+const ReadModelsSingleton = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const projector = yield* Projector.Projector
+    const sharding = yield* Sharding.Sharding
+    yield* sharding.registerSingleton("read-models", Projector.keepFollowing(projector))
+  })
+).pipe(Layer.provideMerge(Projector.Projector.layer))
+
+/** `CLUSTER_PORT` with the embedded database: refused, the embedded Postgres serves one process. */
+export class ClusterNeedsPostgres extends Schema.TaggedError<ClusterNeedsPostgres>()("ClusterNeedsPostgres", {
+  message: Schema.String
+}) {}
 
 const HttpLive = Layer.unwrap(
   Effect.gen(function* () {
@@ -184,7 +225,10 @@ const announce = Effect.gen(function* () {
     `messaging-api listening on ${HttpServer.formatAddress(server.address)} (public URL ${config.publicUrl}); ` +
       (Option.isSome(config.databaseUrl)
         ? "database: DATABASE_URL"
-        : `database: embedded Postgres in ${config.dataDir} (single process)`)
+        : `database: embedded Postgres in ${config.dataDir} (single process)`) +
+      (Option.isSome(config.clusterPort)
+        ? `; cluster runner ${config.clusterAdvertiseHost}:${config.clusterPort.value} (${config.clusterShards} shards)`
+        : "")
   )
 })
 
@@ -192,7 +236,7 @@ export const ServeLive = Layer.effectDiscard(Effect.all([announce, startDemo], {
   Layer.provideMerge(HttpLive),
   // Seeded before the server listens, so a ready server already accepts the token.
   Layer.provideMerge(Layer.effectDiscard(seedAdminToken)),
-  Layer.provideMerge(Layer.mergeAll(DeliveryLive, Projector.Projector.layerFollowing())),
+  Layer.provideMerge(DeliveryLive),
   Layer.provideMerge(
     Layer.mergeAll(
       EventStore.EventStore.layer,
@@ -205,6 +249,20 @@ export const ServeLive = Layer.effectDiscard(Effect.all([announce, startDemo], {
   Layer.provideMerge(DatabaseWithConfig)
 )
 
+/** A runner of a cluster shares one Postgres server with the others; the embedded one is not shared. */
+const checkClusterDatabase = Effect.gen(function* () {
+  const config = yield* ServerConfig
+  if (Option.isSome(config.clusterPort) && Option.isNone(config.databaseUrl)) {
+    return yield* new ClusterNeedsPostgres({
+      message:
+        "CLUSTER_PORT needs DATABASE_URL (a Postgres server all runners share); the embedded database runs one process only"
+    })
+  }
+})
+
 export const serveCommand = Command.make("serve", {}, () =>
-  Layer.launch(ServeLive).pipe(Effect.provide(Layer.provide(ObservabilityLive, ServerConfig.layer)))
+  checkClusterDatabase.pipe(
+    Effect.andThen(Layer.launch(ServeLive)),
+    Effect.provide(Layer.merge(ServerConfig.layer, Layer.provide(ObservabilityLive, ServerConfig.layer)))
+  )
 ).pipe(Command.withDescription("Serve the HTTP API and deliver bot replies (applies migrations first)"))
