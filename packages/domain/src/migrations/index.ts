@@ -11,6 +11,7 @@ import createRmDeliveryAttempts from "./0008_create_rm_delivery_attempts.ts"
 import createConversationSnapshots from "./0009_create_conversation_snapshots.ts"
 import addPreviousSigningSecret from "./0010_add_previous_signing_secret.ts"
 import createEndpointHealth from "./0011_create_endpoint_health.ts"
+import indexRmConversationsExternalId from "./0015_index_rm_conversations_external_id.ts"
 
 /** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
@@ -24,7 +25,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0008_create_rm_delivery_attempts": createRmDeliveryAttempts,
   "0009_create_conversation_snapshots": createConversationSnapshots,
   "0010_add_previous_signing_secret": addPreviousSigningSecret,
-  "0011_create_endpoint_health": createEndpointHealth
+  "0011_create_endpoint_health": createEndpointHealth,
+  "0015_index_rm_conversations_external_id": indexRmConversationsExternalId
 }
 
 const run = Migrator.make({})
