@@ -75,7 +75,8 @@ export class HistoryApi extends HttpApiGroup.make("history")
         ),
         externalConversationId: Schema.optionalKey(
           Schema.String.annotate({
-            description: "Only the conversations with this id of the caller's (the webhook's `conversationId`)."
+            description:
+              "Only the conversations with this id of the caller's (the webhook's `conversationId`)."
           })
         ),
         cursor,
