@@ -145,8 +145,11 @@ export const apply = (timeline: Timeline, stored: StoredEvent): Timeline => {
       return updateBot(next, event.messageId, (entry) => ({
         ...entry,
         status: "dead_lettered",
+        // The failed attempt that ended it is shown once, as what it became.
         attempts: [
-          ...entry.attempts,
+          ...(entry.attempts.at(-1)?.attempt === event.attempt && entry.attempts.at(-1)?.outcome === "failed"
+            ? entry.attempts.slice(0, -1)
+            : entry.attempts),
           {
             attempt: event.attempt,
             outcome: "dead_lettered",
