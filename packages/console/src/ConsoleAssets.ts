@@ -4,7 +4,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 
 /**
  * The console's files: the page, its stylesheet and its script. The script is bundled from
- * `web/` by esbuild (a dependency of this package) when the service starts, in memory: nothing
+ * `web/` by esbuild (a dependency of this package) in memory, once, when the console is first asked for: nothing
  * generated is committed or written, and a clean install serves the console with no extra step.
  */
 
@@ -130,20 +130,19 @@ const build = Effect.gen(function* () {
 export class ConsoleAssets extends Context.Service<
   ConsoleAssets,
   {
-    /** The built files; the first call waits for the build that started with the service. */
+    /** The built files: the first call builds them (about a second), the others get the same. */
     readonly assets: Effect.Effect<Assets, ConsoleUnavailable>
   }
 >()("@messaging-api/console/ConsoleAssets") {
-  /** Starts the build at once, in the background: the API does not wait for it. */
+  /**
+   * Builds on the first request for the console, not at start: a process that nobody opens the
+   * console on (a test's, a runner behind a load balancer) spends nothing on it.
+   */
   static readonly layer = Layer.effect(
     ConsoleAssets,
     Effect.gen(function* () {
-      const assets = yield* Effect.cached(build)
-      yield* Effect.forkScoped(
-        assets.pipe(
-          Effect.tapError((error) => Effect.logWarning(error.message)),
-          Effect.ignore
-        )
+      const assets = yield* Effect.cached(
+        build.pipe(Effect.tapError((error) => Effect.logWarning(error.message)))
       )
       return ConsoleAssets.of({ assets })
     })

@@ -43,7 +43,7 @@ const serve = (pick: (assets: Assets) => Asset) =>
     )
   })
 
-/** Needs `ConsoleAssets` (its layer starts the build). */
+/** Needs `ConsoleAssets`. */
 export const routes = Layer.mergeAll(
   HttpRouter.add(
     "GET",
