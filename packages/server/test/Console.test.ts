@@ -48,9 +48,9 @@ describe("the operator console", () => {
     "signs in, creates an installation, follows a conversation live and redelivers a dead letter",
     () =>
       Effect.gen(function* () {
+        const browser = yield* launchChromium
         const receiver = yield* startReceiver()
         const server = yield* startServer({ DATABASE_URL: databaseUrl, MIN_RETRY_DELAY: "1 millis" })
-        const browser = yield* launchChromium
         const page = yield* step(() => browser.newPage({ viewport: { width: 1280, height: 800 } }))
         page.setDefaultTimeout(15_000)
         // What the page itself reports goes to the test's output, to explain a failure.
