@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config"
 
-const packages = ["domain", "delivery", "http", "server"]
+const packages = ["domain", "delivery", "http", "console", "server"]
 
 // One configuration for every package; `npm test` runs it with `--config vitest.workspace.ts`.
 export default defineConfig({

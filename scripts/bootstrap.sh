@@ -27,6 +27,15 @@ if ! node_ok || ! command -v pnpm >/dev/null 2>&1; then
   export PATH
 fi
 
+# The operator console's browser test drives Debian's Chromium (Playwright's own browser download
+# is not used). As root, `npm test` installs it when it is missing; otherwise the test says how.
+if [ "${1:-}" = check ] && [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ] \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing chromium for the console's browser test" >&2
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
+    || echo "bootstrap: chromium could not be installed; the console's browser test will fail saying how to get it" >&2
+fi
+
 # The first install downloads the dependencies (about 20 s) and shows its progress; later ones are quiet.
 if [ -d node_modules/.pnpm ]; then reporter=silent; else reporter=default; echo "bootstrap: installing dependencies" >&2; fi
 if ! pnpm install --frozen-lockfile --prefer-offline --reporter=$reporter >&2; then

@@ -30,9 +30,9 @@ import {
 export class ConversationHistory extends Context.Service<
   ConversationHistory,
   {
-    /** Newest first (by start time). */
+    /** Newest first (by start time); only those with the caller's conversation id when it is given. */
     listConversations(
-      options: PageOptions
+      options: PageOptions & { readonly externalConversationId?: string | undefined }
     ): Effect.Effect<Page<ConversationSummary>, InvalidCursor | SqlError.SqlError>
     getConversation(
       conversationId: string,
@@ -245,13 +245,18 @@ function make() {
     `
 
     const listConversations = Effect.fn("ConversationHistory.listConversations")(function* (
-      options: PageOptions
+      options: PageOptions & { readonly externalConversationId?: string | undefined }
     ) {
       const limit = pageSize(options.limit)
       const after = options.cursor === undefined ? undefined : yield* PageCursor.decodeTime(options.cursor)
       const rows = yield* sql<ConversationRow>`
         SELECT ${conversationColumns} FROM rm_conversations
         WHERE ${visible(options.installationIds)}
+          AND ${
+            options.externalConversationId === undefined
+              ? sql`TRUE`
+              : sql`external_conversation_id = ${options.externalConversationId}`
+          }
           AND ${
             after === undefined
               ? sql`TRUE`

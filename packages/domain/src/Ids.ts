@@ -25,7 +25,10 @@ export type UserId = typeof UserId.Type
 export const ExternalId = Schema.NonEmptyString
 export type ExternalId = typeof ExternalId.Type
 
-const NAMESPACE = Buffer.from("6f1c3a52-9b1e-4d0a-a7f3-2d64c1b8e0a9".replaceAll("-", ""), "hex")
+// Plain bytes rather than a Buffer, so that the schemas of this module load in a browser too (the console).
+const NAMESPACE = Uint8Array.from("6f1c3a529b1e4d0aa7f32d64c1b8e0a9".match(/../g) ?? [], (byte) =>
+  Number.parseInt(byte, 16)
+)
 
 /** RFC 4122 version-5 (name-based, SHA-1) UUID: the same names always give the same id. */
 export const uuidV5 = (...names: ReadonlyArray<string>): string => {

@@ -141,6 +141,33 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
     })
   )
 
+  it.effect("finds conversations by the caller's conversation id, only among the token's", () =>
+    Effect.gen(function* () {
+      const a = yield* installationWithToken
+      const b = yield* installationWithToken
+      const wanted = `search-${randomUUID()}`
+      const mine = yield* userMessage(a, wanted)
+      yield* userMessage(a, `${wanted}-other`)
+      const theirs = yield* userMessage(b, wanted)
+      yield* projected([mine, theirs])
+
+      const found = yield* get(`/v1/conversations?externalConversationId=${wanted}`, a.token)
+      assert.strictEqual(found.status, 200, found.text)
+      assert.deepStrictEqual(
+        found.json.items.map((conversation: { id: string }) => conversation.id),
+        [mine]
+      )
+      const admin = yield* adminToken
+      const everywhere = yield* allPages(`/v1/conversations?externalConversationId=${wanted}`, admin, 1)
+      assert.sameMembers(
+        everywhere.items.map((conversation) => conversation.id),
+        [mine, theirs]
+      )
+      const none = yield* get(`/v1/conversations?externalConversationId=${wanted}-missing`, a.token)
+      assert.deepStrictEqual(none.json, { items: [], nextCursor: null })
+    })
+  )
+
   it.effect("lists a conversation's messages with delivery status, its attempts and its raw events", () =>
     Effect.gen(function* () {
       const a = yield* installationWithToken

@@ -13,6 +13,7 @@ import addPreviousSigningSecret from "./0010_add_previous_signing_secret.ts"
 import createEndpointHealth from "./0011_create_endpoint_health.ts"
 import createClusterShards from "./0012_create_cluster_shards.ts"
 import allowPullOnlyInstallations from "./0014_allow_pull_only_installations.ts"
+import indexRmConversationsExternalId from "./0015_index_rm_conversations_external_id.ts"
 
 /** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
@@ -28,7 +29,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0010_add_previous_signing_secret": addPreviousSigningSecret,
   "0011_create_endpoint_health": createEndpointHealth,
   "0012_create_cluster_shards": createClusterShards,
-  "0014_allow_pull_only_installations": allowPullOnlyInstallations
+  "0014_allow_pull_only_installations": allowPullOnlyInstallations,
+  "0015_index_rm_conversations_external_id": indexRmConversationsExternalId
 }
 
 const run = Migrator.make({})

@@ -74,6 +74,12 @@ export class HistoryApi extends HttpApiGroup.make("history")
         installationId: Schema.optionalKey(
           Schema.String.annotate({ description: "Only this installation's conversations." })
         ),
+        externalConversationId: Schema.optionalKey(
+          Schema.String.annotate({
+            description:
+              "Only the conversations with this id of the caller's (the webhook's `conversationId`)."
+          })
+        ),
         cursor,
         limit
       },

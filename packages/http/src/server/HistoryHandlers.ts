@@ -174,7 +174,12 @@ export const HistoryHandlers = HttpApiBuilder.group(
       listConversations: Effect.fn("History.listConversations")(function* ({ query }) {
         const installationIds = yield* listScope(query.installationId)
         return yield* history
-          .listConversations({ installationIds, cursor: query.cursor, limit: query.limit })
+          .listConversations({
+            installationIds,
+            externalConversationId: query.externalConversationId,
+            cursor: query.cursor,
+            limit: query.limit
+          })
           .pipe(Effect.mapError(readError))
       }),
       getConversation: Effect.fn("History.getConversation")(function* ({ params }) {

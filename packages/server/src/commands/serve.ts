@@ -1,6 +1,7 @@
 import { createServer, STATUS_CODES } from "node:http"
 import type { Duplex } from "node:stream"
 import { NodeHttpServer } from "@effect/platform-node"
+import { ConsoleAssets, ConsoleRoutes } from "@messaging-api/console"
 import { Conversations } from "@messaging-api/delivery/Conversations"
 import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
@@ -83,7 +84,7 @@ export class ClusterNeedsPostgres extends Schema.TaggedError<ClusterNeedsPostgre
 const HttpLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ServerConfig
-    return HttpRouter.serve(Layer.mergeAll(HttpApp.routes, DemoInbox.routes), {
+    return HttpRouter.serve(Layer.mergeAll(HttpApp.routes, DemoInbox.routes, ConsoleRoutes.routes), {
       disableListenLog: true,
       disableLogger: true
     }).pipe(
@@ -241,6 +242,7 @@ export const ServeLive = Layer.effectDiscard(Effect.all([announce, startDemo], {
     Layer.mergeAll(
       EventStore.EventStore.layer,
       DemoInbox.DemoInbox.layer,
+      ConsoleAssets.ConsoleAssets.layer,
       AccessTokens.AccessTokens.layer,
       Installations.Installations.layer
     )

@@ -1,0 +1,2 @@
+export * as ConsoleAssets from "./ConsoleAssets.ts"
+export * as ConsoleRoutes from "./ConsoleRoutes.ts"
