@@ -130,11 +130,11 @@ const hashMatches = (row: AccessTokenRow, presented: Buffer): boolean => {
 /** A live token as authentication sees it: its row and its hash, decoded once. */
 interface LiveToken {
   readonly row: AccessTokenRow
-  readonly hash: Buffer
+  readonly hash: Uint8Array
 }
 
 /** Compared against when the id is unknown, so that a miss does the same work as a wrong secret. */
-const noHash = Buffer.alloc(32)
+const noHash = new Uint8Array(32)
 
 const liveTokenOf = (row: AccessTokenRow): LiveToken => ({ row, hash: Buffer.from(row.secret_hash, "hex") })
 

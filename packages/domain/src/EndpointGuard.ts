@@ -100,7 +100,12 @@ const blockListOf = (cidrs: ReadonlyArray<string>): BlockList => {
   return list
 }
 
-const special = specialRanges.map(([cidr, kind]) => [blockListOf([cidr]), kind] as const)
+// Built on first use: the module also loads where there is no node:net (the console's bundle).
+let special: ReadonlyArray<readonly [BlockList, string]> | undefined
+const specialLists = () => {
+  special ??= specialRanges.map(([cidr, kind]) => [blockListOf([cidr]), kind] as const)
+  return special
+}
 
 /** Loopback in both families: what a local trial opens. */
 export const LOOPBACK_NETWORKS: ReadonlyArray<string> = ["127.0.0.0/8", "::1/128"]
@@ -128,7 +133,7 @@ export const make = (shape: EndpointGuardShape): EndpointGuard => {
     if (family === 0) return `${address} is not an IP address`
     const type = family === 4 ? "ipv4" : "ipv6"
     if (allowed.check(address, type)) return undefined
-    for (const [list, kind] of special) {
+    for (const [list, kind] of specialLists()) {
       if (list.check(address, type)) return `${address} is a ${kind} address`
     }
     return undefined

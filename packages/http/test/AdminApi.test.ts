@@ -280,14 +280,16 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
       })
     )
 
-    it.effect("answers unknown routes in the same error shape", () =>
+    it.effect("answers unknown routes and wrong methods in the same error shape", () =>
       Effect.gen(function* () {
         const response = yield* send("GET", "/no/such/route")
         assert.strictEqual(response.status, 404)
         assert.strictEqual(response.json.error.code, "not_found")
+        // A webhook URL takes POST only: other methods are told so, in the same shape.
         const wrongMethod = yield* send("GET", "/webhooks/anything")
-        assert.strictEqual(wrongMethod.status, 404)
-        assert.strictEqual(wrongMethod.json.error.code, "not_found")
+        assert.strictEqual(wrongMethod.status, 405)
+        assert.strictEqual(wrongMethod.headers.get("allow"), "POST")
+        assert.strictEqual(wrongMethod.json.error.code, "method_not_allowed")
       })
     )
   }
