@@ -1,4 +1,4 @@
-import { Effect, HashMap, Predicate, Schema, Stream } from "effect"
+import { Effect, HashMap, Schema, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { type ConversationState, fold } from "./Conversation.ts"
 import type { ConversationEvent, Instant } from "./ConversationEvents.ts"
@@ -7,8 +7,9 @@ import type { EventStore, RecordedEvent } from "./EventStore.ts"
 import { type ConversationId, conversationStream } from "./Ids.ts"
 
 /**
- * A conversation's history for people and scripts: each recorded event as one readable line or
- * one JSON object, and the state folded from the events up to a version or a time.
+ * A conversation's history as recorded: its events in stream order (those this version cannot
+ * decode kept as they were stored), and the state folded from them up to a version or a time.
+ * How it reads to people (lines, NDJSON) is the CLI's business (server/src/commands/TimelineText.ts).
  */
 
 /** One recorded event; `event` is absent when this version does not know its type (or cannot decode it). */
@@ -65,82 +66,6 @@ export const readTimeline = (
     ),
     Stream.runCollect
   )
-
-const clip = (text: string, max = 60): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
-
-/** A payload's `text` when it has one, otherwise its JSON. */
-const payloadText = (payload: unknown): string =>
-  Predicate.isObject(payload) && "text" in payload && Predicate.isString(payload.text)
-    ? JSON.stringify(clip(payload.text))
-    : clip(JSON.stringify(payload) ?? "null")
-
-const http = (status: number | null): string => (status === null ? "no answer" : `HTTP ${status}`)
-
-/** The essentials of an event, on one line. */
-export const describeEvent = (event: ConversationEvent): string => {
-  switch (event._tag) {
-    case "ConversationStarted":
-      return `conversation ${JSON.stringify(event.externalConversationId)} in installation ${event.installationId}`
-    case "UserMessageReceived":
-      return `user ${JSON.stringify(event.externalUserId)} sent ${JSON.stringify(event.externalMessageId)} (${event.messageId}) ${event.type}: ${JSON.stringify(clip(event.text))}`
-    case "BotMessageEmitted":
-      return `bot message ${event.messageId} ${event.type}: ${payloadText(event.payload)}${
-        event.inReplyTo === null ? " (posted by the bot)" : ` in reply to ${event.inReplyTo}`
-      }`
-    case "BotTurnCompleted":
-      return `turn of ${event.userMessageId} completed with ${event.messageCount} message(s)`
-    case "BotTurnFailed":
-      return `turn of ${event.userMessageId} failed (attempt ${event.attempt}): ${clip(event.reason)}; ${
-        event.retryAt === null ? "gave up" : `retry at ${event.retryAt}`
-      }`
-    case "DeliveryAttemptFailed":
-      return `delivery of ${event.messageId} failed (attempt ${event.attempt}, ${http(event.status)}, ${Math.round(event.durationMs)} ms): ${clip(event.error)}; next at ${event.nextAttemptAt}`
-    case "MessageDelivered":
-      return `delivered ${event.messageId} (attempt ${event.attempt}, HTTP ${event.status}, ${Math.round(event.durationMs)} ms)`
-    case "MessageDeadLettered":
-      return `dead-lettered ${event.messageId} (attempt ${event.attempt}, ${http(event.status)}): ${clip(event.reason)}`
-    case "RedeliveryRequested":
-      return `redelivery of ${event.messageId} requested`
-    case "DeliveriesPaused":
-      return `deliveries paused: the response endpoint has failed since ${event.failingSince} (paused at ${event.endpointPausedAt})${
-        event.lastError === null ? "" : `: ${clip(event.lastError)}`
-      }`
-    case "DeliveriesResumed":
-      return "deliveries resumed"
-  }
-}
-
-/** `2026-11-25T12:00:00.000Z  v3  BotMessageEmitted      bot message … text: "hi" in reply to …` */
-export const formatLine = (entry: TimelineEntry): string => {
-  const description =
-    entry.event === undefined ? "(an event type this version does not know)" : describeEvent(entry.event)
-  return `${entryTime(entry)}  v${entry.recorded.version}  ${entry.recorded.type.padEnd(21)}  ${description}`
-}
-
-/** One NDJSON line's object: the stored event, its time and its description. */
-export interface TimelineRecord {
-  readonly version: number
-  readonly position: number
-  readonly eventId: string
-  readonly type: string
-  readonly at: string
-  readonly recordedAt: string
-  readonly description: string | null
-  readonly data: unknown
-  readonly metadata: unknown
-}
-
-export const toRecord = (entry: TimelineEntry): TimelineRecord => ({
-  version: entry.recorded.version,
-  position: entry.recorded.position,
-  eventId: entry.recorded.eventId,
-  type: entry.recorded.type,
-  at: entryTime(entry),
-  recordedAt: entry.recorded.recordedAt.toISOString(),
-  description: entry.event === undefined ? null : describeEvent(entry.event),
-  data: entry.recorded.data,
-  metadata: entry.recorded.metadata
-})
 
 /** Where to stop folding: after a stream version, or after the last event at or before a time. */
 export type Until =
@@ -296,30 +221,3 @@ export const summarize = (state: ConversationState, version: number): StateSumma
       )
     )
 })
-
-/** The summary for people, one fact a line. */
-export const formatSummary = (summary: StateSummary): ReadonlyArray<string> => {
-  if (summary.started === null) return [`state at version ${summary.version}: not started`]
-  const lines = [
-    `state at version ${summary.version}`,
-    `  conversation  ${summary.started.conversationId} (${JSON.stringify(summary.started.externalConversationId)})`,
-    `  installation  ${summary.started.installationId}`,
-    `  started       ${summary.started.startedAt}`,
-    `  user messages ${summary.userMessages.length}`,
-    `  open turns    ${summary.openTurns.length === 0 ? "none" : ""}`
-  ]
-  for (const turn of summary.openTurns) {
-    lines.push(
-      `    ${turn.userMessageId} (failures ${turn.failures}${turn.retryAt === null ? "" : `, retry at ${turn.retryAt}`})`
-    )
-  }
-  lines.push(`  outbox        ${summary.outbox.length === 0 ? "empty" : summary.outbox.join(", ")}`)
-  lines.push(`  bot messages  ${summary.botMessages.length === 0 ? "none" : ""}`)
-  for (const message of summary.botMessages) {
-    const error = message.lastError === null ? "" : ` — ${clip(message.lastError)}`
-    lines.push(
-      `    ${message.messageId} ${message.type} ${message.status} after ${message.attempts} attempt(s)${error}`
-    )
-  }
-  return lines.map((line) => line.trimEnd())
-}

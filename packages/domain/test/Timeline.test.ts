@@ -8,7 +8,6 @@ import {
   type ConversationEvent,
   ConversationStarted,
   DeliveryAttemptFailed,
-  MessageDeadLettered,
   MessageDelivered,
   UserMessageReceived
 } from "../src/ConversationEvents.ts"
@@ -25,14 +24,13 @@ import {
 } from "../src/Ids.ts"
 import {
   entriesUntil,
+  entryTime,
   foldUntil,
-  formatLine,
-  formatSummary,
+  occurredAt,
   parseUntil,
   readTimeline,
   summarize,
-  type TimelineEntry,
-  toRecord
+  type TimelineEntry
 } from "../src/Timeline.ts"
 import { delivered, execute, newInstallation, receive, retried, TestLayer } from "./ProjectionFixtures.ts"
 
@@ -119,53 +117,22 @@ const entries: ReadonlyArray<TimelineEntry> = [
 ]
 
 describe("Timeline", () => {
-  it("prints one line an event: time, version, type and the essentials", () => {
-    assert.deepStrictEqual(entries.map(formatLine), [
-      `${t(0)}  v1  ConversationStarted    conversation "conv-1" in installation ${installationId}`,
-      `${t(0)}  v2  UserMessageReceived    user "alice" sent "msg-1" (${userMessageId}) text: "hello there"`,
-      `${t(1)}  v3  BotMessageEmitted      bot message ${botMessageId} text: "hello there" in reply to ${userMessageId}`,
-      `${t(1)}  v4  BotTurnCompleted       turn of ${userMessageId} completed with 1 message(s)`,
-      `${t(1)}  v5  DeliveryAttemptFailed  delivery of ${botMessageId} failed (attempt 1, HTTP 503, 42 ms): HTTP 503; next at ${t(6)}`,
-      `${t(6)}  v6  MessageDelivered       delivered ${botMessageId} (attempt 2, HTTP 200, 12 ms)`,
-      `${t(9)}  v7  SomethingFromTheFuture  (an event type this version does not know)`
-    ])
-    const dead = new MessageDeadLettered({
-      messageId: botMessageId,
-      attempt: 3,
-      status: null,
-      reason: "connection refused",
-      deadLetteredAt: t(9)
-    })
-    assert.include(
-      formatLine({ recorded: entries[0]!.recorded, event: dead }),
-      "(attempt 3, no answer): connection refused"
-    )
-  })
-
-  it("gives each event as one JSON object for NDJSON", () => {
-    const record = toRecord(entries[4]!)
-    assert.deepStrictEqual(
-      { ...record, description: undefined },
-      {
-        version: 5,
-        position: 104,
-        eventId: "e-5",
-        type: "DeliveryAttemptFailed",
-        at: t(1),
-        recordedAt: new Date(Date.parse(t(0)) + 4).toISOString(),
-        description: undefined,
-        data: {},
-        metadata: {}
-      }
-    )
-    assert.strictEqual(JSON.parse(JSON.stringify(toRecord(entries[6]!))).description, null)
+  it("an entry's time is its event's own time, or the log's when the event is unknown", () => {
+    // Given recorded events, one of them of a type this version does not know
+    // When their times are read
+    const times = entries.map(entryTime)
+    // Then each known event is at the time it says it happened, the unknown one at its recording
+    assert.deepStrictEqual(times, [t(0), t(0), t(1), t(1), t(1), t(6), t(9)])
+    assert.strictEqual(occurredAt(events[5]!), t(6))
   })
 
   it.effect("reads --until as a version or a time, and refuses anything else", () =>
     Effect.gen(function* () {
+      // Given a whole number, or an ISO-8601 time with or without an offset: a point to fold to
       assert.deepStrictEqual(yield* parseUntil("3"), { _tag: "Version", version: 3 })
       assert.deepStrictEqual(yield* parseUntil("2026-11-25T12:00:01Z"), { _tag: "Time", at: t(1) })
       assert.deepStrictEqual(yield* parseUntil("2026-11-25T13:00:01+01:00"), { _tag: "Time", at: t(1) })
+      // Given anything else: a typed refusal
       for (const bad of ["yesterday", "3a", "", "-1", "2026-13-45T99:00:00Z"]) {
         const error = yield* Effect.flip(parseUntil(bad))
         assert.strictEqual(error._tag, "InvalidUntil", bad)
@@ -174,6 +141,8 @@ describe("Timeline", () => {
   )
 
   it("folds up to a version or a time; events it does not know stay out of the state", () => {
+    // Given the timeline above (its last event of a type this version does not know)
+    // When it is folded up to version 2, Then the user message's turn is open and nothing was emitted
     const atTwo = foldUntil(entries, { _tag: "Version", version: 2 })
     assert.strictEqual(atTwo.version, 2)
     assert.deepStrictEqual(
@@ -182,7 +151,8 @@ describe("Timeline", () => {
     )
     assert.strictEqual(summarize(atTwo.state, atTwo.version).botMessages.length, 0)
 
-    // At 12:00:01 the reply was emitted and its first attempt failed; at 12:00:06 it was delivered.
+    // When it is folded up to 12:00:01, Then the reply is pending after one failed attempt
+    // (at 12:00:01 the reply was emitted and its first attempt failed; at 12:00:06 it was delivered)
     const atOne = foldUntil(entries, { _tag: "Time", at: t(1) })
     assert.strictEqual(atOne.version, 5)
     const pending = summarize(atOne.state, atOne.version)
@@ -193,6 +163,7 @@ describe("Timeline", () => {
     assert.deepStrictEqual(pending.outbox, [botMessageId])
     assert.deepStrictEqual(pending.openTurns, [])
 
+    // When it is folded whole, Then the unknown event counts as a version but changes nothing
     const all = foldUntil(entries)
     assert.strictEqual(all.version, 7)
     assert.deepStrictEqual(
@@ -201,24 +172,6 @@ describe("Timeline", () => {
     )
     assert.strictEqual(entriesUntil(entries, { _tag: "Time", at: "2026-11-25T11:00:00.000Z" }).length, 0)
     assert.deepStrictEqual(foldUntil(entries, { _tag: "Version", version: 0 }).version, 0)
-  })
-
-  it("summarizes the folded state for people", () => {
-    const all = foldUntil(entries)
-    assert.deepStrictEqual(formatSummary(summarize(all.state, all.version)), [
-      "state at version 7",
-      `  conversation  ${conversationId} ("conv-1")`,
-      `  installation  ${installationId}`,
-      `  started       ${t(0)}`,
-      "  user messages 1",
-      "  open turns    none",
-      "  outbox        empty",
-      "  bot messages",
-      `    ${botMessageId} text delivered after 2 attempt(s)`
-    ])
-    assert.deepStrictEqual(formatSummary(summarize(foldUntil([]).state, 0)), [
-      "state at version 0: not started"
-    ])
   })
 })
 

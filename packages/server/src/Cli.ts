@@ -2,6 +2,7 @@ import { Migrations } from "@messaging-api/domain"
 import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import { clusterCommand } from "./commands/cluster.ts"
+import { conversationsCommand } from "./commands/conversations.ts"
 import { deliveriesCommand } from "./commands/deliveries.ts"
 import { installationsCommand } from "./commands/installations.ts"
 import { replayCommand } from "./commands/replay.ts"
@@ -24,6 +25,7 @@ export const cli = Command.make("messaging-api").pipe(
     migrate,
     installationsCommand,
     tokensCommand,
+    conversationsCommand,
     deliveriesCommand,
     replayCommand,
     clusterCommand

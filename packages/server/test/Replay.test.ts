@@ -126,10 +126,12 @@ describe("messaging-api replay", () => {
         events.forEach((event, i) => {
           assert.match(
             lines[i + 1]!,
-            new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  v${event.version}  ${event.type} `),
+            new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  v${event.version} +${event.type} `),
             text
           )
         })
+        const typeColumns = new Set(events.map((event, i) => lines[i + 1]!.indexOf(` ${event.type} `)))
+        assert.strictEqual(typeColumns.size, 1, `the type column does not shift:\n${text}`)
         assert.include(lines[1]!, `conversation "${external}" in installation ${installationId}`)
         assert.match(text, /user "replay-user" sent "[^"]+" \([\da-f-]+\) text: "first"/)
         assert.include(text, `bot message ${replies[0]!.data.messageId} text: "first"`)
@@ -224,6 +226,48 @@ describe("messaging-api replay", () => {
         assert.strictEqual(succeeded(byExternal), text)
       }),
     { timeout: 120_000 }
+  )
+
+  it.live("a reply the endpoint answers 404 reads as dead-lettered, not as a retry due at once", () =>
+    Effect.gen(function* () {
+      // Given a conversation whose reply the response endpoint refuses with a 404
+      const receiver = yield* startReceiver(() => 404)
+      const server = yield* startServer(env)
+      const created = yield* request("POST", `${server.url}/v1/installations`, {
+        bot: { _tag: "echo" },
+        responseUrl: receiver.url,
+        skipVerify: true
+      })
+      assert.strictEqual(created.status, 201, created.text)
+      const sent = yield* request("POST", created.json.webhookUrl, {
+        userId: "replay-user",
+        messageId: randomUUID(),
+        conversationId: `replay-404-${randomUUID()}`,
+        type: "text",
+        text: "refused"
+      })
+      assert.strictEqual(sent.status, 200, sent.text)
+      const conversationId = sent.json.conversation.id
+      while (true) {
+        const page = yield* request("GET", `${server.url}/v1/conversations/${conversationId}/events`)
+        const types = (page.json.items as ReadonlyArray<StoredEvent>).map((event) => event.type)
+        if (types.includes("MessageDeadLettered")) break
+        yield* Effect.sleep("50 millis")
+      }
+      // When it is replayed
+      const text = succeeded(yield* runCli(["replay", conversationId], env))
+      // Then the failed attempt says it was not retried, and the dead letter follows it
+      const failed = text.split("\n").find((line) => line.includes(" DeliveryAttemptFailed "))
+      assert.isDefined(failed, text)
+      assert.match(failed!, /failed \(attempt 1, HTTP 404, \d+ ms\): .*; not retried \(dead-lettered\)$/)
+      assert.notInclude(text, "retry at", text)
+      assert.match(text, /MessageDeadLettered +dead-lettered [\da-f-]+ \(attempt 1, HTTP 404\)/)
+      const records = ndjson(yield* runCli(["replay", conversationId, "--json"], env))
+      assert.match(
+        records.find((record) => record.type === "DeliveryAttemptFailed").description,
+        /not retried \(dead-lettered\)$/
+      )
+    })
   )
 
   it.live("an unknown or malformed conversation id stops with one line and exit 1", () =>

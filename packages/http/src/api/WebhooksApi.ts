@@ -1,6 +1,6 @@
 import { Storable } from "@messaging-api/domain"
-import { Duration, Effect, Option, Schema, SchemaGetter, SchemaIssue } from "effect"
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
+import { Duration, Effect, Option, Predicate, Schema, SchemaGetter, SchemaIssue } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { Conflict, ServiceUnavailable } from "./ApiErrors.ts"
 import { Authentication } from "./Authentication.ts"
 import { RequestDeadline } from "./RequestDeadline.ts"
@@ -20,7 +20,11 @@ const ExternalId = (description: string) =>
     Schema.isMaxLength(MAX_ID_LENGTH)
   )
 
-/** The body the original integration documents, field for field. */
+/**
+ * The body the original integration documents, field for field. Fields beyond these are ignored,
+ * as the original ignores them (its zod object strips unknown keys), so a back end written for it
+ * works unchanged; every other request body of this API refuses them (`Api`).
+ */
 export const WebhookMessage = Schema.Struct({
   userId: ExternalId("The application's id for the user."),
   messageId: ExternalId("The application's id for the message: the idempotency key."),
@@ -33,8 +37,26 @@ export const WebhookMessage = Schema.Struct({
         "Any JSON, nested at most 64 levels. Absent: `{ text }`. An object without `text` gets `text` added."
     })
   )
-}).annotate({ identifier: "WebhookMessage" })
+}).annotate({
+  identifier: "WebhookMessage",
+  description:
+    "Fields beyond these are ignored (as by the original integration): they are neither stored nor part of " +
+    "the idempotency check."
+})
 export type WebhookMessage = typeof WebhookMessage.Type
+
+/**
+ * `/openapi.json` as the webhook behaves: its body takes fields beyond the documented ones (and
+ * ignores them). Every struct is written closed (`additionalProperties: false`) otherwise.
+ */
+export const openWebhookMessage = <Spec extends Record<string, unknown>>(spec: Spec): Spec => {
+  const components = spec.components
+  const schemas = Predicate.isObject(components) && "schemas" in components ? components.schemas : undefined
+  const schema =
+    Predicate.isObject(schemas) && "WebhookMessage" in schemas ? schemas.WebhookMessage : undefined
+  if (Predicate.isObject(schema)) Object.assign(schema, { additionalProperties: true })
+  return spec
+}
 
 /** The longest `?wait=`. */
 export const MAX_WAIT = Duration.seconds(30)
@@ -118,6 +140,8 @@ export class WebhooksApi extends HttpApiGroup.make("webhooks")
       })
     )
   )
+  // Extra fields are ignored here (the rest of the API refuses them); every bad field is named.
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all", onExcessProperty: "ignore" })
   .middleware(RequestValidation)
   .middleware(RequestDeadline)
   .middleware(WebhookAccess)

@@ -1,11 +1,11 @@
 import { Conversations } from "@messaging-api/delivery/Conversations"
 import { Deliveries, DeliveryRecord } from "@messaging-api/delivery/Deliveries"
-import { EventStore, Ids, Projector, ReadModels } from "@messaging-api/domain"
+import { EventStore, Projector, ReadModels } from "@messaging-api/domain"
 import { BotMessagesApi } from "@messaging-api/http"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
-import { InvalidFlagValue } from "./installations.ts"
+import { installationScope } from "./InstallationScopeFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
@@ -28,18 +28,6 @@ const json = Flag.Boolean("json").pipe(
   Flag.withDefault(false),
   Flag.withDescription("Print one JSON document instead of text")
 )
-
-const installationScope = (installation: Option.Option<string>) => {
-  if (Option.isNone(installation)) return Effect.succeed<ReadModels.InstallationScope>("all")
-  return Schema.is(Ids.Uuid)(installation.value)
-    ? Effect.succeed<ReadModels.InstallationScope>([installation.value.toLowerCase()])
-    : Effect.fail(
-        new InvalidFlagValue({
-          flag: "--installation",
-          message: `${installation.value} is not an installation id`
-        })
-      )
-}
 
 const lastAnswer = (record: DeliveryRecord) =>
   record.lastError ?? (record.lastStatus === null ? "-" : `HTTP ${record.lastStatus}`)

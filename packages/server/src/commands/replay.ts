@@ -3,6 +3,7 @@ import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { InvalidFlagValue } from "./installations.ts"
+import * as TimelineText from "./TimelineText.ts"
 
 /**
  * `messaging-api replay`: a conversation's timeline read from the event log and the state folded
@@ -16,6 +17,7 @@ const ReplayLive = Projector.Projector.layer.pipe(
 )
 
 const isUuid = Schema.is(Ids.Uuid)
+const encodeRecord = Schema.encodeSync(Schema.fromJsonString(TimelineText.TimelineRecord))
 
 /** The conversation named by its id, or by its installation and the application's conversation id. */
 const conversationToReplay = (
@@ -76,18 +78,19 @@ const replayConversation = Effect.fn("ReplayCommand.replayConversation")(functio
   const shown = Timeline.entriesUntil(entries, point)
   const folded = Timeline.foldUntil(entries, point)
   const summary = Timeline.summarize(folded.state, folded.version)
+  // Worded and aligned in the light of the whole stream (an attempt's dead letter may come after --until).
   if (json) {
-    for (const entry of shown)
-      yield* Console.log(JSON.stringify({ kind: "event", ...Timeline.toRecord(entry) }))
+    for (const record of TimelineText.toRecords(entries).slice(0, shown.length))
+      yield* Console.log(encodeRecord(record))
     return yield* Console.log(JSON.stringify({ kind: "state", ...summary }))
   }
   yield* Console.log(`conversation ${conversationId}: ${entries.length} event(s)`)
-  for (const entry of shown) yield* Console.log(Timeline.formatLine(entry))
+  for (const line of TimelineText.formatTimeline(entries).slice(0, shown.length)) yield* Console.log(line)
   if (shown.length < entries.length) {
     yield* Console.log(`… ${entries.length - shown.length} later event(s) left out by --until`)
   }
   yield* Console.log("")
-  for (const line of Timeline.formatSummary(summary)) yield* Console.log(line)
+  for (const line of TimelineText.formatSummary(summary)) yield* Console.log(line)
 })
 
 const rebuildProjections = Effect.fn("ReplayCommand.rebuildProjections")(function* (json: boolean) {
