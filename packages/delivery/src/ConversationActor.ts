@@ -1,20 +1,15 @@
 import {
-  type Conversation,
-  ConversationCommands,
-  ConversationSnapshots,
+  type ConversationCommands,
   type ConversationStream,
-  DecisionState,
-  EndpointHealth,
   EventStore,
-  Ids,
-  Installations
+  type Ids
 } from "@messaging-api/domain"
-import type { Installation } from "@messaging-api/domain/Installation"
-import * as Metrics from "@messaging-api/domain/Metrics"
-import { hotSpan } from "@messaging-api/domain/Tracing"
-import { Clock, Deferred, Duration, Effect, Exit, Option, Result, Semaphore, Stream, Tracer } from "effect"
-import { Bot, BotError } from "./Bot.ts"
-import type { BotReply } from "./BotTurn.ts"
+import { Clock, Deferred, Duration, Effect, Exit, Semaphore, Tracer } from "effect"
+import * as ActorBotTurn from "./ActorBotTurn.ts"
+import * as ActorDelivery from "./ActorDelivery.ts"
+import * as ActorInstallation from "./ActorInstallation.ts"
+import * as ActorSnapshots from "./ActorSnapshots.ts"
+import * as ActorTraceOrigins from "./ActorTraceOrigins.ts"
 import {
   type CommandError,
   type CommandResult,
@@ -23,31 +18,24 @@ import {
   unavailable,
   write
 } from "./ConversationWriter.ts"
-import { Deliverer } from "./Deliverer.ts"
-import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
-import * as MessagePayload from "./MessagePayload.ts"
 import { WorkIndex } from "./WorkIndex.ts"
+import { nextWork } from "./WorkPlan.ts"
 
 /**
  * One live conversation: its folded state in memory, its commands one at a time, and its work
- * loop. The loop runs the oldest open bot turn, then delivers the head of the outbox, one attempt
- * at a time, each outcome recorded as an event before the next step; it sleeps until the next
- * retry is due, and ends when nothing is due within `passivateAfter` (after writing down in
- * `conversation_work` when to look again), so an idle conversation leaves memory.
+ * loop. The loop asks the work plan (`WorkPlan.nextWork`) what is next and does it: the oldest open
+ * bot turn (`ActorBotTurn`), then the head of the outbox, one attempt at a time (`ActorDelivery`),
+ * each outcome recorded as an event before the next step; it sleeps until the next retry is due,
+ * and ends when nothing is due within `passivateAfter` (after writing down in `conversation_work`
+ * when to look again), so an idle conversation leaves memory.
  * Commands and the loop's own writes take the same lock, so the loop's attempt in flight never
  * holds up an inbound message: only the append is serialised, not the HTTP call.
  * While the installation's endpoint is paused, a delivery that comes due is held: the conversation
  * records `DeliveriesPaused` once and settles (the schedule leaves paused installations alone);
  * once the endpoint is resumed it records `DeliveriesResumed` and delivers the held messages in order.
- *
- * Tracing: the loop runs in a fiber of its own, so each piece of work is put back into the trace
- * of what caused it. The span a command arrives under (the webhook request's, carried by the
- * cluster with the entity message) becomes the parent of the bot turn it opens, and the bot turn's
- * span the parent of every delivery attempt of its replies (a message posted by the bot: the
- * span of that request). These origins are kept while the actor lives; work resumed after a
- * restart starts traces of its own.
+ * Each piece of work runs in the trace of what caused it (`ActorTraceOrigins`).
  */
 
 export interface ConversationActor {
@@ -58,112 +46,19 @@ export interface ConversationActor {
   readonly inspect: Effect.Effect<ConversationStream.LoadedDecisionState, ConversationUnavailable>
 }
 
-/** What the loop does next. */
-export type Work =
-  | { readonly _tag: "Turn"; readonly turn: DecisionState.OpenTurn }
-  | { readonly _tag: "Deliver"; readonly message: Conversation.BotMessage }
-  /** A delivery is due but the endpoint is paused, and the conversation has not recorded it yet. */
-  | { readonly _tag: "Pause" }
-  /** A delivery is due but held (the pause is recorded); `until`: when a bot turn is due, if one is. */
-  | { readonly _tag: "Held"; readonly until: number | null }
-  /** The conversation recorded a pause and its endpoint is no longer paused. */
-  | { readonly _tag: "Resume" }
-  | { readonly _tag: "Wait"; readonly until: number }
-  | { readonly _tag: "Idle" }
-
-/**
- * Bot turns first, oldest first; then the outbox head (held while the endpoint is paused);
- * otherwise the earliest retry time. A recorded pause whose endpoint is no longer paused ends first.
- */
-export const nextWork = (state: DecisionState.DecisionState, now: number, endpointPaused = false): Work => {
-  if (state.deliveriesPausedAt !== null && !endpointPaused) return { _tag: "Resume" }
-  let until = Number.POSITIVE_INFINITY
-  const turn = state.openTurns[0]
-  if (turn !== undefined) {
-    const due = turn.retryAt === null ? now : Date.parse(turn.retryAt)
-    if (due <= now) return { _tag: "Turn", turn }
-    until = Math.min(until, due)
-  }
-  const message = DecisionState.nextDelivery(state)
-  if (message !== undefined) {
-    const due = message.nextAttemptAt === null ? now : Date.parse(message.nextAttemptAt)
-    if (due <= now) {
-      if (!endpointPaused) return { _tag: "Deliver", message }
-      if (state.deliveriesPausedAt === null) return { _tag: "Pause" }
-      return { _tag: "Held", until: Number.isFinite(until) ? until : null }
-    }
-    until = Math.min(until, due)
-  }
-  return Number.isFinite(until) ? { _tag: "Wait", until } : { _tag: "Idle" }
-}
-
-/** Bot message ids are derived from the turn, so a repeated completion names the same messages. */
-export const replyIdFor = (userMessageId: Ids.MessageId, index: number): Ids.MessageId =>
-  Ids.uuidV5("bot-reply", userMessageId, String(index)) as Ids.MessageId
-
-const INSTALLATION_TTL_MS = 5_000
-
-const outcomeName = {
-  Delivered: "delivered",
-  Retry: "retry",
-  DeadLetter: "dead_letter"
-} as const satisfies Record<ConversationCommands.AttemptOutcome["_tag"], Metrics.DeliveryOutcome>
-
 const iso = (millis: number) => new Date(millis).toISOString()
 
 export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId) {
   const store = yield* EventStore.EventStore
-  const snapshots = yield* ConversationSnapshots.ConversationSnapshots
-  const installations = yield* Installations.Installations
-  const bot = yield* Bot
-  const deliverer = yield* Deliverer
   const index = yield* WorkIndex
   const draining = yield* Draining
   const settings = yield* DeliverySettings
-  const health = yield* EndpointHealth.EndpointHealth
-
-  // The installation is read at most every few seconds per actor, not once per attempt.
-  let installationCache: { readonly value: Installation | undefined; readonly until: number } | undefined
-  const installationOf = (id: Ids.InstallationId) =>
-    Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      if (installationCache !== undefined && installationCache.until > now) return installationCache.value
-      const value = yield* installations
-        .get(id)
-        .pipe(Effect.catchTag("InstallationNotFound", () => Effect.succeed(undefined)))
-      installationCache = { value, until: now + INSTALLATION_TTL_MS }
-      return value
-    })
+  const snapshots = yield* ActorSnapshots.make(conversationId)
+  const origins = ActorTraceOrigins.make()
 
   const lock = Semaphore.makeUnsafe(1)
   const cache: StateCache = { current: undefined }
 
-  // The state comes from the latest snapshot and the events after it; once the actor is
-  // SNAPSHOT_EVERY events past that snapshot, it writes a new one when its loop settles.
-  let snapshotVersion = 0
-  const load = (id: Ids.ConversationId) =>
-    snapshots.load(id).pipe(
-      Effect.tap((loaded) =>
-        Effect.sync(() => {
-          snapshotVersion = loaded.snapshotVersion
-        })
-      )
-    )
-  const snapshotIfDue = (loaded: ConversationStream.LoadedDecisionState) =>
-    loaded.version - snapshotVersion < ConversationSnapshots.SNAPSHOT_EVERY
-      ? Effect.void
-      : snapshots.save(conversationId, loaded).pipe(
-          Effect.tap(() =>
-            Effect.sync(() => {
-              snapshotVersion = loaded.version
-            })
-          ),
-          Effect.catch((error) =>
-            Effect.logWarning("could not save a conversation snapshot", error).pipe(
-              Effect.annotateLogs({ conversationId })
-            )
-          )
-        )
   // Every committed change bumps `changes` and wakes a sleeping loop.
   let changes = 0
   let wake = Deferred.makeUnsafe<void>()
@@ -176,41 +71,13 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     Deferred.doneUnsafe(previous, Effect.void)
   }
 
-  /** The span each open bot turn (by user message id) and each pending bot message (by id) continues. */
-  const origins = new Map<string, Tracer.AnySpan>()
-  const remember = (result: CommandResult, origin: Option.Option<Tracer.AnySpan>) => {
-    for (const event of result.events) {
-      switch (event._tag) {
-        case "UserMessageReceived":
-        case "BotMessageEmitted":
-          if (Option.isSome(origin)) origins.set(event.messageId, origin.value)
-          break
-        case "BotTurnCompleted":
-          origins.delete(event.userMessageId)
-          break
-        case "BotTurnFailed":
-          if (event.retryAt === null) origins.delete(event.userMessageId)
-          break
-        case "MessageDelivered":
-        case "MessageDeadLettered":
-          origins.delete(event.messageId)
-          break
-      }
-    }
-  }
-  /** Runs `effect` (a span of the loop) in the trace of the work it continues, if known. */
-  const continuing = <A, E, R>(id: string, effect: Effect.Effect<A, E, R>) => {
-    const origin = origins.get(id)
-    return origin === undefined ? effect : Effect.withParentSpan(effect, origin)
-  }
-
   const execute = (command: ConversationCommands.ConversationCommand) =>
     Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (origin) =>
-      lock.withPermit(write(store, conversationId, command, cache, load)).pipe(
+      lock.withPermit(write(store, conversationId, command, cache, snapshots.load)).pipe(
         Effect.tap((result) =>
           result.events.length > 0
             ? Effect.sync(() => {
-                remember(result, origin)
+                origins.remember(result, origin)
                 changed()
               })
             : Effect.void
@@ -218,9 +85,17 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
       )
     )
 
+  const installationOf = yield* ActorInstallation.make()
+  const runTurn = yield* ActorBotTurn.make(conversationId, execute, installationOf)
+  const { deliver, endpointOf, pause, resume } = yield* ActorDelivery.make(
+    conversationId,
+    execute,
+    installationOf
+  )
+
   const current = lock.withPermit(
     Effect.gen(function* () {
-      if (cache.current === undefined) cache.current = yield* load(conversationId)
+      if (cache.current === undefined) cache.current = yield* snapshots.load(conversationId)
       return cache.current
     })
   )
@@ -229,186 +104,6 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     Effect.sync(() => {
       cache.current = undefined
     })
-  )
-
-  const runTurn = Effect.fnUntraced(function* (
-    state: DecisionState.DecisionState,
-    turn: DecisionState.OpenTurn
-  ) {
-    const started = state.started
-    const message = turn.message
-    const at = iso(yield* Clock.currentTimeMillis)
-    if (started === null) {
-      return yield* execute(
-        new ConversationCommands.FailBotTurn({
-          userMessageId: turn.userMessageId,
-          reason: "the conversation of this turn has not started",
-          retryAt: null,
-          at
-        })
-      )
-    }
-    const installation = yield* installationOf(started.installationId)
-    if (installation === undefined) {
-      return yield* execute(
-        new ConversationCommands.FailBotTurn({
-          userMessageId: turn.userMessageId,
-          reason: "the installation no longer exists",
-          retryAt: null,
-          at
-        })
-      )
-    }
-    const config = installation.bot
-    const limit = Duration.sum(
-      config._tag !== "echo" && config.timeoutMs !== undefined
-        ? Duration.millis(config.timeoutMs)
-        : settings.botTimeout,
-      Duration.seconds(1)
-    )
-    const turnStarted = yield* Clock.currentTimeMillis
-    const replies = yield* bot
-      .respond({
-        installation,
-        conversationId,
-        externalConversationId: started.externalConversationId,
-        message
-      })
-      .pipe(
-        Stream.runCollect,
-        Effect.flatMap((collected: ReadonlyArray<BotReply>) =>
-          Effect.forEach(collected, (reply) =>
-            MessagePayload.validate(reply.type, reply.payload).pipe(
-              Effect.mapError(
-                (invalid) =>
-                  new BotError({
-                    reason: `the bot sent an invalid ${invalid.type} payload: ${invalid.message}`,
-                    retryable: false
-                  })
-              )
-            )
-          ).pipe(Effect.as(collected))
-        ),
-        Effect.timeoutOrElse({
-          duration: limit,
-          orElse: () =>
-            Effect.fail(
-              new BotError({ reason: `no answer within ${Duration.format(limit)}`, retryable: true })
-            )
-        }),
-        Effect.catchDefect((defect) =>
-          Effect.fail(new BotError({ reason: `the bot crashed: ${String(defect)}`, retryable: true }))
-        ),
-        Effect.result
-      )
-    const doneMillis = yield* Clock.currentTimeMillis
-    const done = iso(doneMillis)
-    yield* Metrics.botTurn(
-      Result.isSuccess(replies) ? "completed" : "failed",
-      (doneMillis - turnStarted) / 1000
-    )
-    if (Result.isSuccess(replies)) {
-      return yield* execute(
-        new ConversationCommands.CompleteBotTurn({
-          userMessageId: turn.userMessageId,
-          messages: replies.success.map((reply, i) => ({
-            messageId: replyIdFor(turn.userMessageId, i),
-            type: reply.type,
-            payload: reply.payload
-          })),
-          at: done
-        })
-      )
-    }
-    const failure = replies.failure
-    const wait = yield* DeliveryPolicy.nextRetry(
-      settings.botTurnRetrySchedule,
-      turn.failures,
-      failure.retryable
-        ? new DeliveryPolicy.TransientFailure({ status: null, error: failure.reason, retryAfterMs: null })
-        : new DeliveryPolicy.PermanentFailure({ status: null, error: failure.reason }),
-      settings.maxRetryAfter
-    )
-    yield* Effect.logWarning("bot turn failed").pipe(
-      Effect.annotateLogs({ conversationId, userMessageId: turn.userMessageId, reason: failure.reason })
-    )
-    return yield* execute(
-      new ConversationCommands.FailBotTurn({
-        userMessageId: turn.userMessageId,
-        reason: failure.reason,
-        retryAt: Option.match(wait, {
-          onNone: () => null,
-          onSome: (delay) => iso(Date.parse(done) + Duration.toMillis(delay))
-        }),
-        at: done
-      })
-    )
-  }, hotSpan("ConversationActor.runTurn"))
-
-  const deliver = Effect.fnUntraced(function* (
-    state: DecisionState.DecisionState,
-    message: Conversation.BotMessage
-  ) {
-    const started = state.started
-    const installation = started === null ? undefined : yield* installationOf(started.installationId)
-    if (started === null || installation === undefined) {
-      return yield* execute(
-        new ConversationCommands.RecordDeliveryAttempt({
-          messageId: message.messageId,
-          outcome: { _tag: "DeadLetter", status: null, reason: "the installation no longer exists" },
-          durationMs: 0,
-          at: iso(yield* Clock.currentTimeMillis)
-        })
-      )
-    }
-    const report = yield* deliverer.attempt({
-      installation,
-      conversationId,
-      externalConversationId: started.externalConversationId,
-      message
-    })
-    yield* Metrics.deliveryAttempt(outcomeName[report.outcome._tag], report.durationMs / 1000)
-    return yield* execute(
-      new ConversationCommands.RecordDeliveryAttempt({
-        messageId: message.messageId,
-        outcome: report.outcome,
-        durationMs: report.durationMs,
-        at: report.at
-      })
-    )
-  }, hotSpan("ConversationActor.deliver"))
-
-  /**
-   * The endpoint's health, asked only when it matters: a delivery waiting, or a pause recorded.
-   * When it cannot be read, deliveries go on (the attempt's own append needs the database anyway).
-   */
-  const endpointOf = (state: DecisionState.DecisionState) =>
-    state.started === null || (state.outbox.length === 0 && state.deliveriesPausedAt === null)
-      ? Effect.succeed(EndpointHealth.healthy)
-      : health
-          .current(state.started.installationId)
-          .pipe(
-            Effect.catch((error) =>
-              Effect.logWarning("could not read the endpoint's health", error).pipe(
-                Effect.as(EndpointHealth.healthy)
-              )
-            )
-          )
-
-  const pause = (endpoint: EndpointHealth.EndpointStatus) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      execute(
-        new ConversationCommands.PauseDeliveries({
-          failingSince: endpoint.failingSince ?? iso(now),
-          endpointPausedAt: endpoint.pausedAt ?? iso(now),
-          lastError: endpoint.lastError ?? null,
-          at: iso(now)
-        })
-      )
-    )
-
-  const resume = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    execute(new ConversationCommands.ResumeDeliveries({ at: iso(now) }))
   )
 
   /** Ends the loop unless something changed since `seen`; atomic with `run`'s check. */
@@ -424,16 +119,18 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   /** Writes down what the loop knows (nothing to do, or when to look again); false when its state is stale. */
   const settle = (loaded: ConversationStream.LoadedDecisionState, dueAt: string | null) => {
     const started = loaded.state.started
-    return snapshotIfDue(loaded).pipe(
-      Effect.andThen(
-        index.settle(
-          conversationId,
-          loaded.version,
-          started?.installationId ?? null,
-          started === null ? null : dueAt
+    return snapshots
+      .saveIfDue(loaded)
+      .pipe(
+        Effect.andThen(
+          index.settle(
+            conversationId,
+            loaded.version,
+            started?.installationId ?? null,
+            started === null ? null : dueAt
+          )
         )
       )
-    )
   }
 
   const loop = Effect.gen(function* () {
@@ -446,10 +143,10 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
       const work = nextWork(loaded.state, now, endpoint.status === "paused")
       switch (work._tag) {
         case "Turn":
-          yield* continuing(work.turn.userMessageId, runTurn(loaded.state, work.turn))
+          yield* origins.continuing(work.turn.userMessageId, runTurn(loaded.state, work.turn))
           break
         case "Deliver":
-          yield* continuing(work.message.messageId, deliver(loaded.state, work.message))
+          yield* origins.continuing(work.message.messageId, deliver(loaded.state, work.message))
           break
         case "Pause":
           yield* pause(endpoint)

@@ -1,0 +1,144 @@
+import { ConversationCommands, type DecisionState, Ids } from "@messaging-api/domain"
+import * as Metrics from "@messaging-api/domain/Metrics"
+import { hotSpan } from "@messaging-api/domain/Tracing"
+import { Clock, Duration, Effect, Option, Result, Stream } from "effect"
+import type { InstallationOf } from "./ActorInstallation.ts"
+import { Bot, BotError } from "./Bot.ts"
+import type { BotReply } from "./BotTurn.ts"
+import type { ConversationActor } from "./ConversationActor.ts"
+import * as DeliveryPolicy from "./DeliveryPolicy.ts"
+import { DeliverySettings } from "./DeliverySettings.ts"
+import * as MessagePayload from "./MessagePayload.ts"
+
+/**
+ * One bot turn of a conversation actor: the bot answers the turn's user message within its time
+ * limit, and the outcome is recorded through the actor's own command path: `CompleteBotTurn` with
+ * the replies (ids derived from the turn), or `FailBotTurn` with when to try again along the
+ * bot-turn schedule (null: given up).
+ */
+
+/** Bot message ids are derived from the turn, so a repeated completion names the same messages. */
+export const replyIdFor = (userMessageId: Ids.MessageId, index: number): Ids.MessageId =>
+  Ids.uuidV5("bot-reply", userMessageId, String(index)) as Ids.MessageId
+
+const iso = (millis: number) => new Date(millis).toISOString()
+
+export const make = Effect.fnUntraced(function* (
+  conversationId: Ids.ConversationId,
+  execute: ConversationActor["execute"],
+  installationOf: InstallationOf
+) {
+  const bot = yield* Bot
+  const settings = yield* DeliverySettings
+
+  return Effect.fnUntraced(function* (state: DecisionState.DecisionState, turn: DecisionState.OpenTurn) {
+    const started = state.started
+    const message = turn.message
+    const at = iso(yield* Clock.currentTimeMillis)
+    if (started === null) {
+      return yield* execute(
+        new ConversationCommands.FailBotTurn({
+          userMessageId: turn.userMessageId,
+          reason: "the conversation of this turn has not started",
+          retryAt: null,
+          at
+        })
+      )
+    }
+    const installation = yield* installationOf(started.installationId)
+    if (installation === undefined) {
+      return yield* execute(
+        new ConversationCommands.FailBotTurn({
+          userMessageId: turn.userMessageId,
+          reason: "the installation no longer exists",
+          retryAt: null,
+          at
+        })
+      )
+    }
+    const config = installation.bot
+    const limit = Duration.sum(
+      config._tag !== "echo" && config.timeoutMs !== undefined
+        ? Duration.millis(config.timeoutMs)
+        : settings.botTimeout,
+      Duration.seconds(1)
+    )
+    const turnStarted = yield* Clock.currentTimeMillis
+    const replies = yield* bot
+      .respond({
+        installation,
+        conversationId,
+        externalConversationId: started.externalConversationId,
+        message
+      })
+      .pipe(
+        Stream.runCollect,
+        Effect.flatMap((collected: ReadonlyArray<BotReply>) =>
+          Effect.forEach(collected, (reply) =>
+            MessagePayload.validate(reply.type, reply.payload).pipe(
+              Effect.mapError(
+                (invalid) =>
+                  new BotError({
+                    reason: `the bot sent an invalid ${invalid.type} payload: ${invalid.message}`,
+                    retryable: false
+                  })
+              )
+            )
+          ).pipe(Effect.as(collected))
+        ),
+        Effect.timeoutOrElse({
+          duration: limit,
+          orElse: () =>
+            Effect.fail(
+              new BotError({ reason: `no answer within ${Duration.format(limit)}`, retryable: true })
+            )
+        }),
+        Effect.catchDefect((defect) =>
+          Effect.fail(new BotError({ reason: `the bot crashed: ${String(defect)}`, retryable: true }))
+        ),
+        Effect.result
+      )
+    const doneMillis = yield* Clock.currentTimeMillis
+    const done = iso(doneMillis)
+    yield* Metrics.botTurn(
+      Result.isSuccess(replies) ? "completed" : "failed",
+      (doneMillis - turnStarted) / 1000
+    )
+    if (Result.isSuccess(replies)) {
+      return yield* execute(
+        new ConversationCommands.CompleteBotTurn({
+          userMessageId: turn.userMessageId,
+          messages: replies.success.map((reply, i) => ({
+            messageId: replyIdFor(turn.userMessageId, i),
+            type: reply.type,
+            payload: reply.payload
+          })),
+          at: done
+        })
+      )
+    }
+    const failure = replies.failure
+    const wait = yield* DeliveryPolicy.nextRetry(
+      settings.botTurnRetrySchedule,
+      turn.failures,
+      failure.retryable
+        ? new DeliveryPolicy.TransientFailure({ status: null, error: failure.reason, retryAfterMs: null })
+        : new DeliveryPolicy.PermanentFailure({ status: null, error: failure.reason }),
+      settings.maxRetryAfter
+    )
+    yield* Effect.logWarning("bot turn failed").pipe(
+      Effect.annotateLogs({ conversationId, userMessageId: turn.userMessageId, reason: failure.reason })
+    )
+    return yield* execute(
+      new ConversationCommands.FailBotTurn({
+        userMessageId: turn.userMessageId,
+        reason: failure.reason,
+        retryAt: Option.match(wait, {
+          onNone: () => null,
+          onSome: (delay) => iso(Date.parse(done) + Duration.toMillis(delay))
+        }),
+        at: done
+      })
+    )
+  }, hotSpan("ConversationActor.runTurn"))
+})

@@ -1,0 +1,105 @@
+import {
+  type Conversation,
+  ConversationCommands,
+  type DecisionState,
+  EndpointHealth,
+  type Ids
+} from "@messaging-api/domain"
+import * as Metrics from "@messaging-api/domain/Metrics"
+import { hotSpan } from "@messaging-api/domain/Tracing"
+import { Clock, Effect } from "effect"
+import type { InstallationOf } from "./ActorInstallation.ts"
+import type { ConversationActor } from "./ConversationActor.ts"
+import { Deliverer } from "./Deliverer.ts"
+
+/**
+ * A conversation actor's deliveries: one attempt at the outbox head, recorded through the actor's
+ * own command path (`RecordDeliveryAttempt`), and the conversation's side of an endpoint pause
+ * (`PauseDeliveries` when a delivery comes due while the endpoint is paused, `ResumeDeliveries`
+ * once it no longer is).
+ */
+
+const outcomeName = {
+  Delivered: "delivered",
+  Retry: "retry",
+  DeadLetter: "dead_letter"
+} as const satisfies Record<ConversationCommands.AttemptOutcome["_tag"], Metrics.DeliveryOutcome>
+
+const iso = (millis: number) => new Date(millis).toISOString()
+
+export const make = Effect.fnUntraced(function* (
+  conversationId: Ids.ConversationId,
+  execute: ConversationActor["execute"],
+  installationOf: InstallationOf
+) {
+  const deliverer = yield* Deliverer
+  const health = yield* EndpointHealth.EndpointHealth
+
+  const deliver = Effect.fnUntraced(function* (
+    state: DecisionState.DecisionState,
+    message: Conversation.BotMessage
+  ) {
+    const started = state.started
+    const installation = started === null ? undefined : yield* installationOf(started.installationId)
+    if (started === null || installation === undefined) {
+      return yield* execute(
+        new ConversationCommands.RecordDeliveryAttempt({
+          messageId: message.messageId,
+          outcome: { _tag: "DeadLetter", status: null, reason: "the installation no longer exists" },
+          durationMs: 0,
+          at: iso(yield* Clock.currentTimeMillis)
+        })
+      )
+    }
+    const report = yield* deliverer.attempt({
+      installation,
+      conversationId,
+      externalConversationId: started.externalConversationId,
+      message
+    })
+    yield* Metrics.deliveryAttempt(outcomeName[report.outcome._tag], report.durationMs / 1000)
+    return yield* execute(
+      new ConversationCommands.RecordDeliveryAttempt({
+        messageId: message.messageId,
+        outcome: report.outcome,
+        durationMs: report.durationMs,
+        at: report.at
+      })
+    )
+  }, hotSpan("ConversationActor.deliver"))
+
+  /**
+   * The endpoint's health, asked only when it matters: a delivery waiting, or a pause recorded.
+   * When it cannot be read, deliveries go on (the attempt's own append needs the database anyway).
+   */
+  const endpointOf = (state: DecisionState.DecisionState) =>
+    state.started === null || (state.outbox.length === 0 && state.deliveriesPausedAt === null)
+      ? Effect.succeed(EndpointHealth.healthy)
+      : health
+          .current(state.started.installationId)
+          .pipe(
+            Effect.catch((error) =>
+              Effect.logWarning("could not read the endpoint's health", error).pipe(
+                Effect.as(EndpointHealth.healthy)
+              )
+            )
+          )
+
+  const pause = (endpoint: EndpointHealth.EndpointStatus) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      execute(
+        new ConversationCommands.PauseDeliveries({
+          failingSince: endpoint.failingSince ?? iso(now),
+          endpointPausedAt: endpoint.pausedAt ?? iso(now),
+          lastError: endpoint.lastError ?? null,
+          at: iso(now)
+        })
+      )
+    )
+
+  const resume = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    execute(new ConversationCommands.ResumeDeliveries({ at: iso(now) }))
+  )
+
+  return { deliver, endpointOf, pause, resume } as const
+})
