@@ -7,7 +7,8 @@ import {
   EndpointHealth,
   EventStore,
   Ids,
-  Installations
+  Installations,
+  MessagePayload
 } from "@messaging-api/domain"
 import type { Installation } from "@messaging-api/domain/Installation"
 import * as Metrics from "@messaging-api/domain/Metrics"
@@ -27,7 +28,6 @@ import { Deliverer } from "./Deliverer.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
-import * as MessagePayload from "./MessagePayload.ts"
 import { WorkIndex } from "./WorkIndex.ts"
 
 /**

@@ -1,9 +1,9 @@
-import { Effect, Predicate, type Result, Schema, Stream } from "effect"
+import { Effect, Predicate, type Result, Stream } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
 import type { ConversationEvent } from "./ConversationEvents.ts"
 import { type EventDecodeError, fromRecorded } from "./ConversationStream.ts"
 import type { EventStore, RecordedEvent } from "./EventStore.ts"
-import { Uuid } from "./Ids.ts"
+import { type ConversationId, conversationStream } from "./Ids.ts"
 import { occurredAt } from "./Timeline.ts"
 
 /**
@@ -24,16 +24,7 @@ import { occurredAt } from "./Timeline.ts"
  * makes instead of being counted again from rm_messages.
  */
 
-export const streamPrefix = "conversation-"
-
-const isUuid = Schema.is(Uuid)
-
-/** The conversation id of a stream, when the stream is a conversation's. */
-export const conversationOfStream = (streamId: string): string | undefined => {
-  if (!streamId.startsWith(streamPrefix)) return undefined
-  const id = streamId.slice(streamPrefix.length)
-  return isUuid(id) ? id : undefined
-}
+export { conversationOfStream } from "./Ids.ts"
 
 /** An event's time as an ISO instant; the log's time when the event's own is not a time. */
 const timeOf = (event: ConversationEvent, recorded: RecordedEvent): string => {
@@ -281,7 +272,7 @@ const eventsToApply = (
     pending.length === upTo - from + 1 && pending.every((event, i) => event.version === from + i)
   return contiguous
     ? Effect.succeed(pending)
-    : store.readStream(`${streamPrefix}${conversationId}`, from).pipe(
+    : store.readStream(conversationStream(conversationId as ConversationId), from).pipe(
         Stream.takeWhile((event) => event.version <= upTo),
         Stream.runCollect
       )

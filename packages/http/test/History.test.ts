@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { Conversations } from "@messaging-api/delivery/Conversations"
+import * as ConversationsEngine from "@messaging-api/delivery/Conversations"
 import { ConversationCommands, EventStore, Ids, PageCursor, Projector } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
 import { Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
@@ -21,7 +22,7 @@ import {
  * the read models are caught up before anything is asserted.
  */
 
-const TestLayer = Layer.mergeAll(Projector.Projector.layer, Conversations.layerDirect).pipe(
+const TestLayer = Layer.mergeAll(Projector.Projector.layer, ConversationsEngine.layerDirect).pipe(
   Layer.provideMerge(makeTestLayer(inject("databaseUrl")))
 )
 

@@ -1,6 +1,15 @@
-import { Conversations } from "@messaging-api/delivery/Conversations"
-import { Deliveries, DeliveryRecord } from "@messaging-api/delivery/Deliveries"
-import { EventStore, Ids, Projector, ReadModels } from "@messaging-api/domain"
+import * as ConversationsEngine from "@messaging-api/delivery/Conversations"
+import * as DeliveriesReadModel from "@messaging-api/delivery/Deliveries"
+import {
+  ConversationCommands,
+  EventStore,
+  Ids,
+  type InstallationScope,
+  Projector,
+  ReadModels
+} from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
+import { Deliveries, DeliveryRecord } from "@messaging-api/domain/Deliveries"
 import { BotMessagesApi } from "@messaging-api/http"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -16,8 +25,8 @@ import { formatTable } from "./TextTable.ts"
  */
 
 const DeliveriesLive = Layer.mergeAll(
-  Deliveries.layer,
-  Conversations.layerDirect,
+  DeliveriesReadModel.layer,
+  ConversationsEngine.layerDirect,
   Projector.Projector.layer
 ).pipe(Layer.provideMerge(EventStore.EventStore.layer), Layer.provideMerge(DatabaseWithConfig))
 
@@ -29,10 +38,14 @@ const json = Flag.Boolean("json").pipe(
   Flag.withDescription("Print one JSON document instead of text")
 )
 
+const decodeInstallationId = Schema.decodeUnknownOption(Ids.InstallationId)
+const decodeMessageId = Schema.decodeUnknownOption(Ids.MessageId)
+
 const installationScope = (installation: Option.Option<string>) => {
-  if (Option.isNone(installation)) return Effect.succeed<ReadModels.InstallationScope>("all")
-  return Schema.is(Ids.Uuid)(installation.value)
-    ? Effect.succeed<ReadModels.InstallationScope>([installation.value.toLowerCase()])
+  if (Option.isNone(installation)) return Effect.succeed<InstallationScope.InstallationScope>("all")
+  const id = decodeInstallationId(installation.value)
+  return Option.isSome(id)
+    ? Effect.succeed<InstallationScope.InstallationScope>([id.value])
     : Effect.fail(
         new InvalidFlagValue({
           flag: "--installation",
@@ -119,7 +132,10 @@ const redeliver = Command.make(
   Effect.fn("DeliveriesCommand.redeliver")(function* ({ id, json }) {
     yield* Effect.gen(function* () {
       const conversations = yield* Conversations
-      const accepted = yield* conversations.redeliver(id.toLowerCase())
+      const messageId = decodeMessageId(id)
+      if (Option.isNone(messageId))
+        return yield* new ConversationCommands.UnknownBotMessage({ messageId: id })
+      const accepted = yield* conversations.redeliver(messageId.value)
       if (json) {
         return yield* Console.log(
           encodeAccepted({
