@@ -381,6 +381,15 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
         assertNotFound(yield* get(`${base}/attempts?messageId=nope`, a.token), "message_not_found")
         assertNotFound(yield* get("/v1/installations/not-a-uuid/events", a.token), "installation_not_found")
 
+        // Ids are lower-cased once, when decoded: an upper-case id names the same conversation.
+        const upper = conversationId.toUpperCase()
+        for (const suffix of ["", "/messages", "/events"]) {
+          const response = yield* get(`/v1/conversations/${upper}${suffix}`, a.token)
+          assert.strictEqual(response.status, 200, `${suffix}: ${response.text}`)
+        }
+        const conversation = yield* get(`/v1/conversations/${upper}`, a.token)
+        assert.strictEqual(conversation.json.id, conversationId)
+
         const anonymous = yield* send("GET", "/v1/conversations")
         assert.strictEqual(anonymous.status, 401)
         assert.strictEqual(anonymous.json.error.code, "missing_token")
