@@ -3,14 +3,13 @@ import { SqlClient, type SqlError } from "effect/sql"
 import { ConversationOwners } from "./ConversationOwners.ts"
 import { EventStore } from "./EventStore.ts"
 import { ConversationId, conversationStream, MessageId } from "./Ids.ts"
-import { allows, sqlFilter } from "./InstallationScope.ts"
+import { allows, type InstallationScope, sqlFilter } from "./InstallationScope.ts"
 import * as PageCursor from "./PageCursor.ts"
 import {
   ConversationNotFound,
   ConversationSummary,
   DeliveryAttempt,
   defaultPageSize,
-  type InstallationScope,
   type InvalidCursor,
   MessageNotFound,
   MessageRecord,
