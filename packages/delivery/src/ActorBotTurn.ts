@@ -1,4 +1,5 @@
 import { ConversationCommands, type DecisionState, Ids } from "@messaging-api/domain"
+import * as MessagePayload from "@messaging-api/domain/MessagePayload"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Duration, Effect, Option, Result, Stream } from "effect"
@@ -8,7 +9,6 @@ import type { BotReply } from "./BotTurn.ts"
 import type { ConversationActor } from "./ConversationActor.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
-import * as MessagePayload from "./MessagePayload.ts"
 
 /**
  * One bot turn of a conversation actor: the bot answers the turn's user message within its time

@@ -5,12 +5,12 @@ import {
   EventStore,
   type Ids
 } from "@messaging-api/domain"
+import { ConversationUnavailable } from "@messaging-api/domain/Conversations"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as ConversationActor from "./ConversationActor.ts"
-import { ConversationUnavailable } from "./ConversationWriter.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import * as WorkLoops from "./WorkLoops.ts"
 

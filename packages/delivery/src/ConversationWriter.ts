@@ -7,7 +7,12 @@ import {
   type EventStore,
   Ids
 } from "@messaging-api/domain"
-import { Effect, Metric, Result, Schedule, Schema } from "effect"
+import {
+  type CommandError,
+  type CommandResult,
+  ConversationUnavailable
+} from "@messaging-api/domain/Conversations"
+import { Effect, Metric, Option, Result, Schedule } from "effect"
 import type { SqlError } from "effect/sql"
 
 /**
@@ -18,26 +23,12 @@ import type { SqlError } from "effect/sql"
  * keeps the folded state between commands, the front door folds it afresh each time.
  */
 
-export class ConversationNotFound extends Schema.TaggedError<ConversationNotFound>()("ConversationNotFound", {
-  conversationId: Schema.String
-}) {}
-
-/** The log could not be read or written (database down, a corrupt event): nothing was changed. */
-export class ConversationUnavailable extends Schema.TaggedError<ConversationUnavailable>()(
-  "ConversationUnavailable",
-  { message: Schema.String }
-) {}
-
-/** Why a command changed nothing: the decider's rejection, an event already recorded, or the store. */
-export type CommandError =
-  | ConversationCommands.ConversationRejection
-  | EventStore.DuplicateEventId
-  | ConversationUnavailable
-
-export interface CommandResult {
-  readonly events: ReadonlyArray<ConversationEvents.ConversationEvent>
-  readonly version: number
-}
+// The port's types, for the writer's users inside this package.
+export {
+  type CommandError,
+  type CommandResult,
+  ConversationUnavailable
+} from "@messaging-api/domain/Conversations"
 
 /** The decision state a writer holds between commands; `undefined` means "read it from the log". */
 export interface StateCache {
@@ -152,16 +143,9 @@ export const write = (
 /** The conversation a bot message belongs to, from its emission event (the event id is derived from the message id). */
 export const conversationOfMessage = (
   store: EventStore.EventStore["Service"],
-  messageId: string
-): Effect.Effect<Ids.ConversationId | undefined, ConversationUnavailable> => {
-  if (!Schema.is(Ids.MessageId)(messageId)) return Effect.succeed(undefined)
-  return store.readEvents([Ids.uuidV5("bot-message-emitted", messageId)]).pipe(
-    Effect.map((found) => {
-      const recorded = found[0]
-      return recorded === undefined
-        ? undefined
-        : (recorded.streamId.slice("conversation-".length) as Ids.ConversationId)
-    }),
+  messageId: Ids.MessageId
+): Effect.Effect<Option.Option<Ids.ConversationId>, ConversationUnavailable> =>
+  store.readEvents([Ids.uuidV5("bot-message-emitted", messageId)]).pipe(
+    Effect.map((found) => Option.fromUndefinedOr(found[0] && Ids.conversationOfStream(found[0].streamId))),
     Effect.mapError(unavailable)
   )
-}

@@ -6,217 +6,143 @@ import {
   EndpointHealth,
   EventStore,
   Ids,
+  type InstallationScope,
   type Installations,
-  type ReadModels
+  MessagePayload,
+  ReadModels
 } from "@messaging-api/domain"
-import { Clock, Context, Effect, Layer, Schema, Stream } from "effect"
+import {
+  type AcceptedBotMessage,
+  type CommandError,
+  type CommandResult,
+  Conversations,
+  ConversationUnavailable,
+  type NewBotMessage,
+  type ReceivedMessage
+} from "@messaging-api/domain/Conversations"
+import { Clock, Effect, Layer, Option, Schema } from "effect"
 import type { Sharding } from "effect/cluster"
 import type { SqlClient } from "effect/sql"
 import { Bot } from "./Bot.ts"
 import * as ConversationEntity from "./ConversationEntity.ts"
-import {
-  type CommandError,
-  type CommandResult,
-  ConversationNotFound,
-  ConversationUnavailable,
-  conversationOfMessage,
-  unavailable,
-  write
-} from "./ConversationWriter.ts"
+import { conversationOfMessage, unavailable, write } from "./ConversationWriter.ts"
 import { Deliverer } from "./Deliverer.ts"
 import * as DeliveryProjector from "./DeliveryProjector.ts"
 import { Draining } from "./Draining.ts"
 import * as InProcessCluster from "./InProcessCluster.ts"
-import * as MessagePayload from "./MessagePayload.ts"
 import { WebhookClient } from "./WebhookClient.ts"
 import { WorkIndex } from "./WorkIndex.ts"
 import { WorkLoops } from "./WorkLoops.ts"
 import * as WorkScheduler from "./WorkScheduler.ts"
 
-export {
-  type CommandError,
-  type CommandResult,
-  ConversationNotFound,
-  ConversationUnavailable,
-  eventIdFor
-} from "./ConversationWriter.ts"
-
 /**
- * The front door to conversations: every command goes through here.
+ * The delivery engine's answers to the domain's `Conversations` port (the front door: every
+ * command goes through here).
  * - `layer`: one actor per live conversation (effect/cluster entities in this process), each
  *   running its bot turns and deliveries; the delivery projector and the durable schedule bring
  *   back every conversation with pending work after a restart.
  * - `layerDirect`: load → decide → append per command, nothing runs in the background (for
  *   tools such as the CLI; a running server picks up what they append).
- * Both write through `ConversationWriter`: the event store's expected-version check is the guard.
+ * Both write through `ConversationWriter`: the event store's expected-version check is the guard,
+ * and the decider the one check that a scoped caller's conversation is its installation's.
  */
 
-/** What the inbound webhook answers with: our ids for the message, its user and its conversation. */
-export interface ReceivedMessage {
-  readonly messageId: Ids.MessageId
-  readonly userId: Ids.UserId
-  readonly conversationId: Ids.ConversationId
-  /** True when this (installation, messageId) was already accepted with the same body. */
-  readonly duplicate: boolean
-}
-
-/** A message a bot sends on its own (not as the answer to a user message). */
-export interface NewBotMessage {
-  readonly type: string
-  readonly payload: Schema.Json
-}
-
-/** Our ids for an accepted bot message or redelivery. */
-export interface AcceptedBotMessage {
-  readonly messageId: Ids.MessageId
-  readonly conversationId: Ids.ConversationId
-}
+export const layerDirect = Layer.effect(
+  Conversations,
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    return makeFrontDoor(store, makeExecute(store), (conversationId) =>
+      ConversationStream.loadDecisionState(store, conversationId).pipe(Effect.mapError(unavailable))
+    )
+  })
+)
 
 /**
- * The installations the caller may act on ("all", or the ids its token is limited to):
- * conversations and messages of any other installation are not found, exactly like unknown ones.
+ * The actors, their work loops, the delivery projector and the durable schedule, on the given
+ * cluster (`Sharding`) and bot. Closing it drains: no new attempts, in-flight ones get
+ * `drainTimeout`, then they are interrupted (and retried after a restart).
  */
-export type Scope = ReadModels.InstallationScope
-
-export class Conversations extends Context.Service<
+export const layerOnSharding: Layer.Layer<
   Conversations,
-  {
-    /** Appends the user message (starting the conversation if needed); resolves once it is committed. */
-    receive(
-      command: ConversationCommands.ReceiveUserMessage
-    ): Effect.Effect<ReceivedMessage, ConversationCommands.MessageIdReused | ConversationUnavailable>
-    /** Runs any command against one conversation. */
-    execute(
+  never,
+  EventStore.EventStore | Installations.Installations | SqlClient.SqlClient | Bot | Sharding.Sharding
+> = Layer.effect(
+  Conversations,
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    const clientFor = yield* ConversationEntity.Conversation.client
+    const loops = yield* WorkLoops
+
+    // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
+    const execute = (
       conversationId: Ids.ConversationId,
       command: ConversationCommands.ConversationCommand
-    ): Effect.Effect<CommandResult, CommandError>
-    /** A bot message posted later by the bot; validated, appended, then delivered in order. */
-    post(
-      conversationId: string,
-      message: NewBotMessage,
-      scope?: Scope
-    ): Effect.Effect<
-      AcceptedBotMessage,
-      ConversationNotFound | MessagePayload.InvalidMessagePayload | ConversationUnavailable
-    >
-    /**
-     * The conversation's decision state and stream version as its writer holds them: the live
-     * actor's state in memory (`layer`), a fresh fold of the log (`layerDirect`). For inspection.
-     */
-    state(
-      conversationId: Ids.ConversationId
-    ): Effect.Effect<ConversationStream.LoadedDecisionState, ConversationUnavailable>
-    /** Queues a dead-lettered message for delivery again (behind whatever is pending). */
-    redeliver(
-      messageId: string,
-      scope?: Scope
-    ): Effect.Effect<
-      AcceptedBotMessage,
-      ConversationCommands.UnknownBotMessage | ConversationCommands.NotDeadLettered | ConversationUnavailable
-    >
-  }
->()("@messaging-api/delivery/Conversations") {
-  static readonly layerDirect = Layer.effect(
-    Conversations,
-    Effect.gen(function* () {
-      const store = yield* EventStore.EventStore
-      return makeFrontDoor(store, makeExecute(store), (conversationId) =>
-        ConversationStream.loadDecisionState(store, conversationId).pipe(Effect.mapError(unavailable))
-      )
-    })
-  )
+    ): Effect.Effect<CommandResult, CommandError> =>
+      clientFor(conversationId)
+        .Execute({ command })
+        .pipe(
+          Effect.catchTags({
+            MailboxFull: () =>
+              Effect.fail(new ConversationUnavailable({ message: "the conversation is busy" })),
+            AlreadyProcessingMessage: () =>
+              Effect.fail(new ConversationUnavailable({ message: "the command is already being processed" })),
+            PersistenceError: () =>
+              Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" })),
+            EntityNotAssignedToRunner: () =>
+              Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" }))
+          })
+        )
 
-  /**
-   * The actors, their work loops, the delivery projector and the durable schedule, on the given
-   * cluster (`Sharding`) and bot. Closing it drains: no new attempts, in-flight ones get
-   * `drainTimeout`, then they are interrupted (and retried after a restart).
-   */
-  static readonly layerOnSharding: Layer.Layer<
-    Conversations,
-    never,
-    EventStore.EventStore | Installations.Installations | SqlClient.SqlClient | Bot | Sharding.Sharding
-  > = Layer.effect(
-    Conversations,
-    Effect.gen(function* () {
-      const store = yield* EventStore.EventStore
-      const clientFor = yield* ConversationEntity.Conversation.client
-      const loops = yield* WorkLoops
-
-      const execute = (
-        conversationId: Ids.ConversationId,
-        command: ConversationCommands.ConversationCommand
-      ): Effect.Effect<CommandResult, CommandError> =>
-        // Entity ids are our lowercase uuids: one conversation, one entity (and one shard).
-        clientFor(conversationId.toLowerCase())
-          .Execute({ command })
-          .pipe(
-            Effect.catchTags({
-              MailboxFull: () =>
-                Effect.fail(new ConversationUnavailable({ message: "the conversation is busy" })),
-              AlreadyProcessingMessage: () =>
-                Effect.fail(
-                  new ConversationUnavailable({ message: "the command is already being processed" })
-                ),
-              PersistenceError: () =>
-                Effect.fail(
-                  new ConversationUnavailable({ message: "the conversation could not be reached" })
-                ),
-              EntityNotAssignedToRunner: () =>
-                Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" }))
-            })
-          )
-
-      const state = (conversationId: Ids.ConversationId) =>
-        clientFor(conversationId.toLowerCase())
-          .Inspect()
-          .pipe(
-            Effect.catch((error) =>
-              Effect.fail(
-                error._tag === "ConversationUnavailable"
-                  ? error
-                  : new ConversationUnavailable({
-                      message: `the conversation could not be reached (${error._tag})`
-                    })
-              )
+    const state = (conversationId: Ids.ConversationId) =>
+      clientFor(conversationId)
+        .Inspect()
+        .pipe(
+          Effect.catch((error) =>
+            Effect.fail(
+              error._tag === "ConversationUnavailable"
+                ? error
+                : new ConversationUnavailable({
+                    message: `the conversation could not be reached (${error._tag})`
+                  })
             )
           )
+        )
 
-      yield* WorkScheduler.run(loops).pipe(Effect.forkScoped)
+    yield* WorkScheduler.run(loops).pipe(Effect.forkScoped)
 
-      return makeFrontDoor(store, execute, state)
-    })
-  ).pipe(
-    Layer.provide(ConversationEntity.layer),
-    Layer.merge(DeliveryProjector.layer),
-    Layer.provide(
-      Layer.mergeAll(
-        WorkIndex.layer,
-        Draining.layer,
-        Deliverer.layer.pipe(Layer.provideMerge(EndpointHealth.EndpointHealth.layer)),
-        ConversationSnapshots.ConversationSnapshots.layer
-      )
-    ),
-    Layer.provide(WebhookClient.layer)
-  )
+    return makeFrontDoor(store, execute, state)
+  })
+).pipe(
+  Layer.provide(ConversationEntity.layer),
+  Layer.merge(DeliveryProjector.layer),
+  Layer.provide(
+    Layer.mergeAll(
+      WorkIndex.layer,
+      Draining.layer,
+      Deliverer.layer.pipe(Layer.provideMerge(EndpointHealth.EndpointHealth.layer)),
+      ConversationSnapshots.ConversationSnapshots.layer
+    )
+  ),
+  Layer.provide(WebhookClient.layer)
+)
 
-  /** `layerOnSharding` on a cluster of this process alone, with the given bot. */
-  static readonly layerNoBot = Conversations.layerOnSharding.pipe(Layer.provide(InProcessCluster.layer))
+/** `layerOnSharding` on a cluster of this process alone, with the given bot. */
+export const layerNoBot = layerOnSharding.pipe(Layer.provide(InProcessCluster.layer))
 
-  /**
-   * `layerOnSharding` with the built-in bots, on the cluster provided (`SocketCluster.layer` for a
-   * runner of several processes); deliveries and http bots go out through `WebhookClient.layer`.
-   */
-  static readonly layerOnShardingWithBots = Conversations.layerOnSharding.pipe(
-    Layer.provide(Bot.layer),
-    Layer.provide(WebhookClient.layer)
-  )
+/**
+ * `layerOnSharding` with the built-in bots, on the cluster provided (`SocketCluster.layer` for a
+ * runner of several processes); deliveries and http bots go out through `WebhookClient.layer`.
+ */
+export const layerOnShardingWithBots = layerOnSharding.pipe(
+  Layer.provide(Bot.layer),
+  Layer.provide(WebhookClient.layer)
+)
 
-  /**
-   * Everything in this process with the built-in bots. Needs the event store, installations and
-   * SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
-   */
-  static readonly layer = Conversations.layerOnShardingWithBots.pipe(Layer.provide(InProcessCluster.layer))
-}
+/**
+ * Everything in this process with the built-in bots. Needs the event store, installations and
+ * SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
+ */
+export const layer = layerOnShardingWithBots.pipe(Layer.provide(InProcessCluster.layer))
 
 /**
  * receive/post/redeliver over some `execute` (with actors, a command that changed something
@@ -229,43 +155,24 @@ const makeFrontDoor = (
 ): Conversations["Service"] => {
   const receive = makeReceive(store, execute)
 
-  /**
-   * The conversation's installation when the scope lets the caller see it: `undefined` for an
-   * unknown conversation or another installation's; `"any"` when the scope is "all" (not read).
-   */
-  const ownerInScope = (conversationId: Ids.ConversationId, scope: Scope) =>
-    scope === "all"
-      ? Effect.succeed<Ids.InstallationId | "any">("any")
-      : installationOf(store, conversationId).pipe(
-          Effect.map((owner) =>
-            owner !== undefined && scope.some((id) => id.toLowerCase() === owner.toLowerCase())
-              ? (owner as Ids.InstallationId)
-              : undefined
-          )
-        )
-
   const post = Effect.fn("Conversations.post")(function* (
-    conversationId: string,
+    conversationId: Ids.ConversationId,
     message: NewBotMessage,
-    scope: Scope = "all"
+    scope: InstallationScope.InstallationScope = "all"
   ) {
-    if (!Schema.is(Ids.ConversationId)(conversationId))
-      return yield* new ConversationNotFound({ conversationId })
-    const owner = yield* ownerInScope(conversationId, scope)
-    if (owner === undefined) return yield* new ConversationNotFound({ conversationId })
     yield* MessagePayload.validate(message.type, message.payload)
     const messageId = Ids.newMessageId()
     yield* execute(
       conversationId,
       new ConversationCommands.PostBotMessage({
         message: { messageId, type: message.type, payload: message.payload },
-        // The decider checks it again against the state it appends to.
-        ...(owner === "any" ? {} : { installationId: owner }),
+        ...(scope === "all" ? {} : { scope }),
         at: new Date(yield* Clock.currentTimeMillis).toISOString()
       })
     ).pipe(
       Effect.catchTags({
-        ConversationNotStarted: () => Effect.fail(new ConversationNotFound({ conversationId })),
+        // Not started, or another installation's: not found either way.
+        ConversationNotStarted: () => Effect.fail(new ReadModels.ConversationNotFound({ conversationId })),
         DuplicateEventId: () => Effect.fail(new ConversationUnavailable({ message: "message id collision" })),
         DuplicateUserMessage: Effect.die,
         MessageIdReused: Effect.die,
@@ -276,50 +183,36 @@ const makeFrontDoor = (
     return { messageId, conversationId } satisfies AcceptedBotMessage
   })
 
-  const redeliver = Effect.fn("Conversations.redeliver")(function* (messageId: string, scope: Scope = "all") {
+  const redeliver = Effect.fn("Conversations.redeliver")(function* (
+    messageId: Ids.MessageId,
+    scope: InstallationScope.InstallationScope = "all"
+  ) {
     const conversationId = yield* conversationOfMessage(store, messageId)
-    if (conversationId === undefined || (yield* ownerInScope(conversationId, scope)) === undefined) {
-      return yield* new ConversationCommands.UnknownBotMessage({ messageId })
-    }
+    if (Option.isNone(conversationId)) return yield* new ConversationCommands.UnknownBotMessage({ messageId })
     yield* execute(
-      conversationId,
+      conversationId.value,
       new ConversationCommands.RequestRedelivery({
-        messageId: messageId as Ids.MessageId,
+        messageId,
+        ...(scope === "all" ? {} : { scope }),
         at: new Date(yield* Clock.currentTimeMillis).toISOString()
       })
     ).pipe(
       Effect.catchTags({
         DuplicateEventId: () => Effect.fail(new ConversationUnavailable({ message: "event id collision" })),
+        // Another installation's conversation: its messages are unknown to this caller.
+        ConversationNotStarted: () => Effect.fail(new ConversationCommands.UnknownBotMessage({ messageId })),
         // The log holds the message (found above) and the conversation no longer does: delivered.
         UnknownBotMessage: () =>
           Effect.fail(new ConversationCommands.NotDeadLettered({ messageId, status: "delivered" })),
         DuplicateUserMessage: Effect.die,
-        MessageIdReused: Effect.die,
-        ConversationNotStarted: Effect.die
+        MessageIdReused: Effect.die
       })
     )
-    return { messageId: messageId as Ids.MessageId, conversationId } satisfies AcceptedBotMessage
+    return { messageId, conversationId: conversationId.value } satisfies AcceptedBotMessage
   })
 
   return Conversations.of({ receive, execute, state, post, redeliver })
 }
-
-/** The installation a conversation belongs to, from its first event. */
-const installationOf = (
-  store: EventStore.EventStore["Service"],
-  conversationId: Ids.ConversationId
-): Effect.Effect<string | undefined, ConversationUnavailable> =>
-  store.readStream(Ids.conversationStream(conversationId)).pipe(
-    Stream.take(1),
-    Stream.mapEffect(ConversationStream.fromRecorded),
-    Stream.runHead,
-    Effect.map((first) =>
-      first._tag === "Some" && first.value._tag === "ConversationStarted"
-        ? first.value.installationId
-        : undefined
-    ),
-    Effect.mapError(unavailable)
-  )
 
 export const makeExecute =
   (store: EventStore.EventStore["Service"]) =>
@@ -371,7 +264,8 @@ const originalOf = (
       ): Effect.Effect<ReceivedMessage, ConversationCommands.MessageIdReused | ConversationUnavailable> => {
         const recorded = found[0]
         const original = decodeReceived({ ...(recorded?.data as object), _tag: recorded?.type })
-        if (recorded === undefined || original._tag === "None") {
+        const conversationId = recorded && Ids.conversationOfStream(recorded.streamId)
+        if (conversationId === undefined || original._tag === "None") {
           return Effect.fail(
             new ConversationUnavailable({ message: "the original message could not be read" })
           )
@@ -384,7 +278,7 @@ const originalOf = (
         return Effect.succeed<ReceivedMessage>({
           messageId: original.value.messageId,
           userId: original.value.userId,
-          conversationId: recorded.streamId.slice("conversation-".length) as Ids.ConversationId,
+          conversationId,
           duplicate: true
         })
       }

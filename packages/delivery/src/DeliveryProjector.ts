@@ -1,4 +1,10 @@
-import { type ConversationEvents, ConversationStream, EventStore } from "@messaging-api/domain"
+import {
+  type ConversationEvents,
+  ConversationOwners,
+  ConversationStream,
+  EventStore,
+  Ids
+} from "@messaging-api/domain"
 import { Effect, Layer, Result, Schedule, Stream } from "effect"
 import { Sharding } from "effect/cluster"
 import { SqlClient, type SqlError } from "effect/sql"
@@ -23,10 +29,8 @@ export const CHECKPOINT = "delivery"
 /** The cluster singleton's name. */
 export const CHECKPOINT_SINGLETON = "delivery-projector"
 
-const CONVERSATION_PREFIX = "conversation-"
-
 interface Decoded {
-  readonly conversationId: string
+  readonly conversationId: Ids.ConversationId
   readonly version: number
   readonly recordedAt: string
   readonly event: ConversationEvents.ConversationEvent
@@ -55,9 +59,7 @@ export const layer = Layer.effectDiscard(
     const store = yield* EventStore.EventStore
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const index = yield* WorkIndex
-
-    /** Conversation → installation, from each stream's first event; kept small. */
-    const installations = new Map<string, string>()
+    const owners = yield* ConversationOwners.ConversationOwners
 
     const readCheckpoint = sql<{ transaction_id: string; position: string }>`
       SELECT transaction_id::text, position::text FROM projection_checkpoints WHERE name = ${CHECKPOINT}
@@ -70,25 +72,12 @@ export const layer = Layer.effectDiscard(
       })
     )
 
-    const installationsOf = Effect.fnUntraced(function* (conversationIds: ReadonlyArray<string>) {
-      const missing = conversationIds.filter((id) => !installations.has(id))
-      if (missing.length === 0) return
-      if (installations.size > 10_000) installations.clear()
-      const rows = yield* sql<{ stream_id: string; installation_id: string }>`
-        SELECT stream_id, data->>'installationId' AS installation_id FROM events
-        WHERE stream_id IN ${sql.in(missing.map((id) => CONVERSATION_PREFIX + id))} AND version = 1
-      `
-      for (const row of rows) {
-        installations.set(row.stream_id.slice(CONVERSATION_PREFIX.length), row.installation_id)
-      }
-    })
-
     /** A synchronous decode per event: the follower reads every event of the log. */
-    const decode = (recorded: EventStore.RecordedEvent) => {
+    const decode = (recorded: EventStore.RecordedEvent, conversationId: Ids.ConversationId) => {
       const event = ConversationStream.decodeRecorded(recorded)
       return Result.isSuccess(event)
         ? Effect.succeed<Decoded | undefined>({
-            conversationId: recorded.streamId.slice(CONVERSATION_PREFIX.length),
+            conversationId,
             version: recorded.version,
             recordedAt: recorded.recordedAt.toISOString(),
             event: event.success
@@ -103,16 +92,14 @@ export const layer = Layer.effectDiscard(
       if (last === undefined) return
       const decoded: Array<Decoded> = []
       for (const recorded of batch) {
-        if (!recorded.streamId.startsWith(CONVERSATION_PREFIX)) continue
-        const event = yield* decode(recorded)
+        const conversationId = Ids.conversationOfStream(recorded.streamId)
+        if (conversationId === undefined) continue
+        const event = yield* decode(recorded, conversationId)
         if (event !== undefined) decoded.push(event)
       }
 
-      const hints = new Map<string, WorkHint>()
+      const hints = new Map<Ids.ConversationId, WorkHint>()
       for (const item of decoded) {
-        if (item.event._tag === "ConversationStarted") {
-          installations.set(item.conversationId, item.event.installationId)
-        }
         const due = dueOf(item)
         if (due === undefined) continue
         const previous = hints.get(item.conversationId)
@@ -123,14 +110,14 @@ export const layer = Layer.effectDiscard(
           version: item.version
         })
       }
-      yield* installationsOf([...hints.keys()])
+      const installations = yield* owners.ownersOf([...hints.keys()])
 
       yield* sql.withTransaction(
         Effect.gen(function* () {
           yield* index.hint(
-            [...hints.values()].map((hint) => ({
+            [...hints].map(([conversationId, hint]) => ({
               ...hint,
-              installationId: installations.get(hint.conversationId) ?? null
+              installationId: installations.get(conversationId) ?? null
             }))
           )
           yield* sql`
@@ -165,4 +152,4 @@ export const layer = Layer.effectDiscard(
       yield* (yield* Sharding.Sharding).registerSingleton(CHECKPOINT_SINGLETON, keepFollowing)
     }
   })
-)
+).pipe(Layer.provide(ConversationOwners.ConversationOwners.layer))

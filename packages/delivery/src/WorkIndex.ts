@@ -157,7 +157,7 @@ export class WorkIndex extends Context.Service<
             const settled = new Set(rows.map((row) => row.conversation_id))
             return settlements.map((settlement) =>
               // Not written: the row reflects a later version than the actor has seen.
-              Exit.succeed(settled.has(settlement.conversationId.toLowerCase()))
+              Exit.succeed(settled.has(settlement.conversationId))
             )
           }),
           Effect.withSpan(

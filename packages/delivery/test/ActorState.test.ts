@@ -10,10 +10,11 @@ import {
   Ids,
   Installations
 } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
 import { Duration, Effect, Layer, References, Result, Schema, Stream } from "effect"
 import { inject } from "vitest"
 import { Bot } from "../src/Bot.ts"
-import { Conversations } from "../src/Conversations.ts"
+import * as ConversationsEngine from "../src/Conversations.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
 import * as Receiver from "./Receiver.ts"
 
@@ -46,7 +47,7 @@ const settings = DeliverySettings.make({
 const NeverAnswers = Layer.succeed(Bot, Bot.of({ respond: () => Stream.never }))
 
 /** One life of the actors: built for the effect, closed after it (draining, as at shutdown). */
-const Actors = Conversations.layerNoBot.pipe(
+const Actors = ConversationsEngine.layerNoBot.pipe(
   Layer.provide([NeverAnswers, Receiver.loopbackGuard]),
   Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
   Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))

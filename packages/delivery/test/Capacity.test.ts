@@ -1,8 +1,9 @@
 import { assert, layer } from "@effect/vitest"
 import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
 import { Duration, Effect, Layer } from "effect"
 import { inject } from "vitest"
-import { Conversations } from "../src/Conversations.ts"
+import * as ConversationsEngine from "../src/Conversations.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
 import * as Receiver from "./Receiver.ts"
 
@@ -22,7 +23,7 @@ const settings = DeliverySettings.make({
   drainTimeout: Duration.seconds(2)
 })
 
-const TestLayer = Conversations.layer.pipe(
+const TestLayer = ConversationsEngine.layer.pipe(
   Layer.provide(Receiver.loopbackGuard),
   Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
   Layer.provideMerge(Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer)),

@@ -11,13 +11,15 @@ import {
   Installations,
   Projector
 } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
+import { Deliveries } from "@messaging-api/domain/Deliveries"
 import type { Installation } from "@messaging-api/domain/Installation"
 import { Duration, Effect, HashMap, Layer, Schedule, type Schema, Stream } from "effect"
 import { Webhook } from "standardwebhooks"
 import { inject } from "vitest"
 import { replyIdFor } from "../src/ActorBotTurn.ts"
-import { Conversations } from "../src/Conversations.ts"
-import { Deliveries } from "../src/Deliveries.ts"
+import * as ConversationsEngine from "../src/Conversations.ts"
+import * as DeliveriesReadModel from "../src/Deliveries.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
 import * as Receiver from "./Receiver.ts"
 
@@ -41,8 +43,8 @@ const Storage = Layer.mergeAll(
 
 // Deliveries reads the read models, so the domain's projector follows the log beside the actors.
 const TestLayer = Layer.mergeAll(
-  Conversations.layer,
-  Deliveries.layer,
+  ConversationsEngine.layer,
+  DeliveriesReadModel.layer,
   Projector.Projector.layerFollowing({ pollInterval: "100 millis" })
 ).pipe(
   Layer.provide(Receiver.loopbackGuard),
@@ -294,10 +296,9 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
 
       // Not found for an unknown message or for another installation's token.
       assert.strictEqual(
-        (yield* Effect.flip(conversations.redeliver(randomUUID())))._tag,
+        (yield* Effect.flip(conversations.redeliver(randomUUID() as Ids.MessageId)))._tag,
         "UnknownBotMessage"
       )
-      assert.strictEqual((yield* Effect.flip(conversations.redeliver("nope")))._tag, "UnknownBotMessage")
       assert.strictEqual(
         (yield* Effect.flip(conversations.redeliver(firstReply, [other.id])))._tag,
         "UnknownBotMessage"
@@ -456,11 +457,7 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Conversations
       assert.strictEqual(invalid._tag, "InvalidMessagePayload")
       const message = { type: "text", payload: { text: "x" } }
       assert.strictEqual(
-        (yield* Effect.flip(conversations.post(randomUUID(), message)))._tag,
-        "ConversationNotFound"
-      )
-      assert.strictEqual(
-        (yield* Effect.flip(conversations.post("nope", message)))._tag,
+        (yield* Effect.flip(conversations.post(randomUUID() as Ids.ConversationId, message)))._tag,
         "ConversationNotFound"
       )
       assert.strictEqual(

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
 import type { Installation } from "@messaging-api/domain/Installation"
 import { Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { inject } from "vitest"
 import { replyIdFor } from "../src/ActorBotTurn.ts"
-import { Conversations } from "../src/Conversations.ts"
+import * as ConversationsEngine from "../src/Conversations.ts"
 import { write } from "../src/ConversationWriter.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
 import * as Receiver from "./Receiver.ts"
@@ -19,7 +20,7 @@ const mine = new Set<string>()
 
 /** The actors as a server runs them; built and closed inside each test, like a process starting and stopping. */
 const actors = (overrides: Partial<DeliverySettings.DeliverySettingsShape> = {}) =>
-  Conversations.layer.pipe(
+  ConversationsEngine.layer.pipe(
     Layer.provide(Receiver.loopbackGuard),
     Layer.provide(
       Layer.succeed(

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { Instant, PullDelivery } from "./ConversationEvents.ts"
 import { ConversationId, ExternalId, InstallationId, MessageId, UserId } from "./Ids.ts"
+import { InstallationScope } from "./InstallationScope.ts"
 
 /** What can be asked of one conversation. Every command carries its own time, so `decide` stays pure. */
 
@@ -44,8 +45,8 @@ export class FailBotTurn extends Schema.TaggedClass<FailBotTurn>()("FailBotTurn"
 
 export class PostBotMessage extends Schema.TaggedClass<PostBotMessage>()("PostBotMessage", {
   message: OutgoingMessage,
-  /** When given, the conversation must belong to this installation (the poster's token is scoped to it). */
-  installationId: Schema.optionalKey(InstallationId),
+  /** When given, the conversation must belong to one of these installations (the poster's token's). */
+  scope: Schema.optionalKey(InstallationScope),
   at: Instant
 }) {}
 
@@ -72,6 +73,8 @@ export class RecordDeliveryAttempt extends Schema.TaggedClass<RecordDeliveryAtte
 
 export class RequestRedelivery extends Schema.TaggedClass<RequestRedelivery>()("RequestRedelivery", {
   messageId: MessageId,
+  /** When given, the conversation must belong to one of these installations (the caller's token's). */
+  scope: Schema.optionalKey(InstallationScope),
   at: Instant
 }) {}
 
@@ -110,6 +113,7 @@ export class MessageIdReused extends Schema.TaggedError<MessageIdReused>()("Mess
   externalMessageId: Schema.String
 }) {}
 
+/** The conversation has not started, or not in the command's scope: either way, not the caller's to use. */
 export class ConversationNotStarted extends Schema.TaggedError<ConversationNotStarted>()(
   "ConversationNotStarted",
   {}

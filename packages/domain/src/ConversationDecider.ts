@@ -33,6 +33,7 @@ import {
   UserMessageReceived
 } from "./ConversationEvents.ts"
 import type { DecisionState } from "./DecisionState.ts"
+import * as InstallationScope from "./InstallationScope.ts"
 
 /** The result of a command: the events to append (possibly none), or why nothing changes. */
 export type Decision = Result.Result<ReadonlyArray<ConversationEvent>, ConversationRejection>
@@ -211,13 +212,18 @@ const failBotTurn = (command: FailBotTurn, state: DecisionState): Decision => {
   return turn === undefined ? accept() : accept(recorded.botTurnFailure(command, turn.failures))
 }
 
-/** Bot-posted messages go only into a started conversation, of the poster's installation when it is scoped. */
-const postsInto = (command: PostBotMessage, started: DecisionState["started"]) =>
-  started !== null &&
-  (command.installationId === undefined || command.installationId === started.installationId)
+/**
+ * Whether a command scoped to some installations may act on the conversation: it has started, in
+ * one of them. Outside the scope it looks like a conversation that never started.
+ */
+const startedInScope = (
+  command: { readonly scope?: InstallationScope.InstallationScope },
+  started: DecisionState["started"]
+): started is NonNullable<DecisionState["started"]> =>
+  started !== null && InstallationScope.allows(command.scope ?? "all", started.installationId)
 
 const postBotMessage = (command: PostBotMessage, state: DecisionState): Decision => {
-  if (!postsInto(command, state.started)) return Result.fail(new ConversationNotStarted())
+  if (!startedInScope(command, state.started)) return Result.fail(new ConversationNotStarted())
   // An id still held is a repeat; one already delivered is refused by the event store's unique event id.
   if (held(state, command.message.messageId) !== undefined) return accept()
   return accept(recorded.botMessage(command, state.started))
@@ -239,11 +245,13 @@ const recordDeliveryAttempt = (command: RecordDeliveryAttempt, state: DecisionSt
 }
 
 /**
- * Only a dead letter can be delivered again. A message the state no longer holds was delivered
+ * Only a dead letter can be delivered again, and only in a conversation of the caller's scope
+ * (outside it: `ConversationNotStarted`). A message the state no longer holds was delivered
  * (or never was this conversation's): `UnknownBotMessage`, which the front door, knowing from the
  * log that the message exists, answers as not dead-lettered.
  */
 const requestRedelivery = (command: RequestRedelivery, state: DecisionState): Decision => {
+  if (!startedInScope(command, state.started)) return Result.fail(new ConversationNotStarted())
   const message = held(state, command.messageId)
   if (message === undefined) return Result.fail(new UnknownBotMessage({ messageId: command.messageId }))
   if (message.status !== "dead_lettered") {

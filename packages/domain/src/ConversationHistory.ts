@@ -1,15 +1,15 @@
-import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { fromRecorded } from "./ConversationStream.ts"
+import { ConversationOwners } from "./ConversationOwners.ts"
 import { EventStore } from "./EventStore.ts"
-import { type ConversationId, conversationStream, Uuid } from "./Ids.ts"
+import { ConversationId, conversationStream, MessageId } from "./Ids.ts"
+import { allows, type InstallationScope, sqlFilter } from "./InstallationScope.ts"
 import * as PageCursor from "./PageCursor.ts"
 import {
   ConversationNotFound,
   ConversationSummary,
   DeliveryAttempt,
   defaultPageSize,
-  type InstallationScope,
   type InvalidCursor,
   MessageNotFound,
   MessageRecord,
@@ -62,7 +62,10 @@ export class ConversationHistory extends Context.Service<
     ): Effect.Effect<Page<StoredEvent>, ConversationNotFound | InvalidCursor | SqlError.SqlError>
   }
 >()("@messaging-api/domain/ConversationHistory") {
-  static readonly layer = Layer.effect(ConversationHistory, make())
+  /** Over the SqlClient and the EventStore, with its own `ConversationOwners`. */
+  static readonly layer = Layer.effect(ConversationHistory, make()).pipe(
+    Layer.provide(ConversationOwners.layer)
+  )
 }
 
 /** Items per page: `limit` clamped to 1..maxPageSize, the default when absent or not a number. */
@@ -71,14 +74,8 @@ export const pageSize = (limit: number | undefined): number =>
     ? defaultPageSize
     : Math.min(maxPageSize, Math.max(1, Math.trunc(limit)))
 
-const isUuid = Schema.is(Uuid)
-
-/** The valid ids of a scope, lower-cased as Postgres prints uuids. */
-const scopeIds = (scope: ReadonlyArray<string>): ReadonlyArray<string> =>
-  scope.filter(isUuid).map((id) => id.toLowerCase())
-
-const inScope = (scope: InstallationScope, installationId: string): boolean =>
-  scope === "all" || scopeIds(scope).includes(installationId.toLowerCase())
+const decodeConversationId = Schema.decodeUnknownOption(ConversationId)
+const decodeMessageId = Schema.decodeUnknownOption(MessageId)
 
 const iso = (value: Date | null): string | null => (value === null ? null : value.toISOString())
 
@@ -224,12 +221,9 @@ function make() {
   return Effect.gen(function* () {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const store = yield* EventStore
+    const owners = yield* ConversationOwners
 
-    const visible = (scope: InstallationScope) => {
-      if (scope === "all") return sql`TRUE`
-      const ids = scopeIds(scope)
-      return ids.length === 0 ? sql`FALSE` : sql`installation_id IN ${sql.in(ids)}`
-    }
+    const visible = (scope: InstallationScope) => sqlFilter(sql, scope)
 
     const conversationColumns = sql`
       conversation_id::text AS conversation_id, installation_id::text AS installation_id,
@@ -272,10 +266,11 @@ function make() {
 
     const findConversation = (conversationId: string, scope: InstallationScope) =>
       Effect.gen(function* () {
-        if (!isUuid(conversationId)) return yield* new ConversationNotFound({ conversationId })
+        const id = decodeConversationId(conversationId)
+        if (Option.isNone(id)) return yield* new ConversationNotFound({ conversationId })
         const rows = yield* sql<ConversationRow>`
           SELECT ${conversationColumns} FROM rm_conversations
-          WHERE conversation_id = ${conversationId}::uuid AND ${visible(scope)}
+          WHERE conversation_id = ${id.value}::uuid AND ${visible(scope)}
         `
         const row = rows[0]
         if (row === undefined) return yield* new ConversationNotFound({ conversationId })
@@ -306,10 +301,11 @@ function make() {
 
     const findMessage = (messageId: string, scope: InstallationScope, conversationId?: string) =>
       Effect.gen(function* () {
-        if (!isUuid(messageId)) return yield* new MessageNotFound({ messageId })
+        const id = decodeMessageId(messageId)
+        if (Option.isNone(id)) return yield* new MessageNotFound({ messageId })
         const rows = yield* sql<MessageRow>`
           SELECT ${messageColumns} FROM rm_messages
-          WHERE message_id = ${messageId}::uuid AND ${visible(scope)}
+          WHERE message_id = ${id.value}::uuid AND ${visible(scope)}
             AND ${conversationId === undefined ? sql`TRUE` : sql`conversation_id = ${conversationId}::uuid`}
         `
         const row = rows[0]
@@ -329,36 +325,21 @@ function make() {
       const after =
         options.cursor === undefined ? 0 : yield* PageCursor.decodeVersion("attempts", options.cursor)
       const conversation = yield* findConversation(conversationId, options.installationIds)
-      const messageId = options.messageId
-      if (messageId !== undefined) yield* findMessage(messageId, options.installationIds, conversation.id)
+      const message =
+        options.messageId === undefined
+          ? undefined
+          : yield* findMessage(options.messageId, options.installationIds, conversation.id)
       const rows = yield* sql<AttemptRow>`
         SELECT conversation_id::text AS conversation_id, message_id::text AS message_id, stream_version,
                attempt, outcome, status, error, duration_ms, next_attempt_at, at
         FROM rm_delivery_attempts
         WHERE conversation_id = ${conversation.id}::uuid AND stream_version > ${after}
-          AND ${messageId === undefined ? sql`TRUE` : sql`message_id = ${messageId}::uuid`}
+          AND ${message === undefined ? sql`TRUE` : sql`message_id = ${message.id}::uuid`}
         ORDER BY stream_version
         LIMIT ${limit + 1}
       `
       return toPage(rows.map(toAttempt), limit, (last) => PageCursor.encodeVersion("attempts", last.position))
     })
-
-    /** Whether the conversation's stream starts in one of the reader's installations. */
-    const startedInScope = (conversationId: ConversationId, scope: InstallationScope) =>
-      store.readStream(conversationStream(conversationId), 1).pipe(
-        Stream.take(1),
-        Stream.runCollect,
-        Effect.flatMap((first) =>
-          first[0] === undefined ? Effect.succeed(undefined) : Effect.option(fromRecorded(first[0]))
-        ),
-        Effect.map(
-          (event) =>
-            event !== undefined &&
-            event._tag === "Some" &&
-            event.value._tag === "ConversationStarted" &&
-            inScope(scope, event.value.installationId)
-        )
-      )
 
     const readEvents = Effect.fn("ConversationHistory.readEvents")(function* (
       conversationId: string,
@@ -369,13 +350,14 @@ function make() {
         options.cursor === undefined
           ? Math.max(0, Math.trunc(options.fromVersion ?? 1) - 1)
           : yield* PageCursor.decodeVersion("events", options.cursor)
-      if (!isUuid(conversationId)) return yield* new ConversationNotFound({ conversationId })
-      const id = conversationId.toLowerCase() as ConversationId
-      if (!(yield* startedInScope(id, options.installationIds))) {
+      const id = decodeConversationId(conversationId)
+      if (Option.isNone(id)) return yield* new ConversationNotFound({ conversationId })
+      const owner = yield* owners.ownerOf(id.value)
+      if (Option.isNone(owner) || !allows(options.installationIds, owner.value)) {
         return yield* new ConversationNotFound({ conversationId })
       }
       const recorded = yield* store
-        .readStream(conversationStream(id), after + 1)
+        .readStream(conversationStream(id.value), after + 1)
         .pipe(Stream.take(limit + 1), Stream.runCollect)
       const events = recorded.map((event) => StoredEvent.fromRecorded(event))
       return toPage(events, limit, (last) => PageCursor.encodeVersion("events", last.version))

@@ -10,7 +10,7 @@ import {
   type NewEvent,
   type RecordedEvent
 } from "./EventStore.ts"
-import { type ConversationId, conversationStream } from "./Ids.ts"
+import { type ConversationId, conversationStream, isConversationStream } from "./Ids.ts"
 
 /** How conversation events go into and come out of the log: `type` is the tag, `data` the fields. */
 
@@ -130,7 +130,7 @@ export const foldLog = (
       Stream.bufferArray({ capacity: 2 }),
       Stream.runForEachArray((page) => {
         for (const recorded of page) {
-          if (!recorded.streamId.startsWith("conversation-")) continue
+          if (!isConversationStream(recorded.streamId)) continue
           const event = decodeRecorded(recorded)
           if (Result.isFailure(event)) {
             if (event.failure._tag === "UnknownEventType") continue

@@ -105,7 +105,7 @@ export class EndpointHealth extends Context.Service<
                 WHERE installation_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))
               `
         const byId = new Map(rows.map((row) => [row.installation_id, row]))
-        return new Map(installationIds.map((id) => [id, statusOf(byId.get(id.toLowerCase()))]))
+        return new Map(installationIds.map((id) => [id, statusOf(byId.get(id))]))
       })
 
       const get = (installationId: string) =>

@@ -1,9 +1,13 @@
 import { createHash, randomUUID } from "node:crypto"
-import { Schema } from "effect"
+import { Schema, SchemaTransformation } from "effect"
 
-/** Our identifiers are UUIDs; the caller's are opaque non-empty strings. */
-export const Uuid = Schema.String.check(
-  Schema.isPattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i)
+/**
+ * Our identifiers are UUIDs; the caller's are opaque non-empty strings. A UUID is lower-cased
+ * once, when it is decoded (as Postgres prints it), so decoded ids compare with `===`; code that
+ * gets an id from outside decodes it rather than testing it with `Schema.is`.
+ */
+export const Uuid = Schema.String.pipe(Schema.decode(SchemaTransformation.toLowerCase())).check(
+  Schema.isPattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
 )
 
 export const InstallationId = Uuid.pipe(Schema.brand("InstallationId"))
@@ -55,5 +59,20 @@ export const userMessageIdFor = (installation: InstallationId, external: string)
 export const newMessageId = (): MessageId => randomUUID() as MessageId
 export const newInstallationId = (): InstallationId => randomUUID() as InstallationId
 
+const conversationStreamPrefix = "conversation-"
+
 /** The event-store stream that holds one conversation. */
-export const conversationStream = (id: ConversationId): string => `conversation-${id}`
+export const conversationStream = (id: ConversationId): string => `${conversationStreamPrefix}${id}`
+
+/** Whether the stream is a conversation's (a cheap test, for folds over the whole log). */
+export const isConversationStream = (streamId: string): boolean =>
+  streamId.startsWith(conversationStreamPrefix)
+
+const isConversationId = Schema.is(ConversationId)
+
+/** The conversation whose stream this is; undefined for any other stream. */
+export const conversationOfStream = (streamId: string): ConversationId | undefined => {
+  if (!isConversationStream(streamId)) return undefined
+  const id = streamId.slice(conversationStreamPrefix.length)
+  return isConversationId(id) ? id : undefined
+}

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto"
-import { Cache, Clock, Context, Duration, Effect, Exit, Layer, Schema } from "effect"
+import { Cache, Clock, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { type BotConfig, encodeBotConfig, Installation } from "./Installation.ts"
@@ -76,7 +76,13 @@ export class Installations extends Context.Service<
     Installations,
     Effect.gen(function* () {
       const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-      const isUuid = Schema.is(InstallationId)
+      const decodeId = Schema.decodeUnknownOption(InstallationId)
+      /** An id from outside, decoded (so lower-cased), or not found. */
+      const decoded = (id: string): Effect.Effect<InstallationId, InstallationNotFound> =>
+        Option.match(decodeId(id), {
+          onNone: () => Effect.fail(new InstallationNotFound({ id })),
+          onSome: Effect.succeed
+        })
       const columns = sql`id::text, webhook_id, bot, response_url, signing_secret, previous_signing_secret,
         previous_secret_expires_at, retry_schedule, created_at`
 
@@ -90,8 +96,7 @@ export class Installations extends Context.Service<
         return fromRow(rows[0]!)
       })
 
-      const lookupById = Effect.fnUntraced(function* (id: string) {
-        if (!isUuid(id)) return yield* new InstallationNotFound({ id })
+      const lookupById = Effect.fnUntraced(function* (id: InstallationId) {
         const rows = yield* sql<InstallationRow>`
           SELECT ${columns} FROM installations WHERE id = ${id}::uuid AND deleted_at IS NULL
         `
@@ -122,7 +127,8 @@ export class Installations extends Context.Service<
         timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
       })
       const get = (id: string) =>
-        Cache.get(byId, id).pipe(
+        decoded(id).pipe(
+          Effect.flatMap((installationId) => Cache.get(byId, installationId)),
           Effect.withSpan("Installations.get", undefined, { captureStackTrace: false })
         )
 
@@ -133,21 +139,21 @@ export class Installations extends Context.Service<
         Effect.withSpan("Installations.list")
       )
 
-      const remove = Effect.fn("Installations.delete")(function* (id: string) {
-        if (!isUuid(id)) return yield* new InstallationNotFound({ id })
+      const remove = Effect.fn("Installations.delete")(function* (given: string) {
+        const id = yield* decoded(given)
         const rows = yield* sql`
           UPDATE installations SET deleted_at = now() WHERE id = ${id}::uuid AND deleted_at IS NULL RETURNING id
         `
-        if (rows.length === 0) return yield* new InstallationNotFound({ id })
+        if (rows.length === 0) return yield* new InstallationNotFound({ id: given })
         yield* Cache.invalidateAll(byWebhookId)
         yield* Cache.invalidate(byId, id)
       })
 
       const rotateSecret = Effect.fn("Installations.rotateSecret")(function* (
-        id: string,
+        given: string,
         overlap: Duration.Input
       ) {
-        if (!isUuid(id)) return yield* new InstallationNotFound({ id })
+        const id = yield* decoded(given)
         const now = yield* Clock.currentTimeMillis
         const expiresAt = new Date(now + Duration.toMillis(Duration.fromInputUnsafe(overlap)))
         // On the right of SET, signing_secret is the value before this update.
@@ -159,7 +165,7 @@ export class Installations extends Context.Service<
           WHERE id = ${id}::uuid AND deleted_at IS NULL
           RETURNING ${columns}
         `
-        if (rows.length === 0) return yield* new InstallationNotFound({ id })
+        if (rows.length === 0) return yield* new InstallationNotFound({ id: given })
         const rotated = fromRow(rows[0]!)
         // This process signs with the new secret at once; others within `cacheTtl`.
         yield* Cache.invalidate(byWebhookId, rotated.webhookId)

@@ -1,7 +1,8 @@
 import { Clock, Context, Effect, Layer, Metric, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { EventStore, type LogPosition, logPositionOf, logStart, type RecordedEvent } from "./EventStore.ts"
-import { conversationOfStream, projectBatch } from "./ReadModelProjection.ts"
+import { conversationOfStream } from "./Ids.ts"
+import { projectBatch } from "./ReadModelProjection.ts"
 
 /**
  * Keeps the read models (rm_conversations, rm_messages, rm_delivery_attempts) current from the

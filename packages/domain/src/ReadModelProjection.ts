@@ -1,8 +1,8 @@
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
 import { fromRecorded } from "./ConversationStream.ts"
 import type { EventStore, RecordedEvent } from "./EventStore.ts"
-import { Uuid } from "./Ids.ts"
+import { type ConversationId, conversationStream } from "./Ids.ts"
 import { messageIdsOf } from "./ReadModelEvents.ts"
 import { type DecodedEvent, foldBatch, type SkippedEvent } from "./ReadModelFold.ts"
 import { finishRows, loadMessages, loadRows, writeRows } from "./ReadModelStatements.ts"
@@ -29,16 +29,7 @@ import { finishRows, loadMessages, loadRows, writeRows } from "./ReadModelStatem
  * makes instead of being counted again from rm_messages.
  */
 
-export const streamPrefix = "conversation-"
-
-const isUuid = Schema.is(Uuid)
-
-/** The conversation id of a stream, when the stream is a conversation's. */
-export const conversationOfStream = (streamId: string): string | undefined => {
-  if (!streamId.startsWith(streamPrefix)) return undefined
-  const id = streamId.slice(streamPrefix.length)
-  return isUuid(id) ? id : undefined
-}
+export { conversationOfStream } from "./Ids.ts"
 
 /** The events of one conversation from `from` to `upTo`: the known ones, or else read from its stream. */
 const eventsToApply = (
@@ -55,7 +46,7 @@ const eventsToApply = (
     pending.length === upTo - from + 1 && pending.every((event, i) => event.version === from + i)
   return contiguous
     ? Effect.succeed(pending)
-    : store.readStream(`${streamPrefix}${conversationId}`, from).pipe(
+    : store.readStream(conversationStream(conversationId as ConversationId), from).pipe(
         Stream.takeWhile((event) => event.version <= upTo),
         Stream.runCollect
       )

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import type { RecordedEvent } from "./EventStore.ts"
 import { ConversationId, InstallationId, MessageId, UserId } from "./Ids.ts"
+import type { InstallationScope } from "./InstallationScope.ts"
 
 /**
  * The read models as the read service hands them out: conversations, their messages (user and
@@ -133,10 +134,8 @@ export interface Page<A> {
 export const Page = <S extends Schema.Top>(item: S) =>
   Schema.Struct({ items: Schema.Array(item), nextCursor: Schema.NullOr(Schema.String) })
 
-/** The installations a reader may see: every one, or only these. */
-export type InstallationScope = "all" | ReadonlyArray<string>
-
 export interface PageOptions {
+  /** The installations the reader may see. */
   readonly installationIds: InstallationScope
   /** The `nextCursor` of the previous page; absent for the first page. */
   readonly cursor?: string | undefined

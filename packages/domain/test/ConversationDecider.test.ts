@@ -240,6 +240,18 @@ describe("Conversation decide/evolve", () => {
       thenRejected(given(history).when(new RequestRedelivery({ messageId: second, at })))._tag,
       "NotDeadLettered"
     )
+    // A caller scoped to another installation does not see the conversation; one scoped to its own does.
+    const other = "5a0c8f3e-1d2b-4c6a-8e9f-0a1b2c3d4e5f" as InstallationId
+    assert.strictEqual(
+      thenRejected(given(dead).when(new RequestRedelivery({ messageId: first, scope: [other], at })))._tag,
+      "ConversationNotStarted"
+    )
+    assert.strictEqual(
+      thenEvents(
+        given(dead).when(new RequestRedelivery({ messageId: first, scope: [other, installation], at }))
+      ).length,
+      1
+    )
   })
 
   it("accepts messages posted by the bot only into a started conversation", () => {
@@ -253,14 +265,13 @@ describe("Conversation decide/evolve", () => {
     // A poster scoped to another installation does not see the conversation.
     const other = "5a0c8f3e-1d2b-4c6a-8e9f-0a1b2c3d4e5f" as InstallationId
     assert.strictEqual(
-      thenRejected(
-        given(eventsOf(receive("m1"))).when(new PostBotMessage({ message, installationId: other, at }))
-      )._tag,
+      thenRejected(given(eventsOf(receive("m1"))).when(new PostBotMessage({ message, scope: [other], at })))
+        ._tag,
       "ConversationNotStarted"
     )
     assert.strictEqual(
       thenEvents(
-        given(eventsOf(receive("m1"))).when(new PostBotMessage({ message, installationId: installation, at }))
+        given(eventsOf(receive("m1"))).when(new PostBotMessage({ message, scope: [installation], at }))
       ).length,
       1
     )

@@ -7,6 +7,7 @@ import {
   UnknownBotMessage
 } from "../src/ConversationCommands.ts"
 import { type Decision, recorded, repeated } from "../src/ConversationDecider.ts"
+import { allows } from "../src/InstallationScope.ts"
 
 /**
  * The reference the compact decider is checked against: the decisions as they were made on the
@@ -32,10 +33,7 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
     }
     case "PostBotMessage": {
       const started = state.started
-      if (
-        started === null ||
-        (command.installationId !== undefined && command.installationId !== started.installationId)
-      ) {
+      if (started === null || !allows(command.scope ?? "all", started.installationId)) {
         return Result.fail(new ConversationNotStarted())
       }
       if (HashMap.has(state.botMessages, command.message.messageId)) return accept()
@@ -48,6 +46,9 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
       return accept(...recorded.attempt(command, message.value.attempts))
     }
     case "RequestRedelivery": {
+      if (state.started === null || !allows(command.scope ?? "all", state.started.installationId)) {
+        return Result.fail(new ConversationNotStarted())
+      }
       const message = HashMap.get(state.botMessages, command.messageId)
       if (message._tag === "None") return Result.fail(new UnknownBotMessage({ messageId: command.messageId }))
       if (message.value.status !== "dead_lettered") {

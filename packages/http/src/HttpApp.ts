@@ -1,5 +1,10 @@
-import { Deliveries } from "@messaging-api/delivery/Deliveries"
-import { AccessTokens, ConversationHistory, EndpointHealth, Installations } from "@messaging-api/domain"
+import {
+  AccessTokens,
+  ConversationHistory,
+  ConversationOwners,
+  EndpointHealth,
+  Installations
+} from "@messaging-api/domain"
 import { Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
@@ -69,7 +74,7 @@ export const services = Layer.mergeAll(
       EndpointHealth.EndpointHealth.layer,
       AccessTokens.AccessTokens.layer,
       ConversationHistory.ConversationHistory.layer,
-      Deliveries.layer
+      ConversationOwners.ConversationOwners.layer
     )
   )
 )
@@ -77,8 +82,8 @@ export const services = Layer.mergeAll(
 /**
  * The whole HTTP surface, served. Needs from outside: `HttpServer` (e.g.
  * `NodeHttpServer.layer(createServer, { port, host })`), a `SqlClient` (`Database.layer`), the
- * `EventStore`, the `Conversations` service and the `EndpointVerifier` (the delivery engine
- * implements both).
+ * `EventStore`, and the domain's ports `Conversations`, `Deliveries` and `EndpointVerifier` (the
+ * delivery engine implements them; the server wires it in).
  */
 export const makeHttpLayer = (settings: Partial<HttpSettings.HttpSettingsShape> = {}) =>
   HttpRouter.serve(routes).pipe(Layer.provide(services), Layer.provide(HttpSettings.layer(settings)))

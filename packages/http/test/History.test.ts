@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { Conversations } from "@messaging-api/delivery/Conversations"
+import * as ConversationsEngine from "@messaging-api/delivery/Conversations"
 import { ConversationCommands, EventStore, Ids, PageCursor, Projector } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
 import { Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
@@ -21,7 +22,7 @@ import {
  * the read models are caught up before anything is asserted.
  */
 
-const TestLayer = Layer.mergeAll(Projector.Projector.layer, Conversations.layerDirect).pipe(
+const TestLayer = Layer.mergeAll(Projector.Projector.layer, ConversationsEngine.layerDirect).pipe(
   Layer.provideMerge(makeTestLayer(inject("databaseUrl")))
 )
 
@@ -379,6 +380,15 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
         assertNotFound(yield* get(`${base}/attempts?messageId=${randomUUID()}`, a.token), "message_not_found")
         assertNotFound(yield* get(`${base}/attempts?messageId=nope`, a.token), "message_not_found")
         assertNotFound(yield* get("/v1/installations/not-a-uuid/events", a.token), "installation_not_found")
+
+        // Ids are lower-cased once, when decoded: an upper-case id names the same conversation.
+        const upper = conversationId.toUpperCase()
+        for (const suffix of ["", "/messages", "/events"]) {
+          const response = yield* get(`/v1/conversations/${upper}${suffix}`, a.token)
+          assert.strictEqual(response.status, 200, `${suffix}: ${response.text}`)
+        }
+        const conversation = yield* get(`/v1/conversations/${upper}`, a.token)
+        assert.strictEqual(conversation.json.id, conversationId)
 
         const anonymous = yield* send("GET", "/v1/conversations")
         assert.strictEqual(anonymous.status, 401)

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Conversations } from "@messaging-api/delivery/Conversations"
+import * as Conversations from "@messaging-api/delivery/Conversations"
+import * as Deliveries from "@messaging-api/delivery/Deliveries"
 import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
 import {
@@ -84,7 +85,10 @@ export const makeTestLayer = (
     authFailuresPerIp: undefined,
     ...settings
   }).pipe(
-    Layer.provide(Layer.merge(Conversations.layerDirect, EndpointVerifier.layerWithOwnClient)),
+    // The delivery package answers the domain's ports, as the server wires it.
+    Layer.provide(
+      Layer.mergeAll(Conversations.layerDirect, Deliveries.layer, EndpointVerifier.layerWithOwnClient)
+    ),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(
       Layer.mergeAll(AccessTokens.AccessTokens.layer, Receiver.layer, FetchHttpClient.layer)
@@ -115,7 +119,7 @@ export const makeEngineTestLayer = (options: {
     ...options.settings
   }).pipe(
     Layer.provide(
-      Layer.merge(Conversations.layer, EndpointVerifier.layerWithOwnClient).pipe(
+      Layer.mergeAll(Conversations.layer, Deliveries.layer, EndpointVerifier.layerWithOwnClient).pipe(
         Layer.provide(
           Layer.succeed(
             DeliverySettings.DeliverySettings,

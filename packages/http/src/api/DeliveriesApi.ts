@@ -1,5 +1,5 @@
-import { DeliveryRecord } from "@messaging-api/delivery/Deliveries"
 import { ReadModels } from "@messaging-api/domain"
+import { DeliveryRecord } from "@messaging-api/domain/Deliveries"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Conflict, InvalidRequest, NotFound, ServiceUnavailable } from "./ApiErrors.ts"

@@ -1,9 +1,15 @@
-import { Conversations } from "@messaging-api/delivery/Conversations"
-import { Effect } from "effect"
+import { Ids, InstallationScope } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
+import { Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../Api.ts"
 import { InvalidRequest, NotFound, ServiceUnavailable } from "../api/ApiErrors.ts"
 import { CurrentAccessToken } from "../api/Authentication.ts"
+
+const decodeConversationId = Schema.decodeUnknownOption(Ids.ConversationId)
+
+const conversationNotFound = (id: string) =>
+  new NotFound({ error: { code: "conversation_not_found", message: `no conversation ${id}` } })
 
 export const BotMessagesHandlers = HttpApiBuilder.group(
   Api,
@@ -14,21 +20,14 @@ export const BotMessagesHandlers = HttpApiBuilder.group(
       "post",
       Effect.fn("BotMessages.post")(function* ({ params, payload }) {
         const token = yield* CurrentAccessToken
-        const conversationId = params.conversationId.toLowerCase()
+        const conversationId = decodeConversationId(params.conversationId)
+        if (Option.isNone(conversationId)) return yield* conversationNotFound(params.conversationId)
         // Answers only after the BotMessageEmitted event is committed.
         const accepted = yield* conversations
-          .post(conversationId, payload, token.installationIds ?? "all")
+          .post(conversationId.value, payload, InstallationScope.ofToken(token))
           .pipe(
             Effect.catchTags({
-              ConversationNotFound: () =>
-                Effect.fail(
-                  new NotFound({
-                    error: {
-                      code: "conversation_not_found",
-                      message: `no conversation ${params.conversationId}`
-                    }
-                  })
-                ),
+              ConversationNotFound: () => Effect.fail(conversationNotFound(params.conversationId)),
               InvalidMessagePayload: (invalid) =>
                 Effect.fail(
                   new InvalidRequest({

@@ -1,13 +1,14 @@
-import { Conversations } from "@messaging-api/delivery/Conversations"
-import { Deliveries } from "@messaging-api/delivery/Deliveries"
-import { Ids, type ReadModels } from "@messaging-api/domain"
-import { Effect, Schema } from "effect"
+import { Ids, InstallationScope } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
+import { Deliveries } from "@messaging-api/domain/Deliveries"
+import { Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../Api.ts"
 import { Conflict, databaseUnavailable, NotFound, ServiceUnavailable } from "../api/ApiErrors.ts"
 import { CurrentAccessToken } from "../api/Authentication.ts"
 
-const isUuid = Schema.is(Ids.Uuid)
+const decodeInstallationId = Schema.decodeUnknownOption(Ids.InstallationId)
+const decodeMessageId = Schema.decodeUnknownOption(Ids.MessageId)
 
 const messageNotFound = (id: string) =>
   new NotFound({ error: { code: "message_not_found", message: `no bot message ${id}` } })
@@ -24,15 +25,17 @@ export const DeliveriesHandlers = HttpApiBuilder.group(
      * may not use is not found, whether it exists or not, so a token learns nothing about others.
      */
     const listScope = Effect.fnUntraced(function* (installationId: string | undefined) {
-      const scope: ReadModels.InstallationScope = (yield* CurrentAccessToken).installationIds ?? "all"
+      const scope = InstallationScope.ofToken(yield* CurrentAccessToken)
       if (installationId === undefined) return scope
-      const id = installationId.toLowerCase()
-      if (!isUuid(id) || (scope !== "all" && !scope.includes(id as Ids.InstallationId))) {
+      const narrowed = Option.flatMapNullishOr(decodeInstallationId(installationId), (id) =>
+        InstallationScope.narrow(scope, id)
+      )
+      if (Option.isNone(narrowed)) {
         return yield* new NotFound({
           error: { code: "installation_not_found", message: `no installation ${installationId}` }
         })
       }
-      return [id]
+      return narrowed.value
     })
 
     return handlers.handleAll({
@@ -44,27 +47,30 @@ export const DeliveriesHandlers = HttpApiBuilder.group(
       }),
       redeliver: Effect.fn("Deliveries.redeliver")(function* ({ params }) {
         const token = yield* CurrentAccessToken
-        const messageId = params.botpressMessageId.toLowerCase()
-        const accepted = yield* conversations.redeliver(messageId, token.installationIds ?? "all").pipe(
-          Effect.catchTags({
-            UnknownBotMessage: () => Effect.fail(messageNotFound(params.botpressMessageId)),
-            NotDeadLettered: (error) =>
-              Effect.fail(
-                new Conflict({
-                  error: {
-                    code: "not_dead_lettered",
-                    message: `bot message ${params.botpressMessageId} is ${error.status}, not dead-lettered: only dead letters are redelivered`
-                  }
-                })
-              ),
-            ConversationUnavailable: (error) =>
-              Effect.fail(
-                new ServiceUnavailable({
-                  error: { code: "conversation_unavailable", message: error.message }
-                })
-              )
-          })
-        )
+        const messageId = decodeMessageId(params.botpressMessageId)
+        if (Option.isNone(messageId)) return yield* messageNotFound(params.botpressMessageId)
+        const accepted = yield* conversations
+          .redeliver(messageId.value, InstallationScope.ofToken(token))
+          .pipe(
+            Effect.catchTags({
+              UnknownBotMessage: () => Effect.fail(messageNotFound(params.botpressMessageId)),
+              NotDeadLettered: (error) =>
+                Effect.fail(
+                  new Conflict({
+                    error: {
+                      code: "not_dead_lettered",
+                      message: `bot message ${params.botpressMessageId} is ${error.status}, not dead-lettered: only dead letters are redelivered`
+                    }
+                  })
+                ),
+              ConversationUnavailable: (error) =>
+                Effect.fail(
+                  new ServiceUnavailable({
+                    error: { code: "conversation_unavailable", message: error.message }
+                  })
+                )
+            })
+          )
         return { botpressMessageId: accepted.messageId, botpressConversationId: accepted.conversationId }
       })
     })

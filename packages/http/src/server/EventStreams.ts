@@ -1,4 +1,4 @@
-import { ConversationStream, EventStore, Ids, ReadModelProjection, ReadModels } from "@messaging-api/domain"
+import { ConversationOwners, EventStore, Ids, ReadModelProjection, ReadModels } from "@messaging-api/domain"
 import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpServerResponse } from "effect/http"
@@ -16,10 +16,6 @@ import { HttpSettings } from "../HttpSettings.ts"
 export class EventStreams extends Context.Service<
   EventStreams,
   {
-    /** The installation a conversation belongs to (from its first event); none when there is no such conversation. */
-    installationOf(
-      conversationId: Ids.ConversationId
-    ): Effect.Effect<Option.Option<Ids.InstallationId>, SqlError.SqlError>
     /**
      * The conversation's events after `afterVersion`, then each new one as it commits, for as long
      * as `allowed` (asked again every `ACCESS_CHECK_INTERVAL`) holds.
@@ -76,9 +72,6 @@ export class TooManyStreams extends Schema.TaggedError<TooManyStreams>()("TooMan
  */
 export const ACCESS_CHECK_INTERVAL = "250 millis"
 
-/** Conversations whose installation is remembered; the mapping never changes, so any entry stays true. */
-const maxRemembered = 10_000
-
 const encodeConversationEvent = Schema.encodeSync(ConversationSseEvent)
 const encodeInstallationEvent = Schema.encodeSync(InstallationSseEvent)
 
@@ -108,25 +101,7 @@ function make() {
         openStreams.set(tokenId, open + 1)
         return Effect.void
       })
-    const remembered = new Map<string, Ids.InstallationId>()
-
-    const remember = (conversationId: string, installationId: Ids.InstallationId) => {
-      if (remembered.size >= maxRemembered) remembered.delete(remembered.keys().next().value!)
-      remembered.set(conversationId, installationId)
-    }
-
-    const installationOf = Effect.fnUntraced(function* (conversationId: Ids.ConversationId) {
-      const known = remembered.get(conversationId)
-      if (known !== undefined) return Option.some(known)
-      const first = yield* store
-        .readStream(Ids.conversationStream(conversationId), 1)
-        .pipe(Stream.take(1), Stream.runHead)
-      if (Option.isNone(first)) return Option.none()
-      const event = yield* Effect.option(ConversationStream.fromRecorded(first.value))
-      if (Option.isNone(event) || event.value._tag !== "ConversationStarted") return Option.none()
-      remember(conversationId, event.value.installationId)
-      return Option.some(event.value.installationId)
-    })
+    const installationOf = (yield* ConversationOwners.ConversationOwners).ownerOf
 
     /** Completes once `allowed` answers false (an error asking it keeps the stream: it is no answer). */
     const accessLost = (allowed: Effect.Effect<boolean>) =>
@@ -216,7 +191,6 @@ function make() {
       )
 
     return EventStreams.of({
-      installationOf,
       conversation: (conversationId, afterVersion, caller) =>
         counted(
           caller,

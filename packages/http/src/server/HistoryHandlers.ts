@@ -1,4 +1,12 @@
-import { AccessTokens, ConversationHistory, Ids, Installations, type ReadModels } from "@messaging-api/domain"
+import {
+  AccessTokens,
+  ConversationHistory,
+  ConversationOwners,
+  Ids,
+  InstallationScope,
+  Installations,
+  type ReadModels
+} from "@messaging-api/domain"
 import { Cache, Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import type { SqlError } from "effect/sql"
@@ -14,15 +22,11 @@ import { CurrentAccessToken } from "../api/Authentication.ts"
 import { EventStreams, parsePositionId, parseVersionId, type TooManyStreams } from "./EventStreams.ts"
 
 /** What a token may read: every installation (admin tokens, unrestricted tokens) or its own. */
-const scopeOf = (token: AccessTokens.AccessToken): ReadModels.InstallationScope =>
-  token.installationIds ?? "all"
+const scopeOf = (token: AccessTokens.AccessToken): InstallationScope.InstallationScope =>
+  InstallationScope.ofToken(token)
 
-/** Whether the scope holds the installation (ids compared as Postgres prints them, lower-case). */
-const allows = (scope: ReadModels.InstallationScope, installationId: string): boolean =>
-  scope === "all" || scope.some((allowed) => allowed.toLowerCase() === installationId.toLowerCase())
-
-const isUuid = Schema.is(Ids.Uuid)
-const isConversationId = Schema.is(Ids.ConversationId)
+const decodeInstallationId = Schema.decodeUnknownOption(Ids.InstallationId)
+const decodeConversationId = Schema.decodeUnknownOption(Ids.ConversationId)
 
 const conversationNotFound = (id: string) =>
   new NotFound({ error: { code: "conversation_not_found", message: `no conversation ${id}` } })
@@ -97,15 +101,16 @@ export const HistoryHandlers = HttpApiBuilder.group(
     const installations = yield* Installations.Installations
     const tokens = yield* AccessTokens.AccessTokens
     const streams = yield* EventStreams
+    const owners = yield* ConversationOwners.ConversationOwners
 
     /** An installation the token may use; any other, known or not, is not found. */
     const allowedInstallation = Effect.fnUntraced(function* (installationId: string) {
       const scope = scopeOf(yield* CurrentAccessToken)
-      const id = installationId.toLowerCase()
-      if (!isUuid(id) || !allows(scope, id)) {
+      const id = decodeInstallationId(installationId)
+      if (Option.isNone(id) || !InstallationScope.allows(scope, id.value)) {
         return yield* installationNotFound(installationId)
       }
-      const installation = yield* installations.get(id).pipe(
+      const installation = yield* installations.get(id.value).pipe(
         Effect.catchTags({
           InstallationNotFound: () => Effect.fail(installationNotFound(installationId)),
           SqlError: () => Effect.fail(databaseUnavailable())
@@ -117,7 +122,11 @@ export const HistoryHandlers = HttpApiBuilder.group(
     /** The installations a list may show: the token's, narrowed to `installationId` when one is asked for. */
     const listScope = Effect.fnUntraced(function* (
       installationId: string | undefined
-    ): Effect.fn.Return<ReadModels.InstallationScope, NotFound | ServiceUnavailable, CurrentAccessToken> {
+    ): Effect.fn.Return<
+      InstallationScope.InstallationScope,
+      NotFound | ServiceUnavailable,
+      CurrentAccessToken
+    > {
       if (installationId === undefined) return scopeOf(yield* CurrentAccessToken)
       return [yield* allowedInstallation(installationId)]
     })
@@ -153,17 +162,16 @@ export const HistoryHandlers = HttpApiBuilder.group(
       afterVersion: Option.Option<number>,
       fromVersion: number | undefined
     ) {
-      const conversationId = id.toLowerCase()
-      if (!isConversationId(conversationId)) return yield* conversationNotFound(id)
+      const conversationId = decodeConversationId(id)
+      if (Option.isNone(conversationId)) return yield* conversationNotFound(id)
       const token = yield* CurrentAccessToken
-      const scope = scopeOf(token)
-      const owner = yield* streams.installationOf(conversationId).pipe(Effect.mapError(databaseUnavailable))
-      if (Option.isNone(owner) || !allows(scope, owner.value)) {
+      const owner = yield* owners.ownerOf(conversationId.value).pipe(Effect.mapError(databaseUnavailable))
+      if (Option.isNone(owner) || !InstallationScope.allows(scopeOf(token), owner.value)) {
         return yield* conversationNotFound(id)
       }
       return yield* streams
         .conversation(
-          conversationId,
+          conversationId.value,
           Option.getOrElse(afterVersion, () => Math.max(0, (fromVersion ?? 1) - 1)),
           { tokenId: token.id, allowed: stillAllowed(token.id, owner.value) }
         )

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto"
-import type { Conversations } from "@messaging-api/delivery"
-import { ConversationCommands, Ids, type Installation } from "@messaging-api/domain"
+import { ConversationCommands, type Conversations, Ids, type Installation } from "@messaging-api/domain"
 import { Predicate, type Schema } from "effect"
 import type { ReceivedMessage, WebhookMessage } from "../api/WebhooksApi.ts"
 

@@ -1,4 +1,4 @@
-import { Conversations } from "@messaging-api/delivery/Conversations"
+import { Conversations } from "@messaging-api/domain/Conversations"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { DateTime, Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"

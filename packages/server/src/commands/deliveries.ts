@@ -1,12 +1,16 @@
-import { Conversations } from "@messaging-api/delivery/Conversations"
-import { Deliveries, DeliveryRecord } from "@messaging-api/delivery/Deliveries"
-import { EventStore, Projector, ReadModels } from "@messaging-api/domain"
+import * as ConversationsEngine from "@messaging-api/delivery/Conversations"
+import * as DeliveriesReadModel from "@messaging-api/delivery/Deliveries"
+import { ConversationCommands, EventStore, Ids, Projector, ReadModels } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
+import { Deliveries, DeliveryRecord } from "@messaging-api/domain/Deliveries"
 import { BotMessagesApi } from "@messaging-api/http"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { installationScope } from "./InstallationScopeFlag.ts"
 import { formatTable } from "./TextTable.ts"
+
+const decodeMessageId = Schema.decodeUnknownOption(Ids.MessageId)
 
 /**
  * `messaging-api deliveries list|redeliver`: where bot messages' deliveries stand, and dead letters
@@ -16,8 +20,8 @@ import { formatTable } from "./TextTable.ts"
  */
 
 const DeliveriesLive = Layer.mergeAll(
-  Deliveries.layer,
-  Conversations.layerDirect,
+  DeliveriesReadModel.layer,
+  ConversationsEngine.layerDirect,
   Projector.Projector.layer
 ).pipe(Layer.provideMerge(EventStore.EventStore.layer), Layer.provideMerge(DatabaseWithConfig))
 
@@ -107,7 +111,10 @@ const redeliver = Command.make(
   Effect.fn("DeliveriesCommand.redeliver")(function* ({ id, json }) {
     yield* Effect.gen(function* () {
       const conversations = yield* Conversations
-      const accepted = yield* conversations.redeliver(id.toLowerCase())
+      const messageId = decodeMessageId(id)
+      if (Option.isNone(messageId))
+        return yield* new ConversationCommands.UnknownBotMessage({ messageId: id })
+      const accepted = yield* conversations.redeliver(messageId.value)
       if (json) {
         return yield* Console.log(
           encodeAccepted({

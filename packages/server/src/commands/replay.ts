@@ -16,8 +16,9 @@ const ReplayLive = Projector.Projector.layer.pipe(
   Layer.provideMerge(DatabaseWithConfig)
 )
 
-const isUuid = Schema.is(Ids.Uuid)
 const encodeRecord = Schema.encodeSync(Schema.fromJsonString(TimelineText.TimelineRecord))
+const decodeConversationId = Schema.decodeUnknownOption(Ids.ConversationId)
+const decodeInstallationId = Schema.decodeUnknownOption(Ids.InstallationId)
 
 /** The conversation named by its id, or by its installation and the application's conversation id. */
 const conversationToReplay = (
@@ -34,8 +35,9 @@ const conversationToReplay = (
         })
       )
     }
-    return isUuid(id.value)
-      ? Effect.succeed(Option.some(id.value.toLowerCase() as Ids.ConversationId))
+    const conversationId = decodeConversationId(id.value)
+    return Option.isSome(conversationId)
+      ? Effect.succeed(conversationId)
       : Effect.fail(
           new InvalidFlagValue({ flag: "<conversation-id>", message: `${id.value} is not a conversation id` })
         )
@@ -49,7 +51,8 @@ const conversationToReplay = (
       })
     )
   }
-  if (!isUuid(installation.value)) {
+  const installationId = decodeInstallationId(installation.value)
+  if (Option.isNone(installationId)) {
     return Effect.fail(
       new InvalidFlagValue({
         flag: "--installation",
@@ -57,9 +60,7 @@ const conversationToReplay = (
       })
     )
   }
-  return Effect.succeed(
-    Option.some(Ids.conversationIdFor(installation.value.toLowerCase() as Ids.InstallationId, external.value))
-  )
+  return Effect.succeed(Option.some(Ids.conversationIdFor(installationId.value, external.value)))
 }
 
 const replayConversation = Effect.fn("ReplayCommand.replayConversation")(function* (

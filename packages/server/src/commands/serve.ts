@@ -2,7 +2,8 @@ import { createServer, STATUS_CODES } from "node:http"
 import type { Duplex } from "node:stream"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ConsoleAssets, ConsoleRoutes } from "@messaging-api/console"
-import { Conversations } from "@messaging-api/delivery/Conversations"
+import * as Conversations from "@messaging-api/delivery/Conversations"
+import * as Deliveries from "@messaging-api/delivery/Deliveries"
 import * as DeliverySettings from "@messaging-api/delivery/DeliverySettings"
 import * as EndpointVerifier from "@messaging-api/delivery/EndpointVerifier"
 import * as SocketCluster from "@messaging-api/delivery/SocketCluster"
@@ -21,8 +22,9 @@ import { EndpointGuardLive, ServerConfig, type ServerConfigShape } from "../Serv
 
 /**
  * The delivery engine: conversation actors, bots, the deliverer and the recovery sweep, with a
- * pooled keep-alive HTTP client, and the read-model projector. Closing it (SIGTERM) drains
- * in-flight attempts first.
+ * pooled keep-alive HTTP client, and the read-model projector. It answers the domain's ports the
+ * HTTP API asks (`Conversations`, `Deliveries`, `EndpointVerifier`): this is where the two meet.
+ * Closing it (SIGTERM) drains in-flight attempts first.
  * - Alone (no `CLUSTER_PORT`): the actors on a cluster of this process alone, the log followers
  *   in this process.
  * - A runner (`CLUSTER_PORT`): the actors of the shards this runner holds, any conversation
@@ -44,12 +46,14 @@ const DeliveryLive = Layer.unwrap(
     if (Option.isNone(config.clusterPort)) {
       return Layer.mergeAll(
         Conversations.layer,
+        Deliveries.layer,
         EndpointVerifier.layerWithOwnClient,
         Projector.Projector.layerFollowing()
       ).pipe(Layer.provide(settings))
     }
     return Layer.mergeAll(
       Conversations.layerOnShardingWithBots,
+      Deliveries.layer,
       EndpointVerifier.layerWithOwnClient,
       ReadModelsSingleton
     ).pipe(
