@@ -375,7 +375,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
           // and one that appended and will roll back.
           const heldStream = streamName()
           const abortedStream = streamName()
-          const endBare = yield* hold(sql`SELECT pg_current_xact_id()`, "commit")
+          const endBare = yield* hold(sql`SELECT pg_current_xact_id()::text`, "commit")
           const endHeld = yield* hold(store.append(heldStream, "no_stream", [newEvent("Held")]), "commit")
           const endAborted = yield* hold(
             store.append(abortedStream, "no_stream", [newEvent("Aborted")]),

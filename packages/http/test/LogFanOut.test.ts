@@ -66,10 +66,21 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the shared log
       const key = `test-${randomUUID()}`
       const slow = yield* feed.subscribe(key)
       const fast = yield* feed.subscribe(key)
-      const received = yield* fast.pipe(Stream.take(12), Stream.runCollect, Effect.forkChild)
-      yield* appendTo(key, 12)
+      const taken: Array<number> = []
+      const received = yield* fast.pipe(
+        Stream.take(12),
+        Stream.runForEach((event) => Effect.sync(() => taken.push(event.version))),
+        Effect.forkChild
+      )
+      // One event at a time, each taken by the fast one before the next: it never has more than one
+      // waiting, whatever batches the follower reads, while the slow one's buffer fills up.
+      for (let n = 1; n <= 12; n++) {
+        yield* appendTo(key, 1)
+        while (taken.length < n) yield* Effect.sleep("5 millis")
+      }
+      yield* Fiber.join(received)
       assert.deepStrictEqual(
-        (yield* Fiber.join(received)).map((event) => event.version),
+        taken,
         Array.from({ length: 12 }, (_, n) => n + 1)
       )
       // The slow one, reading only now: what fitted in its buffer, then the end.

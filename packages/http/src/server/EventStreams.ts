@@ -233,17 +233,14 @@ function make() {
       Effect.map(installationKeyOf(event), (key) => key === installationId.toLowerCase())
 
     /**
-     * The log after `from` (the head when none) up to the horizon, then the shared feed, subscribed
+     * The log after `from` up to the horizon, then the shared feed, subscribed
      * to before: both are in log order, so the feed's events up to the last place read are dropped.
      */
-    const installationEvents = (
-      installationId: Ids.InstallationId,
-      from: EventStore.LogPosition | undefined
-    ) =>
+    const installationEvents = (installationId: Ids.InstallationId, from: EventStore.LogPosition) =>
       Stream.unwrap(
         Effect.gen(function* () {
           const live = yield* installationFeed.subscribe(installationId.toLowerCase())
-          let last = from ?? (yield* store.head)
+          let last = from
           const backlog = Stream.suspend(() => store.readAll(last)).pipe(
             Stream.map((event) => {
               last = EventStore.logPositionOf(event)
@@ -300,9 +297,11 @@ function make() {
       installation: (installationId, after, caller) =>
         counted(
           caller,
-          Effect.sync(() =>
+          // Without an id the stream starts where the log is when this answers (taken before the
+          // headers leave: a client that sends something once it has them sees it).
+          Effect.map(after === undefined ? store.head : Effect.succeed(after), (from) =>
             respond(
-              installationEvents(installationId, after).pipe(
+              installationEvents(installationId, from).pipe(
                 Stream.map((event) =>
                   render(
                     encodeInstallationEvent({

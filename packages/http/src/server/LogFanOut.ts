@@ -121,7 +121,9 @@ export const make = (options: LogFanOutOptions): Effect.Effect<LogFanOut, never,
         if (current === undefined) {
           const following: Following = { started: Deferred.makeUnsafe(), fiber: undefined }
           current = following
-          following.fiber = yield* Effect.forkIn(run(following), scope)
+          // Forked from inside the subscription's acquire, which cannot be interrupted: the follower
+          // itself must be, or the last subscriber's leaving could never stop it.
+          following.fiber = yield* Effect.forkIn(Effect.interruptible(run(following)), scope)
         }
         return current
       })
@@ -132,7 +134,8 @@ export const make = (options: LogFanOutOptions): Effect.Effect<LogFanOut, never,
         // The last one left: the follower stops (the next subscriber starts another from the head).
         const fiber = current.fiber
         current = undefined
-        return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+        // Stopped in the background: a closing stream does not wait for the follower's last read.
+        return fiber === undefined ? Effect.void : Effect.asVoid(Effect.forkIn(Fiber.interrupt(fiber), scope))
       })
 
     const subscribe = (key: string) =>
