@@ -314,6 +314,128 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore", (
   )
 })
 
+/** A held transaction serialises everything on the single-session embedded Postgres: nothing to read past. */
+const embedded = process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === ""
+
+layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
+  "EventStore past a long transaction",
+  (it) => {
+    // (`it.effect.skipIf` would bring the test clock back: the waits below need the real one.)
+    if (embedded) return
+    it.effect(
+      "a follower with a stall bound reads past an open transaction, then gets its events once when it commits",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore
+          const sql = yield* SqlClient.SqlClient
+          const start = yield* store.head
+          const prompt: Array<RecordedEvent> = []
+          const strict: Array<RecordedEvent> = []
+          yield* store
+            .subscribe(start, { pollInterval: "20 millis", stallBound: "100 millis", batchSize: 3 })
+            .pipe(
+              Stream.runForEach((event) => Effect.sync(() => prompt.push(event))),
+              Effect.forkChild
+            )
+          // The projectors' kind of follower: no stall bound, so it keeps to the log's order.
+          yield* store.subscribe(start, { pollInterval: "20 millis" }).pipe(
+            Stream.runForEach((event) => Effect.sync(() => strict.push(event))),
+            Effect.forkChild
+          )
+
+          /** A transaction that runs `body`, says so, and stays open until released (then commits, or rolls back). */
+          const hold = <A, E>(body: Effect.Effect<A, E>, ending: "commit" | "rollback") =>
+            Effect.gen(function* () {
+              const opened = yield* Deferred.make<void>()
+              const release = yield* Deferred.make<void>()
+              const fiber = yield* sql
+                .withTransaction(
+                  Effect.gen(function* () {
+                    yield* body
+                    yield* Deferred.succeed(opened, undefined)
+                    yield* Deferred.await(release)
+                    if (ending === "rollback") return yield* Effect.fail("rolled back" as const)
+                  })
+                )
+                .pipe(
+                  Effect.catch(() => Effect.void),
+                  Effect.forkChild
+                )
+              yield* Deferred.await(opened)
+              return Effect.andThen(Deferred.succeed(release, undefined), Fiber.join(fiber))
+            })
+          const waitFor = (condition: () => boolean) =>
+            Effect.gen(function* () {
+              while (!condition()) yield* Effect.sleep("20 millis")
+            })
+          const has = (events: ReadonlyArray<RecordedEvent>, streams: ReadonlyArray<string>) =>
+            streams.every((stream) => events.some((event) => event.streamId === stream))
+
+          // A psql left in BEGIN after taking an xid, a writer that appended and holds its transaction,
+          // and one that appended and will roll back.
+          const heldStream = streamName()
+          const abortedStream = streamName()
+          const endBare = yield* hold(sql`SELECT pg_current_xact_id()::text`, "commit")
+          const endHeld = yield* hold(store.append(heldStream, "no_stream", [newEvent("Held")]), "commit")
+          const endAborted = yield* hold(
+            store.append(abortedStream, "no_stream", [newEvent("Aborted")]),
+            "rollback"
+          )
+
+          // Appended meanwhile: the stall-bounded follower gets them while the three stay open.
+          const during = Array.from({ length: 7 }, streamName)
+          yield* Effect.forEach(during, (stream) => store.append(stream, "no_stream", [newEvent("During")]), {
+            concurrency: 3
+          })
+          yield* waitFor(() => has(prompt, during))
+          assert.isFalse(has(strict, during.slice(0, 1)), "the strict follower waits for the horizon")
+          assert.isFalse(has(prompt, [heldStream]))
+
+          // The held writer commits: its event comes (once); the aborted one rolls back: nothing.
+          yield* endHeld
+          yield* waitFor(() => has(prompt, [heldStream]))
+          yield* endAborted
+          const after = Array.from({ length: 4 }, streamName)
+          yield* Effect.forEach(after, (stream) => store.append(stream, "no_stream", [newEvent("After")]))
+          yield* waitFor(() => has(prompt, after))
+          yield* endBare
+          yield* waitFor(() => has(strict, after))
+          const last = streamName()
+          yield* store.append(last, "no_stream", [newEvent("Last")])
+          yield* waitFor(() => has(prompt, [last]) && has(strict, [last]))
+
+          const expected = new Set([heldStream, abortedStream, ...during, ...after, last])
+          const mine = (events: ReadonlyArray<RecordedEvent>) =>
+            events.filter((event) => expected.has(event.streamId))
+          const logOrder = mine(yield* Stream.runCollect(store.readAll(start))).map((event) => event.eventId)
+          assert.strictEqual(
+            logOrder.length,
+            1 + during.length + after.length + 1,
+            "the rolled back event is not in the log"
+          )
+          // Each follower: every event exactly once, nothing of the rolled back transaction.
+          for (const events of [prompt, strict]) {
+            const ids = mine(events).map((event) => event.eventId)
+            assert.strictEqual(new Set(ids).size, ids.length, "no event twice")
+            assert.deepStrictEqual([...ids].sort(), [...logOrder].sort(), "no event skipped")
+          }
+          // The strict follower keeps the log's order (the held event first); the other read past it.
+          assert.deepStrictEqual(
+            mine(strict).map((event) => event.eventId),
+            logOrder
+          )
+          assert.strictEqual(logOrder[0], mine(strict)[0]!.eventId)
+          assert.strictEqual(mine(strict)[0]!.streamId, heldStream)
+          assert.isTrue(
+            mine(prompt).findIndex((event) => event.streamId === heldStream) >= during.length,
+            "the events appended during the transaction came before its own"
+          )
+        }),
+      { timeout: 60_000 }
+    )
+  }
+)
+
 const lastPosition = Effect.gen(function* () {
   const store = yield* EventStore
   const all = yield* Stream.runCollect(store.readAll(logStart))

@@ -1,15 +1,11 @@
+import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { EventStore, Ids } from "@messaging-api/domain"
+import { Deferred, Effect, Fiber, Stream } from "effect"
+import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
-import {
-  adminToken,
-  baseUrl,
-  client,
-  installationWithToken,
-  makeTestLayer,
-  send,
-  userMessage
-} from "./TestServer.ts"
+import { connect, ended, events, ids, untilHeartbeat } from "./SseClient.ts"
+import { adminToken, client, installationWithToken, makeTestLayer, send, userMessage } from "./TestServer.ts"
 
 /**
  * The live streams over real HTTP: a client reads Server-Sent Events with fetch, hangs up in the
@@ -20,103 +16,6 @@ const TestLayer = makeTestLayer(inject("databaseUrl"), {
   heartbeatInterval: "100 millis",
   maxStreamsPerToken: 3
 })
-
-/** One SSE frame: an event (id, event, data) or a comment. */
-interface Frame {
-  readonly comment?: string
-  readonly id?: string
-  readonly event?: string
-  readonly data?: string
-}
-
-const parseFrame = (text: string): Frame => {
-  const frame: { comment?: string; id?: string; event?: string; data?: string } = {}
-  for (const line of text.split("\n")) {
-    if (line.startsWith(":")) frame.comment = line.slice(1).trim()
-    else {
-      const colon = line.indexOf(":")
-      const field = line.slice(0, colon)
-      const value = line.slice(colon + 1).replace(/^ /, "")
-      if (field === "id" || field === "event") frame[field] = value
-      if (field === "data") frame.data = frame.data === undefined ? value : `${frame.data}\n${value}`
-    }
-  }
-  return frame
-}
-
-interface EventSourceLike {
-  readonly status: number
-  readonly headers: Headers
-  /** The next frame, waiting for it. */
-  readonly next: Effect.Effect<Frame>
-  /** Hangs up. */
-  readonly close: Effect.Effect<void>
-}
-
-/** Opens a stream with fetch; it is closed with the scope at the latest. */
-const connect = (path: string, token: string, headers: Record<string, string> = {}) =>
-  Effect.gen(function* () {
-    const url = yield* baseUrl
-    const controller = new AbortController()
-    const response = yield* Effect.promise(() =>
-      fetch(`${url}${path}`, {
-        headers: { accept: "text/event-stream", authorization: `Bearer ${token}`, ...headers },
-        signal: controller.signal
-      })
-    )
-    const reader = response.body!.getReader()
-    const decoder = new TextDecoder()
-    let buffer = ""
-    const next = Effect.promise(async (): Promise<Frame> => {
-      for (;;) {
-        const end = buffer.indexOf("\n\n")
-        if (end >= 0) {
-          const text = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          return parseFrame(text)
-        }
-        const chunk = await reader.read()
-        if (chunk.done) throw new Error("the stream ended")
-        buffer += decoder.decode(chunk.value, { stream: true })
-      }
-    })
-    const close = Effect.sync(() => controller.abort())
-    yield* Effect.addFinalizer(() => close)
-    return { status: response.status, headers: response.headers, next, close } satisfies EventSourceLike
-  })
-
-/** The next `count` events, skipping comments. */
-const events = (stream: EventSourceLike, count: number) =>
-  Effect.gen(function* () {
-    const frames: Array<Frame> = []
-    while (frames.length < count) {
-      const frame = yield* stream.next
-      if (frame.comment === undefined) frames.push(frame)
-    }
-    return frames
-  })
-
-/** Every event until a heartbeat comment: what arrived while the stream went idle. */
-const untilHeartbeat = (stream: EventSourceLike) =>
-  Effect.gen(function* () {
-    const frames: Array<Frame> = []
-    for (;;) {
-      const frame = yield* stream.next
-      if (frame.comment === "heartbeat") return frames
-      if (frame.comment === undefined) frames.push(frame)
-    }
-  })
-
-const ids = (frames: ReadonlyArray<Frame>) => frames.map((frame) => frame.id)
-
-/** Reads until the server ends the stream (the test's timeout bounds the wait). */
-const ended = (stream: EventSourceLike) =>
-  Effect.gen(function* () {
-    for (;;) {
-      const frame = yield* Effect.exit(stream.next)
-      if (frame._tag === "Failure") return
-    }
-  })
 
 layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the live event streams", (it) => {
   it.effect("resumes a conversation's stream after a disconnect: the rest, in order, nothing twice", () =>
@@ -371,4 +270,58 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the live event
       assert.strictEqual(refused.status, 404)
     }).pipe(Effect.scoped)
   )
+
+  // A held transaction serialises everything on the single-session embedded Postgres: nothing to read past.
+  if (process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== "") {
+    it.effect(
+      "keeps a conversation's stream live past a long transaction, and sends that transaction's event once it commits",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore.EventStore
+          const a = yield* installationWithToken
+          const busy = yield* userMessage(a, "busy")
+          const slow = yield* userMessage(a, "slow")
+          const busyStream = yield* connect(`/v1/conversations/${busy}/events?lastEventId=2`, a.token)
+          const slowStream = yield* connect(`/v1/conversations/${slow}/events?lastEventId=2`, a.token)
+
+          // Another connection opens a transaction, takes an xid and appends to the slow conversation
+          // through the store, then stays open (as a psql left in BEGIN would).
+          const opened = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          const held = yield* sql
+            .withTransaction(
+              Effect.gen(function* () {
+                // (as text: the client cannot read an xid8 value)
+                yield* sql`SELECT pg_current_xact_id()::text`
+                yield* store.append(Ids.conversationStream(slow), 2, [
+                  { eventId: randomUUID(), type: "HeldBack", data: { note: "committed late" } }
+                ])
+                yield* Deferred.succeed(opened, undefined)
+                yield* Deferred.await(release)
+              })
+            )
+            .pipe(Effect.forkChild)
+          yield* Deferred.await(opened)
+
+          // Meanwhile the busy conversation goes on, and its stream follows within LOG_STALL_BOUND.
+          yield* userMessage(a, "busy")
+          yield* userMessage(a, "busy")
+          assert.deepStrictEqual(ids(yield* events(busyStream, 2)), ["3", "4"])
+
+          // The old transaction commits: its event arrives, once; nothing else comes on either stream.
+          yield* Deferred.succeed(release, undefined)
+          yield* Fiber.join(held)
+          const late = yield* events(slowStream, 1)
+          assert.deepStrictEqual(
+            late.map((frame) => [frame.id, frame.event]),
+            [["3", "HeldBack"]]
+          )
+          yield* userMessage(a, "busy")
+          assert.deepStrictEqual(ids(yield* events(busyStream, 1)), ["5"])
+          assert.deepStrictEqual(yield* untilHeartbeat(busyStream), [])
+          assert.deepStrictEqual(yield* untilHeartbeat(slowStream), [])
+        }).pipe(Effect.scoped)
+    )
+  }
 })

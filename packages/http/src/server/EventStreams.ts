@@ -5,13 +5,16 @@ import { HttpServerResponse } from "effect/http"
 import type { SqlError } from "effect/sql"
 import { ConversationSseEvent, InstallationSseEvent } from "../api/HistoryApi.ts"
 import { HttpSettings } from "../HttpSettings.ts"
+import * as LogFanOut from "./LogFanOut.ts"
 
 /**
  * Conversation events as Server-Sent Events. A conversation's stream replays its events after the
  * last version the client saw, then follows the global log; an installation's stream follows the
  * global log from an opaque place in it. Either way a client that reconnects with the last id it
  * saw (`Last-Event-ID`) misses nothing and sees nothing twice. Idle streams send `: heartbeat`
- * comments so that proxies keep them open.
+ * comments so that proxies keep them open. However many streams are open, the process follows the
+ * log twice at most: one follower for the conversation streams, one for the installation streams
+ * (`LogFanOut`), each running while it has streams.
  */
 export class EventStreams extends Context.Service<
   EventStreams,
@@ -72,6 +75,12 @@ export class TooManyStreams extends Schema.TaggedError<TooManyStreams>()("TooMan
  */
 export const ACCESS_CHECK_INTERVAL = "250 millis"
 
+/**
+ * Events a live stream may have waiting to be sent; a stream that falls further behind is ended
+ * (its client reconnects with the last id it saw and misses nothing).
+ */
+export const STREAM_BUFFER = 1000
+
 const encodeConversationEvent = Schema.encodeSync(ConversationSseEvent)
 const encodeInstallationEvent = Schema.encodeSync(InstallationSseEvent)
 
@@ -111,7 +120,7 @@ function make() {
       )
 
     /** The body of every stream: a first comment (so the headers leave at once), events, heartbeats. */
-    const respond = (events: Stream.Stream<string, SqlError.SqlError>, caller: StreamCaller) => {
+    const respond = (events: Stream.Stream<string, LogFanOut.FanOutError>, caller: StreamCaller) => {
       const heartbeats = Stream.tick(heartbeatInterval).pipe(
         Stream.drop(1),
         Stream.map(() => ": heartbeat\n\n")
@@ -123,9 +132,11 @@ function make() {
         Stream.ensuring(closeStream(caller.tokenId)),
         // The client reconnects with the last id it saw, so ending the stream loses nothing.
         Stream.catch((error) =>
-          Stream.fromEffect(Effect.logWarning("event stream ended: the event store failed", error)).pipe(
-            Stream.drain
-          )
+          Stream.fromEffect(
+            error._tag === "StreamFellBehind"
+              ? Effect.logInfo("event stream ended: its client fell behind", error)
+              : Effect.logWarning("event stream ended: the event store failed", error)
+          ).pipe(Stream.drain)
         ),
         Stream.encodeText
       )
@@ -135,47 +146,93 @@ function make() {
       })
     }
 
-    // `from` is taken before the backlog is read: whatever commits after the read is after it.
-    const conversationEvents = (
-      conversationId: Ids.ConversationId,
-      afterVersion: number,
-      from: EventStore.LogPosition
-    ) =>
-      Stream.suspend(() => {
-        const streamId = Ids.conversationStream(conversationId)
-        let last = afterVersion
-        const rest = () => store.readStream(streamId, last + 1)
-        // The log's order is the commit order, which may differ from version order: a new event of
-        // the stream only says "read the stream again", and the stream is read in version order.
-        const live = store
-          .subscribe(from)
-          .pipe(
-            Stream.flatMap((event) =>
-              event.streamId === streamId && event.version > last ? Stream.suspend(rest) : Stream.empty
-            )
-          )
-        return Stream.suspend(rest).pipe(
-          Stream.concat(live),
-          Stream.filter((event) => {
-            if (event.version <= last) return false
-            last = event.version
-            return true
-          })
-        )
-      })
+    // Conversation streams need no global order (their ids are stream versions), so their follower
+    // does not wait long behind a transaction that holds the xid horizon.
+    const conversationFeed = yield* LogFanOut.make({
+      head: store.head,
+      follow: (from) => store.subscribe(from, { stallBound: EventStore.LOG_STALL_BOUND }),
+      keyOf: (event) => Effect.succeed(event.streamId),
+      buffer: STREAM_BUFFER
+    })
 
-    const belongsTo = (event: EventStore.RecordedEvent, installationId: Ids.InstallationId) => {
+    const installationKeyOf = (event: EventStore.RecordedEvent) => {
       const conversationId = ReadModelProjection.conversationOfStream(event.streamId)
-      if (conversationId === undefined) return Effect.succeed(false)
+      if (conversationId === undefined) return Effect.succeed(undefined)
       return installationOf(conversationId as Ids.ConversationId).pipe(
-        Effect.map(
-          (owner) => Option.isSome(owner) && owner.value.toLowerCase() === installationId.toLowerCase()
-        )
+        Effect.map((owner) => (Option.isSome(owner) ? owner.value : undefined))
       )
     }
 
+    // Installation streams resume from a place in the log, so theirs keeps to the log's order.
+    const installationFeed = yield* LogFanOut.make({
+      head: store.head,
+      follow: (from) => store.subscribe(from),
+      keyOf: installationKeyOf,
+      buffer: STREAM_BUFFER
+    })
+
+    /**
+     * The backlog after `afterVersion` from the stream itself, then the shared feed, subscribed to
+     * before the backlog is read. The feed's order is not the stream's (commit order, and past a
+     * long transaction not even that): an event right after the last one sent goes out, one
+     * further on means "read the stream again from the last one sent", an older one is dropped.
+     */
+    const conversationEvents = (conversationId: Ids.ConversationId, afterVersion: number) =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const streamId = Ids.conversationStream(conversationId)
+          const live = yield* conversationFeed.subscribe(streamId)
+          let last = afterVersion
+          const sent = (event: EventStore.RecordedEvent) => {
+            last = event.version
+            return event
+          }
+          const backlog = Stream.suspend(() => store.readStream(streamId, last + 1)).pipe(Stream.map(sent))
+          const next = (event: EventStore.RecordedEvent) =>
+            Effect.suspend(() => {
+              if (event.version <= last) return Effect.succeed([])
+              if (event.version === last + 1) return Effect.succeed([sent(event)])
+              return Stream.runCollect(store.readStream(streamId, last + 1)).pipe(
+                Effect.map((events) => events.filter((read) => read.version > last).map(sent))
+              )
+            })
+          return backlog.pipe(Stream.concat(live.pipe(Stream.mapEffect(next), Stream.flattenIterable)))
+        })
+      )
+
+    const after = (event: EventStore.LogPosition, position: EventStore.LogPosition) =>
+      event.transactionId > position.transactionId ||
+      (event.transactionId === position.transactionId && event.position > position.position)
+
+    const belongsTo = (event: EventStore.RecordedEvent, installationId: Ids.InstallationId) =>
+      Effect.map(installationKeyOf(event), (key) => key === installationId)
+
+    /**
+     * The log after `from` up to the horizon, then the shared feed, subscribed
+     * to before: both are in log order, so the feed's events up to the last place read are dropped.
+     */
     const installationEvents = (installationId: Ids.InstallationId, from: EventStore.LogPosition) =>
-      store.subscribe(from).pipe(Stream.filterEffect((event) => belongsTo(event, installationId)))
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const live = yield* installationFeed.subscribe(installationId)
+          let last = from
+          const backlog = Stream.suspend(() => store.readAll(last)).pipe(
+            Stream.map((event) => {
+              last = EventStore.logPositionOf(event)
+              return event
+            }),
+            Stream.filterEffect((event) => belongsTo(event, installationId))
+          )
+          const fresh = live.pipe(
+            Stream.filter((event) => {
+              if (!after(EventStore.logPositionOf(event), last)) return false
+              last = EventStore.logPositionOf(event)
+              return true
+            })
+          )
+          return backlog.pipe(Stream.concat(fresh))
+        })
+      )
 
     /**
      * Counts a stream of the caller's token in (or refuses it), then builds its response; the count
@@ -194,9 +251,9 @@ function make() {
       conversation: (conversationId, afterVersion, caller) =>
         counted(
           caller,
-          Effect.map(store.head, (from) =>
+          Effect.sync(() =>
             respond(
-              conversationEvents(conversationId, afterVersion, from).pipe(
+              conversationEvents(conversationId, afterVersion).pipe(
                 Stream.map((event) =>
                   render(
                     encodeConversationEvent({
@@ -214,6 +271,8 @@ function make() {
       installation: (installationId, after, caller) =>
         counted(
           caller,
+          // Without an id the stream starts where the log is when this answers (taken before the
+          // headers leave: a client that sends something once it has them sees it).
           Effect.map(after === undefined ? store.head : Effect.succeed(after), (from) =>
             respond(
               installationEvents(installationId, from).pipe(
