@@ -15,6 +15,7 @@ import { InstallationSetup } from "./InstallationSetup.ts"
 import { AccessLogLayer } from "./server/AccessLog.ts"
 import { AdminOnlyLayer, AuthenticationLayer } from "./server/Authentication.ts"
 import { BotMessagesHandlers } from "./server/BotMessagesHandlers.ts"
+import { ConversationFeed } from "./server/ConversationFeed.ts"
 import { DeliveriesHandlers } from "./server/DeliveriesHandlers.ts"
 import { ErrorResponsesLayer } from "./server/ErrorResponses.ts"
 import { EventStreams } from "./server/EventStreams.ts"
@@ -68,6 +69,7 @@ export const services = Layer.mergeAll(
   EventStreams.layer,
   TurnReplies.layer
 ).pipe(
+  Layer.provideMerge(ConversationFeed.layer),
   Layer.provideMerge(
     Layer.mergeAll(
       Installations.Installations.layer,

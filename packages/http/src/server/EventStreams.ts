@@ -5,6 +5,7 @@ import { HttpServerResponse } from "effect/http"
 import type { SqlError } from "effect/sql"
 import { ConversationSseEvent, InstallationSseEvent } from "../api/HistoryApi.ts"
 import { HttpSettings } from "../HttpSettings.ts"
+import { ConversationFeed, FEED_BUFFER } from "./ConversationFeed.ts"
 import * as LogFanOut from "./LogFanOut.ts"
 
 /**
@@ -75,11 +76,8 @@ export class TooManyStreams extends Schema.TaggedError<TooManyStreams>()("TooMan
  */
 export const ACCESS_CHECK_INTERVAL = "250 millis"
 
-/**
- * Events a live stream may have waiting to be sent; a stream that falls further behind is ended
- * (its client reconnects with the last id it saw and misses nothing).
- */
-export const STREAM_BUFFER = 1000
+/** Events a live stream may have waiting to be sent (see `ConversationFeed.FEED_BUFFER`). */
+export const STREAM_BUFFER = FEED_BUFFER
 
 const encodeConversationEvent = Schema.encodeSync(ConversationSseEvent)
 const encodeInstallationEvent = Schema.encodeSync(InstallationSseEvent)
@@ -146,14 +144,8 @@ function make() {
       })
     }
 
-    // Conversation streams need no global order (their ids are stream versions), so their follower
-    // does not wait long behind a transaction that holds the xid horizon.
-    const conversationFeed = yield* LogFanOut.make({
-      head: store.head,
-      follow: (from) => store.subscribe(from, { stallBound: EventStore.LOG_STALL_BOUND }),
-      keyOf: (event) => Effect.succeed(event.streamId),
-      buffer: STREAM_BUFFER
-    })
+    // Shared with `?wait=` requests (see ConversationFeed).
+    const conversationFeed = yield* ConversationFeed
 
     const installationKeyOf = (event: EventStore.RecordedEvent) => {
       const conversationId = ReadModelProjection.conversationOfStream(event.streamId)

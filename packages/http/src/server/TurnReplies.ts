@@ -3,12 +3,13 @@ import type { ConversationEvent } from "@messaging-api/domain/ConversationEvents
 import { Context, Deferred, Duration, Effect, Layer, Option, Result, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import type { Reply } from "../api/WebhooksApi.ts"
+import { ConversationFeed } from "./ConversationFeed.ts"
 
 /**
  * The bot messages one user message's turn produced, for `POST /webhooks/{id}?wait=`: read from
- * the conversation's stream, and when the turn is still open, from the log as it grows (the event
- * store's wake-ups, not a polling loop of our own) until the turn completes or fails for good, or
- * the wait ends. Whoever runs the turn (this process or another runner) appends its messages and
+ * the conversation's stream, and when the turn is still open, from the process's one conversation
+ * feed (`ConversationFeed`: however many requests wait, the log is read once) until the turn
+ * completes or fails for good, or the wait ends. Whoever runs the turn (this process or another runner) appends its messages and
  * its completion together, so the answer never holds part of a turn.
  */
 export class TurnReplies extends Context.Service<
@@ -26,6 +27,7 @@ export class TurnReplies extends Context.Service<
     TurnReplies,
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore
+      const feed = yield* ConversationFeed
 
       const wait = Effect.fn("TurnReplies.await")(function* (
         conversationId: Ids.ConversationId,
@@ -34,21 +36,26 @@ export class TurnReplies extends Context.Service<
       ) {
         const streamId = Ids.conversationStream(conversationId)
         const turn = new TurnProgress(userMessageId)
-        // Taken before the stream is read: whatever commits later is in the log after it.
-        const head = yield* store.head
-        const [received] = yield* store.readEvents([userMessageId])
-        yield* store
-          .readStream(streamId, received?.streamId === streamId ? received.version : 1)
-          .pipe(Stream.runForEach((recorded) => Effect.sync(() => turn.see(recorded))))
-        if (turn.done || Duration.isZero(limit)) return turn.replies
-        yield* store.subscribe(head).pipe(
-          Stream.filter((recorded) => recorded.streamId === streamId),
-          Stream.runForEach((recorded) => Effect.sync(() => turn.see(recorded))),
-          // `see` marks the turn done; the stream is ended by interruption below.
-          Effect.raceFirst(turn.finished),
-          Effect.timeoutOption(limit)
+        return yield* Effect.scoped(
+          Effect.gen(function* () {
+            // Subscribed before the stream is read: whatever commits later comes through the feed.
+            const live = yield* feed.subscribe(streamId)
+            const [received] = yield* store.readEvents([userMessageId])
+            yield* store
+              .readStream(streamId, received?.streamId === streamId ? received.version : 1)
+              .pipe(Stream.runForEach((recorded) => Effect.sync(() => turn.see(recorded))))
+            if (turn.done || Duration.isZero(limit)) return turn.replies
+            yield* live.pipe(
+              Stream.runForEach((recorded) => Effect.sync(() => turn.see(recorded))),
+              // A feed that falls behind or fails ends the wait: the answer holds what was seen.
+              Effect.catchTag("StreamFellBehind", () => Effect.void),
+              // `see` marks the turn done; the stream is ended by interruption below.
+              Effect.raceFirst(turn.finished),
+              Effect.timeoutOption(limit)
+            )
+            return turn.replies
+          })
         )
-        return turn.replies
       })
 
       return TurnReplies.of({ await: wait })
