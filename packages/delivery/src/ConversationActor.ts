@@ -4,7 +4,7 @@ import {
   EventStore,
   type Ids
 } from "@messaging-api/domain"
-import { Clock, Deferred, Duration, Effect, Exit, Semaphore, Tracer } from "effect"
+import { Clock, Duration, Effect, Exit, Latch, Semaphore, Tracer } from "effect"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
 import * as ActorDelivery from "./ActorDelivery.ts"
 import * as ActorInstallation from "./ActorInstallation.ts"
@@ -59,17 +59,10 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   const lock = Semaphore.makeUnsafe(1)
   const cache: StateCache = { current: undefined }
 
-  // Every committed change bumps `changes` and wakes a sleeping loop.
-  let changes = 0
-  let wake = Deferred.makeUnsafe<void>()
+  // The loop closes `changed` as it looks at the state; a committed change opens it, which wakes a
+  // sleeping loop and tells a settling one that what it settled on is already old.
+  const changed = Latch.makeUnsafe(false)
   let running = false
-
-  const changed = () => {
-    changes++
-    const previous = wake
-    wake = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(previous, Effect.void)
-  }
 
   const execute = (command: ConversationCommands.ConversationCommand) =>
     Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (origin) =>
@@ -78,7 +71,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
           result.events.length > 0
             ? Effect.sync(() => {
                 origins.remember(result, origin)
-                changed()
+                changed.openUnsafe()
               })
             : Effect.void
         )
@@ -106,13 +99,12 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     })
   )
 
-  /** Ends the loop unless something changed since `seen`; atomic with `run`'s check. */
-  const release = (seen: number) =>
-    Effect.sync(() => {
-      if (changes !== seen) return false
-      running = false
-      return true
-    })
+  /** Ends the loop unless something changed since it looked; atomic with `run`'s check. */
+  const release = Effect.sync(() => {
+    if (Latch.isOpen(changed)) return false
+    running = false
+    return true
+  })
 
   const passivateAfter = Duration.toMillis(settings.passivateAfter)
 
@@ -135,8 +127,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
 
   const loop = Effect.gen(function* () {
     while (!draining.isDraining()) {
-      const seen = changes
-      const woken = wake
+      changed.closeUnsafe()
       const loaded = yield* current
       const endpoint = yield* endpointOf(loaded.state)
       const now = yield* Clock.currentTimeMillis
@@ -159,31 +150,31 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
           // leaves alone until the endpoint is resumed.
           if (work.until !== null && work.until - now <= passivateAfter) {
             yield* Effect.sleep(work.until - now).pipe(
-              Effect.raceFirst(Deferred.await(woken)),
+              Effect.raceFirst(changed.await),
               Effect.raceFirst(draining.started)
             )
           } else if (!(yield* settle(loaded, iso(now)))) {
             yield* forget
-          } else if (yield* release(seen)) {
+          } else if (yield* release) {
             return
           }
           break
         case "Wait":
           if (work.until - now <= passivateAfter) {
             yield* Effect.sleep(work.until - now).pipe(
-              Effect.raceFirst(Deferred.await(woken)),
+              Effect.raceFirst(changed.await),
               Effect.raceFirst(draining.started)
             )
           } else if (!(yield* settle(loaded, iso(work.until)))) {
             yield* forget
-          } else if (yield* release(seen)) {
+          } else if (yield* release) {
             return
           }
           break
         case "Idle":
           if (!(yield* settle(loaded, null))) {
             yield* forget
-          } else if (yield* release(seen)) {
+          } else if (yield* release) {
             return
           }
           break
