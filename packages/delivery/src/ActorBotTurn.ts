@@ -1,9 +1,8 @@
-import { ConversationCommands, type DecisionState, Ids } from "@messaging-api/domain"
+import { ConversationCommands, type DecisionState, Ids, Installations } from "@messaging-api/domain"
 import * as MessagePayload from "@messaging-api/domain/MessagePayload"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Duration, Effect, Option, Result, Stream } from "effect"
-import type { InstallationOf } from "./ActorInstallation.ts"
 import { Bot, BotError } from "./Bot.ts"
 import type { BotReply } from "./BotTurn.ts"
 import type { ConversationActor } from "./ConversationActor.ts"
@@ -25,9 +24,9 @@ const iso = (millis: number) => new Date(millis).toISOString()
 
 export const make = Effect.fnUntraced(function* (
   conversationId: Ids.ConversationId,
-  execute: ConversationActor["execute"],
-  installationOf: InstallationOf
+  execute: ConversationActor["execute"]
 ) {
+  const installations = yield* Installations.Installations
   const bot = yield* Bot
   const settings = yield* DeliverySettings
 
@@ -45,7 +44,10 @@ export const make = Effect.fnUntraced(function* (
         })
       )
     }
-    const installation = yield* installationOf(started.installationId)
+    // From the installations' cache: in memory while the conversation is busy.
+    const installation = yield* installations
+      .get(started.installationId)
+      .pipe(Effect.catchTag("InstallationNotFound", () => Effect.succeed(undefined)))
     if (installation === undefined) {
       return yield* execute(
         new ConversationCommands.FailBotTurn({

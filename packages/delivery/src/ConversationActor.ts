@@ -7,7 +7,6 @@ import {
 import { Clock, Duration, Effect, Exit, Latch, Semaphore, Tracer } from "effect"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
 import * as ActorDelivery from "./ActorDelivery.ts"
-import * as ActorInstallation from "./ActorInstallation.ts"
 import * as ActorSnapshots from "./ActorSnapshots.ts"
 import * as ActorTraceOrigins from "./ActorTraceOrigins.ts"
 import {
@@ -78,13 +77,8 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
       )
     )
 
-  const installationOf = yield* ActorInstallation.make()
-  const runTurn = yield* ActorBotTurn.make(conversationId, execute, installationOf)
-  const { deliver, endpointOf, pause, resume } = yield* ActorDelivery.make(
-    conversationId,
-    execute,
-    installationOf
-  )
+  const runTurn = yield* ActorBotTurn.make(conversationId, execute)
+  const { deliver, endpointOf, pause, resume } = yield* ActorDelivery.make(conversationId, execute)
 
   const current = lock.withPermit(
     Effect.gen(function* () {
