@@ -38,7 +38,9 @@ import { nextWork } from "./WorkPlan.ts"
  */
 
 export interface ConversationActor {
-  execute(command: ConversationCommands.ConversationCommand): Effect.Effect<CommandResult, CommandError>
+  execute<C extends ConversationCommands.ConversationCommand>(
+    command: C
+  ): Effect.Effect<CommandResult, CommandError<C>>
   /** Runs the work loop unless it is already running; resolves when the loop ends. */
   readonly run: Effect.Effect<void>
   /** The state the actor holds (read from the log when it holds none), between commands. */
@@ -63,7 +65,9 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   const changed = Latch.makeUnsafe(false)
   let running = false
 
-  const execute = (command: ConversationCommands.ConversationCommand) =>
+  const execute = <C extends ConversationCommands.ConversationCommand>(
+    command: C
+  ): Effect.Effect<CommandResult, CommandError<C>> =>
     Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (origin) =>
       lock.withPermit(write(store, conversationId, command, cache, snapshots.load)).pipe(
         Effect.tap((result) =>
