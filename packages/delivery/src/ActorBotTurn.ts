@@ -1,10 +1,9 @@
-import { ConversationCommands, type DecisionState, Ids } from "@messaging-api/domain"
+import { ConversationCommands, type DecisionState, Ids, Installations } from "@messaging-api/domain"
 import * as MessagePayload from "@messaging-api/domain/MessagePayload"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Duration, Effect, Option, Result, Stream } from "effect"
-import type { InstallationOf } from "./ActorInstallation.ts"
-import { Bot, BotError } from "./Bot.ts"
+import { Bot } from "./Bot.ts"
 import type { BotReply } from "./BotTurn.ts"
 import type { ConversationActor } from "./ConversationActor.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
@@ -25,9 +24,9 @@ const iso = (millis: number) => new Date(millis).toISOString()
 
 export const make = Effect.fnUntraced(function* (
   conversationId: Ids.ConversationId,
-  execute: ConversationActor["execute"],
-  installationOf: InstallationOf
+  execute: ConversationActor["execute"]
 ) {
+  const installations = yield* Installations.Installations
   const bot = yield* Bot
   const settings = yield* DeliverySettings
 
@@ -45,7 +44,10 @@ export const make = Effect.fnUntraced(function* (
         })
       )
     }
-    const installation = yield* installationOf(started.installationId)
+    // From the installations' cache: in memory while the conversation is busy.
+    const installation = yield* installations
+      .get(started.installationId)
+      .pipe(Effect.catchTag("InstallationNotFound", () => Effect.succeed(undefined)))
     if (installation === undefined) {
       return yield* execute(
         new ConversationCommands.FailBotTurn({
@@ -76,12 +78,10 @@ export const make = Effect.fnUntraced(function* (
         Effect.flatMap((collected: ReadonlyArray<BotReply>) =>
           Effect.forEach(collected, (reply) =>
             MessagePayload.validate(reply.type, reply.payload).pipe(
-              Effect.mapError(
-                (invalid) =>
-                  new BotError({
-                    reason: `the bot sent an invalid ${invalid.type} payload: ${invalid.message}`,
-                    retryable: false
-                  })
+              Effect.mapError((invalid) =>
+                DeliveryPolicy.permanentFailure(
+                  `the bot sent an invalid ${invalid.type} payload: ${invalid.message}`
+                )
               )
             )
           ).pipe(Effect.as(collected))
@@ -89,12 +89,10 @@ export const make = Effect.fnUntraced(function* (
         Effect.timeoutOrElse({
           duration: limit,
           orElse: () =>
-            Effect.fail(
-              new BotError({ reason: `no answer within ${Duration.format(limit)}`, retryable: true })
-            )
+            Effect.fail(DeliveryPolicy.transientFailure(`no answer within ${Duration.format(limit)}`))
         }),
         Effect.catchDefect((defect) =>
-          Effect.fail(new BotError({ reason: `the bot crashed: ${String(defect)}`, retryable: true }))
+          Effect.fail(DeliveryPolicy.transientFailure(`the bot crashed: ${String(defect)}`))
         ),
         Effect.result
       )
@@ -118,21 +116,20 @@ export const make = Effect.fnUntraced(function* (
       )
     }
     const failure = replies.failure
+    // A user is waiting on the turn: it follows the bot-turn schedule, not the bot's Retry-After.
     const wait = yield* DeliveryPolicy.nextRetry(
       settings.botTurnRetrySchedule,
       turn.failures,
-      failure.retryable
-        ? new DeliveryPolicy.TransientFailure({ status: null, error: failure.reason, retryAfterMs: null })
-        : new DeliveryPolicy.PermanentFailure({ status: null, error: failure.reason }),
+      failure._tag === "TransientFailure" ? DeliveryPolicy.transientFailure(failure.error) : failure,
       settings.maxRetryAfter
     )
     yield* Effect.logWarning("bot turn failed").pipe(
-      Effect.annotateLogs({ conversationId, userMessageId: turn.userMessageId, reason: failure.reason })
+      Effect.annotateLogs({ conversationId, userMessageId: turn.userMessageId, reason: failure.error })
     )
     return yield* execute(
       new ConversationCommands.FailBotTurn({
         userMessageId: turn.userMessageId,
-        reason: failure.reason,
+        reason: failure.error,
         retryAt: Option.match(wait, {
           onNone: () => null,
           onSome: (delay) => iso(Date.parse(done) + Duration.toMillis(delay))

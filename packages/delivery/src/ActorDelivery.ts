@@ -3,12 +3,12 @@ import {
   ConversationCommands,
   type DecisionState,
   EndpointHealth,
-  type Ids
+  type Ids,
+  Installations
 } from "@messaging-api/domain"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Effect } from "effect"
-import type { InstallationOf } from "./ActorInstallation.ts"
 import type { ConversationActor } from "./ConversationActor.ts"
 import { Deliverer } from "./Deliverer.ts"
 
@@ -29,9 +29,9 @@ const iso = (millis: number) => new Date(millis).toISOString()
 
 export const make = Effect.fnUntraced(function* (
   conversationId: Ids.ConversationId,
-  execute: ConversationActor["execute"],
-  installationOf: InstallationOf
+  execute: ConversationActor["execute"]
 ) {
+  const installations = yield* Installations.Installations
   const deliverer = yield* Deliverer
   const health = yield* EndpointHealth.EndpointHealth
 
@@ -40,7 +40,13 @@ export const make = Effect.fnUntraced(function* (
     message: Conversation.BotMessage
   ) {
     const started = state.started
-    const installation = started === null ? undefined : yield* installationOf(started.installationId)
+    // From the installations' cache: in memory while the conversation is busy.
+    const installation =
+      started === null
+        ? undefined
+        : yield* installations
+            .get(started.installationId)
+            .pipe(Effect.catchTag("InstallationNotFound", () => Effect.succeed(undefined)))
     if (started === null || installation === undefined) {
       return yield* execute(
         new ConversationCommands.RecordDeliveryAttempt({

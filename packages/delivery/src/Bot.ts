@@ -1,10 +1,10 @@
 import { Context, Effect, Layer, type Stream } from "effect"
-import type { BotError, BotReply, BotTurn } from "./BotTurn.ts"
+import type { BotFailure, BotReply, BotTurn } from "./BotTurn.ts"
 import * as EchoBot from "./EchoBot.ts"
 import * as HttpBot from "./HttpBot.ts"
 import * as LlmBot from "./LlmBot.ts"
 
-export { BotError, BotReply, type BotTurn } from "./BotTurn.ts"
+export { type BotFailure, BotReply, type BotTurn } from "./BotTurn.ts"
 
 /**
  * A bot turns one user message into a stream of zero or more bot messages. In-process bots
@@ -15,7 +15,7 @@ export { BotError, BotReply, type BotTurn } from "./BotTurn.ts"
 export class Bot extends Context.Service<
   Bot,
   {
-    respond(turn: BotTurn): Stream.Stream<BotReply, BotError>
+    respond(turn: BotTurn): Stream.Stream<BotReply, BotFailure>
   }
 >()("@messaging-api/delivery/Bot") {
   /**

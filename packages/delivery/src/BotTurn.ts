@@ -2,6 +2,7 @@ import type { UserMessageReceived } from "@messaging-api/domain/ConversationEven
 import type { ConversationId, ExternalId } from "@messaging-api/domain/Ids"
 import type { Installation } from "@messaging-api/domain/Installation"
 import { Schema } from "effect"
+import type { AttemptFailure } from "./DeliveryPolicy.ts"
 
 /** What goes into a bot and what comes out of it. */
 
@@ -16,8 +17,8 @@ export interface BotTurn {
 export const BotReply = Schema.Struct({ type: Schema.NonEmptyString, payload: Schema.Json })
 export type BotReply = typeof BotReply.Type
 
-/** The bot failed this turn. A retryable failure is tried again along the bot-turn schedule. */
-export class BotError extends Schema.TaggedError<BotError>()("BotError", {
-  reason: Schema.String,
-  retryable: Schema.Boolean
-}) {}
+/**
+ * The bot failed this turn, as a delivery attempt fails (`DeliveryPolicy`): a transient failure is
+ * tried again along the bot-turn schedule, a permanent one ends the turn; `error` is the reason.
+ */
+export type BotFailure = AttemptFailure

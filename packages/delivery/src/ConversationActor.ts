@@ -4,10 +4,9 @@ import {
   EventStore,
   type Ids
 } from "@messaging-api/domain"
-import { Clock, Deferred, Duration, Effect, Exit, Semaphore, Tracer } from "effect"
+import { Clock, Duration, Effect, Exit, Latch, Semaphore, Tracer } from "effect"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
 import * as ActorDelivery from "./ActorDelivery.ts"
-import * as ActorInstallation from "./ActorInstallation.ts"
 import * as ActorSnapshots from "./ActorSnapshots.ts"
 import * as ActorTraceOrigins from "./ActorTraceOrigins.ts"
 import {
@@ -39,7 +38,9 @@ import { nextWork } from "./WorkPlan.ts"
  */
 
 export interface ConversationActor {
-  execute(command: ConversationCommands.ConversationCommand): Effect.Effect<CommandResult, CommandError>
+  execute<C extends ConversationCommands.ConversationCommand>(
+    command: C
+  ): Effect.Effect<CommandResult, CommandError<C>>
   /** Runs the work loop unless it is already running; resolves when the loop ends. */
   readonly run: Effect.Effect<void>
   /** The state the actor holds (read from the log when it holds none), between commands. */
@@ -59,39 +60,29 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   const lock = Semaphore.makeUnsafe(1)
   const cache: StateCache = { current: undefined }
 
-  // Every committed change bumps `changes` and wakes a sleeping loop.
-  let changes = 0
-  let wake = Deferred.makeUnsafe<void>()
+  // The loop closes `changed` as it looks at the state; a committed change opens it, which wakes a
+  // sleeping loop and tells a settling one that what it settled on is already old.
+  const changed = Latch.makeUnsafe(false)
   let running = false
 
-  const changed = () => {
-    changes++
-    const previous = wake
-    wake = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(previous, Effect.void)
-  }
-
-  const execute = (command: ConversationCommands.ConversationCommand) =>
+  const execute = <C extends ConversationCommands.ConversationCommand>(
+    command: C
+  ): Effect.Effect<CommandResult, CommandError<C>> =>
     Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (origin) =>
       lock.withPermit(write(store, conversationId, command, cache, snapshots.load)).pipe(
         Effect.tap((result) =>
           result.events.length > 0
             ? Effect.sync(() => {
                 origins.remember(result, origin)
-                changed()
+                changed.openUnsafe()
               })
             : Effect.void
         )
       )
     )
 
-  const installationOf = yield* ActorInstallation.make()
-  const runTurn = yield* ActorBotTurn.make(conversationId, execute, installationOf)
-  const { deliver, endpointOf, pause, resume } = yield* ActorDelivery.make(
-    conversationId,
-    execute,
-    installationOf
-  )
+  const runTurn = yield* ActorBotTurn.make(conversationId, execute)
+  const { deliver, endpointOf, pause, resume } = yield* ActorDelivery.make(conversationId, execute)
 
   const current = lock.withPermit(
     Effect.gen(function* () {
@@ -106,13 +97,12 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     })
   )
 
-  /** Ends the loop unless something changed since `seen`; atomic with `run`'s check. */
-  const release = (seen: number) =>
-    Effect.sync(() => {
-      if (changes !== seen) return false
-      running = false
-      return true
-    })
+  /** Ends the loop unless something changed since it looked; atomic with `run`'s check. */
+  const release = Effect.sync(() => {
+    if (Latch.isOpen(changed)) return false
+    running = false
+    return true
+  })
 
   const passivateAfter = Duration.toMillis(settings.passivateAfter)
 
@@ -135,8 +125,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
 
   const loop = Effect.gen(function* () {
     while (!draining.isDraining()) {
-      const seen = changes
-      const woken = wake
+      changed.closeUnsafe()
       const loaded = yield* current
       const endpoint = yield* endpointOf(loaded.state)
       const now = yield* Clock.currentTimeMillis
@@ -159,31 +148,31 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
           // leaves alone until the endpoint is resumed.
           if (work.until !== null && work.until - now <= passivateAfter) {
             yield* Effect.sleep(work.until - now).pipe(
-              Effect.raceFirst(Deferred.await(woken)),
+              Effect.raceFirst(changed.await),
               Effect.raceFirst(draining.started)
             )
           } else if (!(yield* settle(loaded, iso(now)))) {
             yield* forget
-          } else if (yield* release(seen)) {
+          } else if (yield* release) {
             return
           }
           break
         case "Wait":
           if (work.until - now <= passivateAfter) {
             yield* Effect.sleep(work.until - now).pipe(
-              Effect.raceFirst(Deferred.await(woken)),
+              Effect.raceFirst(changed.await),
               Effect.raceFirst(draining.started)
             )
           } else if (!(yield* settle(loaded, iso(work.until)))) {
             yield* forget
-          } else if (yield* release(seen)) {
+          } else if (yield* release) {
             return
           }
           break
         case "Idle":
           if (!(yield* settle(loaded, null))) {
             yield* forget
-          } else if (yield* release(seen)) {
+          } else if (yield* release) {
             return
           }
           break

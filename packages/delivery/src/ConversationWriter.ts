@@ -72,10 +72,10 @@ export type LoadState = (
   SqlError.SqlError | ConversationStream.EventDecodeError
 >
 
-const once = (
+const once = <C extends ConversationCommands.ConversationCommand>(
   store: EventStore.EventStore["Service"],
   conversationId: Ids.ConversationId,
-  command: ConversationCommands.ConversationCommand,
+  command: C,
   cache: StateCache,
   load: LoadState
 ) =>
@@ -83,7 +83,7 @@ const once = (
     if (cache.current === undefined) cache.current = yield* load(conversationId)
     const loaded = cache.current
     const decision = ConversationDecider.decide(command, loaded.state)
-    if (Result.isFailure(decision)) return yield* decision.failure
+    if (Result.isFailure(decision)) return yield* Effect.fail(decision.failure)
     const events = decision.success
     if (events.length === 0) return { events, version: loaded.version }
     // Whatever happens to the append, the cached state is only trusted again once it succeeds.
@@ -97,13 +97,21 @@ const once = (
     return { events, version: appended.version }
   })
 
-export const write = (
+const isConflict = (error: { readonly _tag: string }): error is EventStore.WrongExpectedVersion =>
+  error._tag === "WrongExpectedVersion"
+
+const isStoreFailure = (error: {
+  readonly _tag: string
+}): error is SqlError.SqlError | ConversationStream.EventDecodeError =>
+  error._tag === "SqlError" || error._tag === "UnknownEventType" || error._tag === "MalformedEvent"
+
+export const write = <C extends ConversationCommands.ConversationCommand>(
   store: EventStore.EventStore["Service"],
   conversationId: Ids.ConversationId,
-  command: ConversationCommands.ConversationCommand,
+  command: C,
   cache: StateCache = { current: undefined },
   load: LoadState = (id) => ConversationStream.loadDecisionState(store, id)
-): Effect.Effect<CommandResult, CommandError> =>
+): Effect.Effect<CommandResult, CommandError<C>> =>
   once(store, conversationId, command, cache, load).pipe(
     Effect.tapError((error) =>
       error._tag === "WrongExpectedVersion"
@@ -121,15 +129,13 @@ export const write = (
       schedule: Schedule.spaced("1 millis"),
       times: 20
     }),
-    Effect.catchTags({
-      WrongExpectedVersion: () =>
-        Effect.fail(
-          new ConversationUnavailable({ message: "too many concurrent writers on one conversation" })
-        ),
-      SqlError: (error) => Effect.fail(unavailable(error)),
-      UnknownEventType: (error) => Effect.fail(unavailable(error)),
-      MalformedEvent: (error) => Effect.fail(unavailable(error))
-    }),
+    Effect.mapError((error) =>
+      isConflict(error)
+        ? new ConversationUnavailable({ message: "too many concurrent writers on one conversation" })
+        : isStoreFailure(error)
+          ? unavailable(error)
+          : error
+    ),
     // Hot path: no stack captured per span.
     Effect.withSpan(
       "ConversationWriter.write",

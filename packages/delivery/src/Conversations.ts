@@ -74,10 +74,10 @@ export const layerOnSharding: Layer.Layer<
     const loops = yield* WorkLoops
 
     // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
-    const execute = (
+    const execute = <C extends ConversationCommands.ConversationCommand>(
       conversationId: Ids.ConversationId,
-      command: ConversationCommands.ConversationCommand
-    ): Effect.Effect<CommandResult, CommandError> =>
+      command: C
+    ): Effect.Effect<CommandResult, CommandError<C>> =>
       clientFor(conversationId)
         .Execute({ command })
         .pipe(
@@ -90,7 +90,9 @@ export const layerOnSharding: Layer.Layer<
               Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" })),
             EntityNotAssignedToRunner: () =>
               Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" }))
-          })
+          }),
+          // The entity's wire schema names every command's errors; its actor fails with C's only.
+          Effect.mapError((error) => error as CommandError<C>)
         )
 
     const state = (conversationId: Ids.ConversationId) =>
@@ -173,11 +175,7 @@ const makeFrontDoor = (
       Effect.catchTags({
         // Not started, or another installation's: not found either way.
         ConversationNotStarted: () => Effect.fail(new ReadModels.ConversationNotFound({ conversationId })),
-        DuplicateEventId: () => Effect.fail(new ConversationUnavailable({ message: "message id collision" })),
-        DuplicateUserMessage: Effect.die,
-        MessageIdReused: Effect.die,
-        UnknownBotMessage: Effect.die,
-        NotDeadLettered: Effect.die
+        DuplicateEventId: () => Effect.fail(new ConversationUnavailable({ message: "message id collision" }))
       })
     )
     return { messageId, conversationId } satisfies AcceptedBotMessage
@@ -203,9 +201,7 @@ const makeFrontDoor = (
         ConversationNotStarted: () => Effect.fail(new ConversationCommands.UnknownBotMessage({ messageId })),
         // The log holds the message (found above) and the conversation no longer does: delivered.
         UnknownBotMessage: () =>
-          Effect.fail(new ConversationCommands.NotDeadLettered({ messageId, status: "delivered" })),
-        DuplicateUserMessage: Effect.die,
-        MessageIdReused: Effect.die
+          Effect.fail(new ConversationCommands.NotDeadLettered({ messageId, status: "delivered" }))
       })
     )
     return { messageId, conversationId: conversationId.value } satisfies AcceptedBotMessage
@@ -216,10 +212,10 @@ const makeFrontDoor = (
 
 export const makeExecute =
   (store: EventStore.EventStore["Service"]) =>
-  (
+  <C extends ConversationCommands.ConversationCommand>(
     conversationId: Ids.ConversationId,
-    command: ConversationCommands.ConversationCommand
-  ): Effect.Effect<CommandResult, CommandError> =>
+    command: C
+  ): Effect.Effect<CommandResult, CommandError<C>> =>
     write(store, conversationId, command)
 
 /**
@@ -242,11 +238,6 @@ export const makeReceive =
       Effect.catchTags({
         DuplicateUserMessage: (duplicate) => Effect.succeed({ ...duplicate.original, duplicate: true }),
         DuplicateEventId: () => originalOf(store, command)
-      }),
-      Effect.catchTags({
-        ConversationNotStarted: (error) => Effect.die(error),
-        UnknownBotMessage: (error) => Effect.die(error),
-        NotDeadLettered: (error) => Effect.die(error)
       })
     )
 

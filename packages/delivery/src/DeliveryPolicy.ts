@@ -31,6 +31,18 @@ export class PermanentFailure extends Schema.TaggedError<PermanentFailure>()("Pe
 
 export type AttemptFailure = TransientFailure | PermanentFailure
 
+/** A failure with no answer behind it (no status, no Retry-After). */
+export const transientFailure = (error: string): TransientFailure =>
+  new TransientFailure({ status: null, error, retryAfterMs: null })
+export const permanentFailure = (error: string): PermanentFailure =>
+  new PermanentFailure({ status: null, error })
+
+/** The same failure, described as `error`. */
+export const describedAs = (failure: AttemptFailure, error: string): AttemptFailure =>
+  failure._tag === "TransientFailure"
+    ? new TransientFailure({ status: failure.status, error, retryAfterMs: failure.retryAfterMs })
+    : new PermanentFailure({ status: failure.status, error })
+
 /** Retry-After as delta-seconds or an HTTP date, in milliseconds from `now`; null when absent or unreadable. */
 export const parseRetryAfter = (value: string | undefined, now: number): number | null => {
   if (value === undefined) return null
@@ -60,8 +72,8 @@ export const classifyStatus = (
 
 export const classifyRequestError = (failure: WebhookRequestFailed): AttemptFailure =>
   failure.kind === "invalid_url"
-    ? new PermanentFailure({ status: null, error: `invalid URL: ${failure.message}` })
-    : new TransientFailure({ status: null, error: `${failure.kind}: ${failure.message}`, retryAfterMs: null })
+    ? permanentFailure(`invalid URL: ${failure.message}`)
+    : transientFailure(`${failure.kind}: ${failure.message}`)
 
 export interface RetryAfterBounds {
   readonly min: Duration.Duration

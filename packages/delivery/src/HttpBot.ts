@@ -1,7 +1,7 @@
 import { signingSecrets } from "@messaging-api/domain/Installation"
 import { Clock, Duration, Effect, Schema, Stream } from "effect"
-import type { BotReply, BotTurn } from "./BotTurn.ts"
-import { BotError, BotReply as BotReplySchema } from "./BotTurn.ts"
+import type { BotFailure, BotReply, BotTurn } from "./BotTurn.ts"
+import { BotReply as BotReplySchema } from "./BotTurn.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { WebhookClient } from "./WebhookClient.ts"
@@ -61,31 +61,21 @@ export const make = Effect.gen(function* () {
         body: encodeRequest(requestFor(turn)),
         timeout: config.timeoutMs === undefined ? settings.botTimeout : Duration.millis(config.timeoutMs)
       })
-      .pipe(
-        Effect.mapError((failure) => {
-          const classified = DeliveryPolicy.classifyRequestError(failure)
-          return new BotError({ reason: classified.error, retryable: classified._tag === "TransientFailure" })
-        })
-      )
+      .pipe(Effect.mapError(DeliveryPolicy.classifyRequestError))
     const failure = DeliveryPolicy.classifyStatus(response.status, response.headers, Date.now())
     if (failure !== undefined) {
-      return yield* new BotError({
-        reason: `the bot answered ${failure.error}`,
-        retryable: failure._tag === "TransientFailure"
-      })
+      return yield* DeliveryPolicy.describedAs(failure, `the bot answered ${failure.error}`)
     }
     if (response.truncated) {
-      return yield* new BotError({ reason: "the bot's answer is larger than allowed", retryable: false })
+      return yield* DeliveryPolicy.permanentFailure("the bot's answer is larger than allowed")
     }
     const text = new TextDecoder().decode(response.body)
     if (text.trim() === "") return []
     const replies = yield* decodeAnswer(text).pipe(
-      Effect.mapError(
-        (error) =>
-          new BotError({
-            reason: `the bot's answer is not a JSON array of { type, payload }: ${error.message}`,
-            retryable: false
-          })
+      Effect.mapError((error) =>
+        DeliveryPolicy.permanentFailure(
+          `the bot's answer is not a JSON array of { type, payload }: ${error.message}`
+        )
       )
     )
     return replies
@@ -94,5 +84,5 @@ export const make = Effect.gen(function* () {
   return (
     turn: BotTurn,
     config: { readonly url: string; readonly timeoutMs?: number }
-  ): Stream.Stream<BotReply, BotError> => Stream.fromIterableEffect(call(turn, config))
+  ): Stream.Stream<BotReply, BotFailure> => Stream.fromIterableEffect(call(turn, config))
 })

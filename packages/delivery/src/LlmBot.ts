@@ -3,8 +3,7 @@ import type { ConversationEvent } from "@messaging-api/domain/ConversationEvents
 import { DEFAULT_HISTORY_MESSAGES, type LlmBotConfig } from "@messaging-api/domain/Installation"
 import { Duration, Effect, Predicate, Stream } from "effect"
 import type { AiError, Prompt } from "effect/ai"
-import type { BotReply, BotTurn } from "./BotTurn.ts"
-import { BotError } from "./BotTurn.ts"
+import type { BotFailure, BotReply, BotTurn } from "./BotTurn.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import * as OpenAiCompatible from "./OpenAiCompatible.ts"
@@ -56,34 +55,34 @@ export const promptFor = (
 ]
 
 /** How an effect/ai failure falls under the bot-turn policy; the message is the provider's. */
-export const botErrorOf = (error: AiError.AiError): BotError => {
+export const failureOf = (error: AiError.AiError): BotFailure => {
   const reason = error.reason
   const http = (reason as { readonly http?: typeof AiError.HttpContext.Type | undefined }).http
   const status = http?.response?.status
   if (status !== undefined) {
     const headers = http?.response?.headers ?? {}
     const retryAfter = headers["retry-after"]
+    const description = "description" in reason && reason.description !== undefined ? reason.description : ""
+    const error = `the model provider answered HTTP ${status}${description === "" ? "" : `: ${description}`}`
     const failure = DeliveryPolicy.classifyStatus(
       status,
       Predicate.isString(retryAfter) ? { "retry-after": retryAfter } : {},
       Date.now()
     )
-    const description = "description" in reason && reason.description !== undefined ? reason.description : ""
-    return new BotError({
-      reason: `the model provider answered HTTP ${status}${description === "" ? "" : `: ${description}`}`,
-      retryable: failure?._tag === "TransientFailure"
-    })
+    // A 2xx whose body failed is not worth asking again.
+    return failure === undefined
+      ? new DeliveryPolicy.PermanentFailure({ status, error })
+      : DeliveryPolicy.describedAs(failure, error)
   }
   if (reason._tag === "NetworkError") {
-    return new BotError({
-      reason: `the model provider could not be reached: ${reason.description ?? reason.reason}`,
-      retryable: reason.reason === "TransportError"
-    })
+    const error = `the model provider could not be reached: ${reason.description ?? reason.reason}`
+    return reason.reason === "TransportError"
+      ? DeliveryPolicy.transientFailure(error)
+      : DeliveryPolicy.permanentFailure(error)
   }
-  return new BotError({
-    reason: `the model provider's answer could not be used: ${"description" in reason ? reason.description : reason._tag}`,
-    retryable: false
-  })
+  return DeliveryPolicy.permanentFailure(
+    `the model provider's answer could not be used: ${"description" in reason ? reason.description : reason._tag}`
+  )
 }
 
 export const make = Effect.gen(function* () {
@@ -111,12 +110,8 @@ export const make = Effect.gen(function* () {
           return kept
         }
       ),
-      Effect.mapError(
-        (error) =>
-          new BotError({
-            reason: `the conversation's history could not be read: ${error._tag}`,
-            retryable: true
-          })
+      Effect.mapError((error) =>
+        DeliveryPolicy.transientFailure(`the conversation's history could not be read: ${error._tag}`)
       )
     )
 
@@ -131,7 +126,7 @@ export const make = Effect.gen(function* () {
     })
     const response = yield* model
       .generateText({ prompt: promptFor(config, history) })
-      .pipe(Effect.mapError(botErrorOf))
+      .pipe(Effect.mapError(failureOf))
     return response.content.flatMap(
       (part): ReadonlyArray<BotReply> =>
         part.type === "text" && part.text.trim() !== ""
@@ -140,6 +135,6 @@ export const make = Effect.gen(function* () {
     )
   })
 
-  return (turn: BotTurn, config: LlmBotConfig): Stream.Stream<BotReply, BotError> =>
+  return (turn: BotTurn, config: LlmBotConfig): Stream.Stream<BotReply, BotFailure> =>
     Stream.fromIterableEffect(call(turn, config))
 })

@@ -1,6 +1,6 @@
 import { GroupCommit } from "@messaging-api/domain"
 import type { ConversationId } from "@messaging-api/domain/Ids"
-import { Context, Deferred, Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, Layer, PubSub, type Scope } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 
 /**
@@ -65,15 +65,15 @@ export class WorkIndex extends Context.Service<
     ): Effect.Effect<boolean, SqlError.SqlError>
     /** Wakes whoever watches (after new hints were committed). */
     readonly notify: Effect.Effect<void>
-    /** An effect that resolves at the first `notify` after this one ran. */
-    readonly watch: Effect.Effect<Effect.Effect<void>>
+    /** Notifications from now on; one pending at most (a watcher wants "something new", not how much). */
+    readonly watch: Effect.Effect<PubSub.Subscription<void>, never, Scope.Scope>
   }
 >()("@messaging-api/delivery/WorkIndex") {
   static readonly layer = Layer.effect(
     WorkIndex,
     Effect.gen(function* () {
       const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-      let signal = Deferred.makeUnsafe<void>()
+      const notifications = yield* PubSub.sliding<void>(1)
 
       const due = Effect.fn("WorkIndex.due")(function* (options: {
         readonly limit: number
@@ -187,15 +187,9 @@ export class WorkIndex extends Context.Service<
         dueAt: string | null
       ) => submitSettlement({ conversationId, version, installationId, dueAt })
 
-      const notify = Effect.sync(() => {
-        const previous = signal
-        signal = Deferred.makeUnsafe<void>()
-        Deferred.doneUnsafe(previous, Effect.void)
-      })
+      const notify = PubSub.publish(notifications, undefined).pipe(Effect.asVoid)
 
-      const watch = Effect.sync(() => Deferred.await(signal))
-
-      return WorkIndex.of({ due, hint, settle, notify, watch })
+      return WorkIndex.of({ due, hint, settle, notify, watch: PubSub.subscribe(notifications) })
     })
   )
 }

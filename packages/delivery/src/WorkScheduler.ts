@@ -1,5 +1,5 @@
 import type { ConversationId } from "@messaging-api/domain/Ids"
-import { Effect } from "effect"
+import { Effect, PubSub } from "effect"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
 import { ShardOwnership } from "./ShardOwnership.ts"
@@ -25,8 +25,10 @@ export const run = (options: {
     const settings = yield* DeliverySettings
     const draining = yield* Draining
     const ownership = yield* ShardOwnership
+    const hinted = yield* index.watch
     while (!draining.isDraining()) {
-      const changed = yield* index.watch
+      // The look below sees every hint committed so far; only later ones should cut the sleep short.
+      yield* PubSub.takeUpTo(hinted, 1)
       const due = yield* index
         .due({
           limit: BATCH,
@@ -48,9 +50,9 @@ export const run = (options: {
       yield* Effect.forEach(due, options.start, { discard: true })
       if (due.length < BATCH) {
         yield* Effect.sleep(settings.pollInterval).pipe(
-          Effect.raceFirst(changed),
+          Effect.raceFirst(PubSub.take(hinted)),
           Effect.raceFirst(draining.started)
         )
       }
     }
-  }).pipe(Effect.withSpan("WorkScheduler.run"))
+  }).pipe(Effect.scoped, Effect.withSpan("WorkScheduler.run"))

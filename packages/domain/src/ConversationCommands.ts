@@ -134,3 +134,15 @@ export type ConversationRejection =
   | ConversationNotStarted
   | UnknownBotMessage
   | NotDeadLettered
+
+/** What a command may be refused with (`never`: it is never refused, at most it changes nothing). */
+export type RejectionOf<C extends ConversationCommand> = {
+  readonly ReceiveUserMessage: DuplicateUserMessage | MessageIdReused
+  readonly CompleteBotTurn: never
+  readonly FailBotTurn: never
+  readonly PostBotMessage: ConversationNotStarted
+  readonly RecordDeliveryAttempt: never
+  readonly RequestRedelivery: ConversationNotStarted | UnknownBotMessage | NotDeadLettered
+  readonly PauseDeliveries: never
+  readonly ResumeDeliveries: never
+}[C["_tag"]]

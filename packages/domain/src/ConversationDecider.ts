@@ -2,12 +2,12 @@ import { Result } from "effect"
 import type {
   CompleteBotTurn,
   ConversationCommand,
-  ConversationRejection,
   FailBotTurn,
   PauseDeliveries,
   PostBotMessage,
   ReceiveUserMessage,
   RecordDeliveryAttempt,
+  RejectionOf,
   RequestRedelivery,
   ResumeDeliveries
 } from "./ConversationCommands.ts"
@@ -36,13 +36,16 @@ import type { DecisionState } from "./DecisionState.ts"
 import * as InstallationScope from "./InstallationScope.ts"
 
 /** The result of a command: the events to append (possibly none), or why nothing changes. */
-export type Decision = Result.Result<ReadonlyArray<ConversationEvent>, ConversationRejection>
+export type Decision<C extends ConversationCommand = ConversationCommand> = Result.Result<
+  ReadonlyArray<ConversationEvent>,
+  RejectionOf<C>
+>
 
 /** A pull-only conversation's bot messages say so: they are not delivered. */
 const deliveryOf = (started: ConversationStarted | null): { readonly delivery?: "pull" } =>
   started?.delivery === "pull" ? { delivery: "pull" } : {}
 
-const accept = (...events: ReadonlyArray<ConversationEvent>): Decision => Result.succeed(events)
+const accept = (...events: ReadonlyArray<ConversationEvent>): Decision<never> => Result.succeed(events)
 
 /**
  * What each command records once the state has let it through: pure functions of the command
@@ -176,7 +179,7 @@ export const recorded = {
 export const repeated = (
   command: ReceiveUserMessage,
   seen: { readonly messageId: string; readonly userId: string; readonly fingerprint: string }
-): ConversationRejection =>
+): RejectionOf<ReceiveUserMessage> =>
   seen.fingerprint === command.fingerprint
     ? new DuplicateUserMessage({
         original: {
@@ -192,7 +195,10 @@ export const repeated = (
  * and refused by the event store (its event id is the message id), whose answer the front door
  * turns into the same duplicate or conflict.
  */
-const receiveUserMessage = (command: ReceiveUserMessage, state: DecisionState): Decision => {
+const receiveUserMessage = (
+  command: ReceiveUserMessage,
+  state: DecisionState
+): Decision<ReceiveUserMessage> => {
   const seen = state.recentUserMessages.find(
     (message) => message.externalMessageId === command.externalMessageId
   )
@@ -204,10 +210,10 @@ const isOpenTurn = (state: DecisionState, userMessageId: string) =>
   state.openTurns.some((turn) => turn.userMessageId === userMessageId)
 
 /** Completing a turn that is no longer open is a retry of work already recorded: nothing to add. */
-const completeBotTurn = (command: CompleteBotTurn, state: DecisionState): Decision =>
+const completeBotTurn = (command: CompleteBotTurn, state: DecisionState): Decision<CompleteBotTurn> =>
   isOpenTurn(state, command.userMessageId) ? accept(...recorded.botTurn(command, state.started)) : accept()
 
-const failBotTurn = (command: FailBotTurn, state: DecisionState): Decision => {
+const failBotTurn = (command: FailBotTurn, state: DecisionState): Decision<FailBotTurn> => {
   const turn = state.openTurns.find((open) => open.userMessageId === command.userMessageId)
   return turn === undefined ? accept() : accept(recorded.botTurnFailure(command, turn.failures))
 }
@@ -222,7 +228,7 @@ const startedInScope = (
 ): started is NonNullable<DecisionState["started"]> =>
   started !== null && InstallationScope.allows(command.scope ?? "all", started.installationId)
 
-const postBotMessage = (command: PostBotMessage, state: DecisionState): Decision => {
+const postBotMessage = (command: PostBotMessage, state: DecisionState): Decision<PostBotMessage> => {
   if (!startedInScope(command, state.started)) return Result.fail(new ConversationNotStarted())
   // An id still held is a repeat; one already delivered is refused by the event store's unique event id.
   if (held(state, command.message.messageId) !== undefined) return accept()
@@ -238,7 +244,10 @@ const held = (state: DecisionState, id: string) =>
  * Attempts are recorded only for the message at the head of the outbox, so order holds; an
  * attempt for any other message (one further back, dead-lettered or delivered) changes nothing.
  */
-const recordDeliveryAttempt = (command: RecordDeliveryAttempt, state: DecisionState): Decision => {
+const recordDeliveryAttempt = (
+  command: RecordDeliveryAttempt,
+  state: DecisionState
+): Decision<RecordDeliveryAttempt> => {
   const head = state.outbox[0]
   if (head === undefined || head.messageId !== command.messageId) return accept()
   return accept(...recorded.attempt(command, head.attempts))
@@ -250,7 +259,7 @@ const recordDeliveryAttempt = (command: RecordDeliveryAttempt, state: DecisionSt
  * (or never was this conversation's): `UnknownBotMessage`, which the front door, knowing from the
  * log that the message exists, answers as not dead-lettered.
  */
-const requestRedelivery = (command: RequestRedelivery, state: DecisionState): Decision => {
+const requestRedelivery = (command: RequestRedelivery, state: DecisionState): Decision<RequestRedelivery> => {
   if (!startedInScope(command, state.started)) return Result.fail(new ConversationNotStarted())
   const message = held(state, command.messageId)
   if (message === undefined) return Result.fail(new UnknownBotMessage({ messageId: command.messageId }))
@@ -264,16 +273,23 @@ const requestRedelivery = (command: RequestRedelivery, state: DecisionState): De
  * A conversation records the pause once, and only when it has a delivery to hold back; a pause it
  * already recorded, or one with nothing waiting, changes nothing.
  */
-const pauseDeliveries = (command: PauseDeliveries, state: DecisionState): Decision =>
+const pauseDeliveries = (command: PauseDeliveries, state: DecisionState): Decision<PauseDeliveries> =>
   state.started === null || state.outbox.length === 0 || state.deliveriesPausedAt !== null
     ? accept()
     : accept(recorded.pause(command, state.started.installationId))
 
 /** Only a conversation that recorded a pause records its end. */
-const resumeDeliveries = (command: ResumeDeliveries, state: DecisionState): Decision =>
+const resumeDeliveries = (command: ResumeDeliveries, state: DecisionState): Decision<ResumeDeliveries> =>
   state.deliveriesPausedAt === null ? accept() : accept(recorded.resume(command))
 
-export const decide = (command: ConversationCommand, state: DecisionState): Decision => {
+/**
+ * Each command's function is typed with its own rejections; the switch cannot carry that to the
+ * generic result, hence the one widening here.
+ */
+export const decide = <C extends ConversationCommand>(command: C, state: DecisionState): Decision<C> =>
+  decideAny(command, state) as Decision<C>
+
+const decideAny = (command: ConversationCommand, state: DecisionState): Decision => {
   switch (command._tag) {
     case "ReceiveUserMessage":
       return receiveUserMessage(command, state)

@@ -20,11 +20,13 @@ export class ConversationUnavailable extends Schema.TaggedError<ConversationUnav
   { message: Schema.String }
 ) {}
 
-/** Why a command changed nothing: the decider's rejection, an event already recorded, or the store. */
-export type CommandError =
-  | ConversationCommands.ConversationRejection
-  | DuplicateEventId
-  | ConversationUnavailable
+/**
+ * Why a command changed nothing: the decider's rejection (each command's own), an event already
+ * recorded, or the store.
+ */
+export type CommandError<
+  C extends ConversationCommands.ConversationCommand = ConversationCommands.ConversationCommand
+> = ConversationCommands.RejectionOf<C> | DuplicateEventId | ConversationUnavailable
 
 export interface CommandResult {
   readonly events: ReadonlyArray<ConversationEvent>
@@ -60,10 +62,10 @@ export class Conversations extends Context.Service<
       command: ConversationCommands.ReceiveUserMessage
     ): Effect.Effect<ReceivedMessage, ConversationCommands.MessageIdReused | ConversationUnavailable>
     /** Runs any command against one conversation. */
-    execute(
+    execute<C extends ConversationCommands.ConversationCommand>(
       conversationId: ConversationId,
-      command: ConversationCommands.ConversationCommand
-    ): Effect.Effect<CommandResult, CommandError>
+      command: C
+    ): Effect.Effect<CommandResult, CommandError<C>>
     /**
      * A bot message posted later by the bot; validated, appended, then delivered in order. A
      * conversation outside the scope is not found, like an unknown one.
