@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto"
 import { createServer, type IncomingHttpHeaders } from "node:http"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { eventually, request } from "./ApiRequest.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
 import { adminToken, type RunningServer, startServer } from "./ServerProcess.ts"
@@ -11,41 +12,6 @@ import { adminToken, type RunningServer, startServer } from "./ServerProcess.ts"
 // 127.0.0.1) and continued by the bot and the response endpoint (`traceparent`), and JSON logs.
 
 const databaseUrl = await fileDatabaseUrl()
-
-interface JsonResponse {
-  readonly status: number
-  // biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-  readonly json: any
-  readonly text: string
-}
-
-const request = (method: string, url: string, token: string | undefined, body?: unknown) =>
-  Effect.promise(async (): Promise<JsonResponse> => {
-    const response = await fetch(url, {
-      method,
-      headers: {
-        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-        ...(body === undefined ? {} : { "content-type": "application/json" })
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    let json: unknown = null
-    try {
-      json = text === "" ? null : JSON.parse(text)
-    } catch {}
-    return { status: response.status, json, text }
-  })
-
-/** Polls until `check` gives a value; the test's timeout bounds it. */
-const eventually = <A>(check: Effect.Effect<A | undefined>) =>
-  Effect.gen(function* () {
-    while (true) {
-      const value = yield* check
-      if (value !== undefined) return value
-      yield* Effect.sleep("20 millis")
-    }
-  })
 
 /** An installation with `bot`, delivering to `responseUrl`, a token for it, and one message sent. */
 const sendOne = (server: RunningServer, responseUrl: string, bot: unknown = { _tag: "echo" }) =>
