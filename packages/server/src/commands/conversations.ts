@@ -4,6 +4,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { installationScope } from "./InstallationScopeFlag.ts"
 import { InvalidFlagValue } from "./installations.ts"
+import { json } from "./JsonFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
@@ -27,11 +28,6 @@ const ConversationWithMessages = Schema.Struct({
   messages: Schema.Array(ReadModels.MessageRecord)
 })
 const encodeShown = Schema.encodeSync(Schema.fromJsonString(ConversationWithMessages))
-
-const json = Flag.Boolean("json").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("Print one JSON document instead of text")
-)
 
 const clip = (text: string, max = 60): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
 

@@ -8,6 +8,7 @@ import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { installationScope } from "./InstallationScopeFlag.ts"
+import { json } from "./JsonFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 const decodeMessageId = Schema.decodeUnknownOption(Ids.MessageId)
@@ -27,11 +28,6 @@ const DeliveriesLive = Layer.mergeAll(
 
 const encodeList = Schema.encodeSync(Schema.fromJsonString(Schema.Array(DeliveryRecord)))
 const encodeAccepted = Schema.encodeSync(Schema.fromJsonString(BotMessagesApi.AcceptedBotMessage))
-
-const json = Flag.Boolean("json").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("Print one JSON document instead of text")
-)
 
 const lastAnswer = (record: DeliveryRecord) =>
   record.lastError ?? (record.lastStatus === null ? "-" : `HTTP ${record.lastStatus}`)
