@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { request } from "./ApiRequest.ts"
 import { assertUserError, parseJson, succeeded } from "./CliResult.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
+import { request } from "./ServerApi.ts"
 import { adminToken, runCli, startServer } from "./ServerProcess.ts"
 
 // `messaging-api conversations list|show` as an operator runs them: conversations written by a real

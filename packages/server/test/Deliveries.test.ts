@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { eventually, request } from "./ApiRequest.ts"
 import { succeeded } from "./CliResult.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { type Arrival, startReceiver } from "./Receiver.ts"
-import { adminToken, runCli, startServer } from "./ServerProcess.ts"
+import { converse, eventually, installationWithToken, request } from "./ServerApi.ts"
+import { runCli, startServer } from "./ServerProcess.ts"
 
 // Dead letters and redelivery end to end: a real `serve` process, a real response endpoint on
 // 127.0.0.1, the HTTP API and the `messaging-api deliveries` CLI as an operator runs them; and
@@ -19,31 +19,13 @@ const accepted = (arrivals: ReadonlyArray<Arrival>, webhookId: string) =>
 /** An echo installation delivering to `responseUrl` (millisecond retries), a token limited to it, and a message sent. */
 const conversationWithReply = (server: { readonly url: string }, responseUrl: string) =>
   Effect.gen(function* () {
-    const created = yield* request("POST", `${server.url}/v1/installations`, adminToken, {
+    const target = yield* installationWithToken(server.url, {
       bot: { _tag: "echo" },
       responseUrl,
-      retrySchedule: "10ms,20ms",
-      skipVerify: true
+      retrySchedule: "10ms,20ms"
     })
-    assert.strictEqual(created.status, 201, created.text)
-    const token = yield* request("POST", `${server.url}/v1/tokens`, adminToken, {
-      name: "deliveries test",
-      installationIds: [created.json.id]
-    })
-    assert.strictEqual(token.status, 201, token.text)
-    const sent = yield* request("POST", created.json.webhookUrl, token.json.token, {
-      userId: "user-1",
-      messageId: randomUUID(),
-      conversationId: `conversation-${randomUUID()}`,
-      type: "text",
-      text: "reply to me"
-    })
-    assert.strictEqual(sent.status, 200, sent.text)
-    return {
-      installationId: created.json.id as string,
-      token: token.json.token as string,
-      conversationId: sent.json.conversation.id as string
-    }
+    const conversationId = yield* converse(target, ["reply to me"])
+    return { installationId: target.id, token: target.token, conversationId }
   })
 
 /** The installation's dead letters as `GET /v1/deliveries` lists them, once there is one. */
