@@ -5,6 +5,7 @@ import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { installationScope } from "./InstallationScopeFlag.ts"
 import { InvalidFlagValue } from "./installations.ts"
 import { json } from "./JsonFlag.ts"
+import { limit } from "./LimitFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
@@ -48,12 +49,7 @@ const list = Command.make(
       Flag.optional,
       Flag.withDescription("Only those with this conversationId of the application's")
     ),
-    limit: Flag.Int("limit").pipe(
-      Flag.optional,
-      Flag.withDescription(
-        `How many, newest first (default ${ReadModels.defaultPageSize}, at most ${ReadModels.maxPageSize})`
-      )
-    ),
+    limit,
     cursor: Flag.String("cursor").pipe(
       Flag.optional,
       Flag.withDescription("The next page: the cursor the previous page ended with")
