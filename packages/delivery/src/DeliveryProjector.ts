@@ -3,7 +3,8 @@ import {
   ConversationOwners,
   ConversationStream,
   EventStore,
-  Ids
+  Ids,
+  ProjectionCheckpoints
 } from "@messaging-api/domain"
 import { Effect, Layer, Result, Schedule, Stream } from "effect"
 import { Sharding } from "effect/cluster"
@@ -61,16 +62,7 @@ export const layer = Layer.effectDiscard(
     const index = yield* WorkIndex
     const owners = yield* ConversationOwners.ConversationOwners
 
-    const readCheckpoint = sql<{ transaction_id: string; position: string }>`
-      SELECT transaction_id::text, position::text FROM projection_checkpoints WHERE name = ${CHECKPOINT}
-    `.pipe(
-      Effect.map((rows): EventStore.LogPosition => {
-        const row = rows[0]
-        return row === undefined
-          ? EventStore.logStart
-          : { transactionId: Number(row.transaction_id), position: Number(row.position) }
-      })
-    )
+    const readCheckpoint = ProjectionCheckpoints.read(sql, CHECKPOINT)
 
     /** A synchronous decode per event: the follower reads every event of the log. */
     const decode = (recorded: EventStore.RecordedEvent, conversationId: Ids.ConversationId) => {
@@ -120,14 +112,7 @@ export const layer = Layer.effectDiscard(
               installationId: installations.get(conversationId) ?? null
             }))
           )
-          yield* sql`
-            INSERT INTO projection_checkpoints (name, transaction_id, position, updated_at)
-            VALUES (${CHECKPOINT}, ${String(last.transactionId)}::xid8, ${last.position}, now())
-            ON CONFLICT (name) DO UPDATE SET
-              transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()
-            WHERE (projection_checkpoints.transaction_id, projection_checkpoints.position)
-                < (EXCLUDED.transaction_id, EXCLUDED.position)
-          `
+          yield* ProjectionCheckpoints.save(sql, CHECKPOINT, last)
         })
       )
       if (hints.size > 0) yield* index.notify

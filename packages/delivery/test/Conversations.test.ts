@@ -14,7 +14,7 @@ import {
 import { Conversations } from "@messaging-api/domain/Conversations"
 import { Deliveries } from "@messaging-api/domain/Deliveries"
 import type { Installation } from "@messaging-api/domain/Installation"
-import { Duration, Effect, HashMap, Layer, Schedule, type Schema, Stream } from "effect"
+import { Duration, Effect, HashMap, Layer, Schedule, Stream } from "effect"
 import { Webhook } from "standardwebhooks"
 import { inject } from "vitest"
 import { replyIdFor } from "../src/ActorBotTurn.ts"
@@ -22,6 +22,7 @@ import * as ConversationsEngine from "../src/Conversations.ts"
 import * as DeliveriesReadModel from "../src/Deliveries.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
 import * as Receiver from "./Receiver.ts"
+import { userMessage } from "./UserMessages.ts"
 
 /** This file's installations: its workers leave other test files' conversations alone (one database for all). */
 const mine = new Set<string>()
@@ -67,30 +68,6 @@ const install = (responseUrl: string, options: Partial<Installations.NewInstalla
     mine.add(installation.id)
     return installation
   })
-
-const userMessage = (
-  installation: Installation,
-  conversation: string,
-  text: string,
-  options: { readonly type?: string; readonly payload?: Schema.Json; readonly user?: string } = {}
-) => {
-  const externalMessageId = `msg-${randomUUID()}`
-  const user = options.user ?? "user-1"
-  return new ConversationCommands.ReceiveUserMessage({
-    conversationId: Ids.conversationIdFor(installation.id, conversation),
-    installationId: installation.id,
-    externalConversationId: conversation,
-    messageId: Ids.userMessageIdFor(installation.id, externalMessageId),
-    externalMessageId,
-    userId: Ids.userIdFor(installation.id, user),
-    externalUserId: user,
-    type: options.type ?? "text",
-    text,
-    payload: options.payload ?? { text },
-    fingerprint: `fingerprint:${text}`,
-    at: new Date().toISOString()
-  })
-}
 
 const send = (installation: Installation, conversation: string, text: string) =>
   Effect.gen(function* () {

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
-import type { Installation } from "@messaging-api/domain/Installation"
 import { Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { inject } from "vitest"
 import { replyIdFor } from "../src/ActorBotTurn.ts"
@@ -10,6 +9,7 @@ import * as ConversationsEngine from "../src/Conversations.ts"
 import { write } from "../src/ConversationWriter.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
 import * as Receiver from "./Receiver.ts"
+import { userMessage } from "./UserMessages.ts"
 
 const Storage = Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer).pipe(
   Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 12 }))
@@ -41,24 +41,6 @@ const install = (responseUrl: string) =>
     mine.add(installation.id)
     return installation
   })
-
-const userMessage = (installation: Installation, conversation: string, text: string) => {
-  const externalMessageId = `msg-${randomUUID()}`
-  return new ConversationCommands.ReceiveUserMessage({
-    conversationId: Ids.conversationIdFor(installation.id, conversation),
-    installationId: installation.id,
-    externalConversationId: conversation,
-    messageId: Ids.userMessageIdFor(installation.id, externalMessageId),
-    externalMessageId,
-    userId: Ids.userIdFor(installation.id, "user-1"),
-    externalUserId: "user-1",
-    type: "text",
-    text,
-    payload: { text },
-    fingerprint: text,
-    at: new Date().toISOString()
-  })
-}
 
 const textOf = (request: Receiver.ReceivedRequest) =>
   (JSON.parse(request.body) as { payload: { text: string } }).payload.text

@@ -29,6 +29,18 @@ export const LogPosition = Schema.Struct({ transactionId: Schema.Finite, positio
 export type LogPosition = typeof LogPosition.Type
 export const logStart: LogPosition = { transactionId: 0, position: 0 }
 
+/** A log position as SQL reads it (`transaction_id::text, position::text`: an xid8 overflows int4). */
+export interface LogPositionRow {
+  readonly transaction_id: string
+  readonly position: string
+}
+
+/** The position in the first row, or the start of the log when there is none. */
+export const firstLogPosition = (rows: ReadonlyArray<LogPositionRow>): LogPosition =>
+  rows[0] === undefined
+    ? logStart
+    : { transactionId: Number(rows[0].transaction_id), position: Number(rows[0].position) }
+
 export interface RecordedEvent {
   readonly position: number
   readonly transactionId: number
@@ -466,19 +478,12 @@ function makeEventStore() {
         LIMIT ${limit}
       `.pipe(Effect.map((rows) => rows.map(toRecorded)))
 
-    const head = sql<{ transaction_id: string; position: string }>`
+    const head = sql<LogPositionRow>`
       SELECT transaction_id::text AS transaction_id, position::text AS position FROM events
       WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY transaction_id DESC, position DESC
       LIMIT 1
-    `.pipe(
-      Effect.map(
-        (rows): LogPosition =>
-          rows[0] === undefined
-            ? logStart
-            : { transactionId: Number(rows[0].transaction_id), position: Number(rows[0].position) }
-      )
-    )
+    `.pipe(Effect.map(firstLogPosition))
 
     const readAll = (from: LogPosition = logStart, batchSize = 1000) =>
       Stream.paginate(from, (position) =>

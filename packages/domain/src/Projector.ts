@@ -1,7 +1,8 @@
 import { Clock, Context, Effect, Layer, Metric, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { EventStore, type LogPosition, logPositionOf, logStart, type RecordedEvent } from "./EventStore.ts"
+import { EventStore, type LogPosition, logPositionOf, type RecordedEvent } from "./EventStore.ts"
 import { conversationOfStream } from "./Ids.ts"
+import * as ProjectionCheckpoints from "./ProjectionCheckpoints.ts"
 import { projectBatch } from "./ReadModelProjection.ts"
 
 /**
@@ -96,27 +97,9 @@ function make(options?: ProjectorOptions) {
     const store = yield* EventStore
     const batchSize = options?.batchSize ?? 500
 
-    const checkpoint = sql<{ transaction_id: string; position: string }>`
-      SELECT transaction_id::text AS transaction_id, position::text AS position
-      FROM projection_checkpoints WHERE name = ${checkpointName}
-    `.pipe(
-      Effect.map(
-        (rows): LogPosition =>
-          rows[0] === undefined
-            ? logStart
-            : { transactionId: Number(rows[0].transaction_id), position: Number(rows[0].position) }
-      )
-    )
-
-    // Only forward: a projector that lags behind another one never moves the checkpoint back.
-    const saveCheckpoint = (position: LogPosition) => sql`
-      INSERT INTO projection_checkpoints (name, transaction_id, position, updated_at)
-      VALUES (${checkpointName}, ${String(position.transactionId)}::xid8, ${position.position}, now())
-      ON CONFLICT (name) DO UPDATE
-        SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()
-        WHERE (projection_checkpoints.transaction_id, projection_checkpoints.position)
-            < (EXCLUDED.transaction_id, EXCLUDED.position)
-    `
+    const checkpoint = ProjectionCheckpoints.read(sql, checkpointName)
+    const saveCheckpoint = (position: LogPosition) =>
+      ProjectionCheckpoints.save(sql, checkpointName, position)
 
     const lock = sql`SELECT pg_advisory_xact_lock(${lockKey})`
 

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto"
-import { createServer, type IncomingHttpHeaders } from "node:http"
 import { assert, layer } from "@effect/vitest"
 import { AccessTokens, Installations } from "@messaging-api/domain"
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
 import { Webhook } from "standardwebhooks"
+import { startReceiver, waitFor } from "./LoopbackReceiver.ts"
 import { makeEngineTestLayer, postJson } from "./TestServer.ts"
 
 // POST /v1/conversations/{id}/messages on the real server with the real delivery engine (actors,
@@ -13,38 +13,6 @@ import { makeEngineTestLayer, postJson } from "./TestServer.ts"
 const mine = new Set<string>()
 
 const TestLayer = makeEngineTestLayer({ mine })
-
-interface Delivery {
-  readonly body: string
-  readonly headers: IncomingHttpHeaders
-}
-
-/** The application's response endpoint: answers 200 and keeps what it got. */
-const startReceiver = Effect.gen(function* () {
-  const received: Array<Delivery> = []
-  const server = yield* Effect.acquireRelease(
-    Effect.callback<ReturnType<typeof createServer>>((resume) => {
-      const server = createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          received.push({ body: Buffer.concat(chunks).toString("utf8"), headers: request.headers })
-          response.statusCode = 200
-          response.end()
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.callback<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
-  return { url: `http://127.0.0.1:${port}/replies`, received }
-})
 
 /** An installation of this file's, with a token limited to it. */
 const installationWithToken = (responseUrl: string) =>
@@ -65,19 +33,14 @@ const installationWithToken = (responseUrl: string) =>
     return { installation, token: created.token }
   })
 
-const waitFor = (condition: () => boolean) =>
-  Effect.suspend(() => (condition() ? Effect.void : Effect.fail("not yet"))).pipe(
-    Effect.retry(Schedule.spaced("20 millis"))
-  )
-
 layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
   "POST /v1/conversations/{botpressConversationId}/messages",
   (it) => {
     it.effect("delivers a bot's later message, signed, after the reply; other tokens get 404", () =>
       Effect.gen(function* () {
-        const receiver = yield* startReceiver
-        const a = yield* installationWithToken(receiver.url)
-        const b = yield* installationWithToken(receiver.url)
+        const receiver = yield* startReceiver()
+        const a = yield* installationWithToken(`${receiver.url}/replies`)
+        const b = yield* installationWithToken(`${receiver.url}/replies`)
         const external = `conversation-${randomUUID()}`
         const received = yield* postJson(
           `/webhooks/${a.installation.webhookId}`,
@@ -86,7 +49,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
         )
         assert.strictEqual(received.status, 200, received.text)
         const conversationId: string = received.json.conversation.id
-        yield* waitFor(() => receiver.received.length >= 1)
+        yield* waitFor(() => receiver.arrivals.length >= 1 || undefined)
 
         const path = `/v1/conversations/${conversationId}/messages`
         const posted = yield* postJson(path, { type: "text", payload: { text: "later" } }, a.token)
@@ -94,8 +57,8 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
         assert.strictEqual(posted.json.botpressConversationId, conversationId)
         const messageId: string = posted.json.botpressMessageId
 
-        yield* waitFor(() => receiver.received.length >= 2)
-        const delivery = receiver.received[1]!
+        yield* waitFor(() => receiver.arrivals.length >= 2 || undefined)
+        const delivery = receiver.arrivals[1]!
         assert.strictEqual(delivery.headers["webhook-id"], messageId)
         // The library an application would use verifies it with the installation's secret.
         assert.deepStrictEqual(
@@ -130,8 +93,8 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
 
     it.effect("refuses a payload that does not fit its Botpress type, and a body without a type", () =>
       Effect.gen(function* () {
-        const receiver = yield* startReceiver
-        const a = yield* installationWithToken(receiver.url)
+        const receiver = yield* startReceiver()
+        const a = yield* installationWithToken(`${receiver.url}/replies`)
         const received = yield* postJson(
           `/webhooks/${a.installation.webhookId}`,
           {
@@ -168,10 +131,10 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })(
         // Other types pass through unchecked, as in Botpress.
         const custom = yield* postJson(path, { type: "custom", payload: { any: [1, 2] } }, a.token)
         assert.strictEqual(custom.status, 202, custom.text)
-        yield* waitFor(() =>
-          receiver.received.some((delivery) => JSON.parse(delivery.body).type === "custom")
+        yield* waitFor(
+          () => receiver.arrivals.some((delivery) => JSON.parse(delivery.body).type === "custom") || undefined
         )
-        assert.isFalse(receiver.received.some((delivery) => JSON.parse(delivery.body).type === "image"))
+        assert.isFalse(receiver.arrivals.some((delivery) => JSON.parse(delivery.body).type === "image"))
       })
     )
   }

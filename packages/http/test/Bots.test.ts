@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto"
-import { createServer, type IncomingHttpHeaders } from "node:http"
 import { assert, layer } from "@effect/vitest"
 import { Projector } from "@messaging-api/domain"
 import { Effect, Layer, Schedule } from "effect"
+import { type Answer, startReceiver, waitFor } from "./LoopbackReceiver.ts"
 import { adminToken, makeEngineTestLayer, postJson, send } from "./TestServer.ts"
 
 // Bots from the outside: the llm bot against an OpenAI-compatible server of this test's own on
@@ -19,13 +19,6 @@ const TestLayer = Projector.Projector.layer.pipe(
 
 const API_KEY = "sk-test-0123456789-secret"
 
-interface Arrival {
-  readonly path: string
-  readonly headers: IncomingHttpHeaders
-  // biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-  readonly json: any
-}
-
 /**
  * The application and its bots on one server: `/replies` (deliveries, 200), `/bot` (an http bot
  * answering one text message) and `/v1/chat/completions` (an OpenAI-compatible model whose
@@ -33,91 +26,67 @@ interface Arrival {
  * the key echoed in its message; `unknown` 404; `flaky` 500 on its first call, then as `ok`;
  * `parts` two text parts).
  */
-const startServer = Effect.gen(function* () {
-  const arrivals: Array<Arrival> = []
+const startServer = Effect.suspend(() => {
   let flakyCalls = 0
-  const server = yield* Effect.acquireRelease(
-    Effect.callback<ReturnType<typeof createServer>>((resume) => {
-      const server = createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8")
-          const json = text === "" ? null : JSON.parse(text)
-          arrivals.push({ path: request.url ?? "", headers: request.headers, json })
-          const answer = (status: number, body: unknown) => {
-            response.statusCode = status
-            response.setHeader("content-type", "application/json")
-            response.end(JSON.stringify(body))
+  return startReceiver(({ path, headers, json }): Answer => {
+    if (path === "/bot")
+      return { status: 200, json: [{ type: "text", payload: { text: `http: ${json.text}` } }] }
+    if (path !== "/v1/chat/completions") return { status: 200, json: {} }
+    const lastUser = [...json.messages].reverse().find((m: { role: string }) => m.role === "user")
+    const ok: Answer = {
+      status: 200,
+      json: {
+        id: "chatcmpl-1",
+        object: "chat.completion",
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: `reply to: ${lastUser?.content}` },
+            finish_reason: "stop"
           }
-          if (request.url === "/bot")
-            return answer(200, [{ type: "text", payload: { text: `http: ${json.text}` } }])
-          if (request.url !== "/v1/chat/completions") return answer(200, {})
-          const lastUser = [...json.messages].reverse().find((m: { role: string }) => m.role === "user")
-          const ok = () =>
-            answer(200, {
-              id: "chatcmpl-1",
-              object: "chat.completion",
-              choices: [
-                {
-                  index: 0,
-                  message: { role: "assistant", content: `reply to: ${lastUser?.content}` },
-                  finish_reason: "stop"
-                }
-              ],
-              usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 }
-            })
-          switch (json.model) {
-            case "bad-key":
-              return answer(401, {
-                error: {
-                  message: `Incorrect API key provided: ${request.headers.authorization}`,
-                  type: "invalid_request_error"
-                }
-              })
-            case "unknown":
-              return answer(404, { error: "model 'unknown' not found" })
-            case "flaky":
-              flakyCalls++
-              return flakyCalls === 1 ? answer(500, { error: { message: "overloaded" } }) : ok()
-            case "parts":
-              return answer(200, {
-                choices: [
-                  {
-                    message: {
-                      role: "assistant",
-                      content: [
-                        { type: "text", text: "first part" },
-                        { type: "text", text: "second part" }
-                      ]
-                    },
-                    finish_reason: "stop"
-                  }
-                ]
-              })
-            default:
-              return ok()
+        ],
+        usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 }
+      }
+    }
+    switch (json.model) {
+      case "bad-key":
+        return {
+          status: 401,
+          json: {
+            error: {
+              message: `Incorrect API key provided: ${headers.authorization}`,
+              type: "invalid_request_error"
+            }
           }
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.callback<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
-  return { url: `http://127.0.0.1:${port}`, arrivals }
+        }
+      case "unknown":
+        return { status: 404, json: { error: "model 'unknown' not found" } }
+      case "flaky":
+        flakyCalls++
+        return flakyCalls === 1 ? { status: 500, json: { error: { message: "overloaded" } } } : ok
+      case "parts":
+        return {
+          status: 200,
+          json: {
+            choices: [
+              {
+                message: {
+                  role: "assistant",
+                  content: [
+                    { type: "text", text: "first part" },
+                    { type: "text", text: "second part" }
+                  ]
+                },
+                finish_reason: "stop"
+              }
+            ]
+          }
+        }
+      default:
+        return ok
+    }
+  })
 })
-
-const waitFor = <A>(find: () => A | undefined) =>
-  Effect.suspend(() => {
-    const found = find()
-    return found === undefined ? Effect.fail("not yet") : Effect.succeed(found)
-  }).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
 
 /** An installation made through the admin API (this file's), and a token limited to it. */
 const installation = (admin: string, body: Record<string, unknown>) =>

@@ -1,8 +1,8 @@
-import { createServer } from "node:http"
 import { assert, layer } from "@effect/vitest"
 import { AccessTokens, EndpointGuard } from "@messaging-api/domain"
 import { Duration, Effect, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
+import { startReceiver as startLoopbackReceiver } from "./LoopbackReceiver.ts"
 import { adminToken, eventCount, makeEngineTestLayer, postJson } from "./TestServer.ts"
 
 // The endpoint guard from the outside: the real server and delivery engine, names resolved by a
@@ -39,33 +39,12 @@ const mine = new Set<string>()
 
 const TestLayer = makeEngineTestLayer({ mine, guard, delivery: { pollInterval: Duration.millis(50) } })
 
-/** A response endpoint on 127.0.0.1 that answers 200, closes the connection, and keeps what it got. */
-const startReceiver = Effect.gen(function* () {
-  const bodies: Array<string> = []
-  const server = yield* Effect.acquireRelease(
-    Effect.callback<ReturnType<typeof createServer>>((resume) => {
-      const server = createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          bodies.push(Buffer.concat(chunks).toString("utf8"))
-          // Every request on a connection of its own, so each one is resolved and checked anew (a
-          // kept-alive connection was checked when it was made, to the address it still talks to).
-          response.setHeader("connection", "close")
-          response.end()
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.callback<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-  const address = server.address()
-  return { port: typeof address === "object" && address !== null ? address.port : 0, bodies }
-})
+/**
+ * A response endpoint on 127.0.0.1 that answers 200 and closes the connection: every request on a
+ * connection of its own, so each one is resolved and checked anew (a kept-alive connection was
+ * checked when it was made, to the address it still talks to).
+ */
+const startReceiver = startLoopbackReceiver(() => ({ status: 200, headers: { connection: "close" } }))
 
 /** Installations whose response endpoint or bot is on a host of this file's refusals (other files share the database). */
 const refusedInstallations = Effect.gen(function* () {
@@ -108,14 +87,14 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("endpoint guard
           [{ responseUrl: "http://internal.test/hook", skipVerify: true }, "responseUrl"],
           [
             {
-              responseUrl: `http://127.0.0.1:${receiver.port}/replies`,
+              responseUrl: `${receiver.url}/replies`,
               bot: { _tag: "http", url: "http://internal.test/bot" }
             },
             "bot.url"
           ],
           [
             {
-              responseUrl: `http://127.0.0.1:${receiver.port}/replies`,
+              responseUrl: `${receiver.url}/replies`,
               bot: { _tag: "llm", baseUrl: "http://metadata.test/v1", model: "m", apiKey: "k" }
             },
             "bot.baseUrl"
@@ -139,7 +118,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("endpoint guard
         )
         assert.strictEqual(credentials.status, 400)
         assert.strictEqual(yield* refusedInstallations, before)
-        assert.deepStrictEqual(receiver.bodies, [], "no test message went anywhere")
+        assert.deepStrictEqual(receiver.arrivals, [], "no test message went anywhere")
         assert.deepStrictEqual(outsideLoopback, [])
       })
   )
@@ -162,7 +141,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("endpoint guard
         )
         assert.strictEqual(created.status, 201, created.text)
         mine.add(created.json.id)
-        assert.strictEqual(receiver.bodies.length, 1, "the test message reached the endpoint")
+        assert.strictEqual(receiver.arrivals.length, 1, "the test message reached the endpoint")
 
         // The name now points elsewhere on loopback, outside what was opened.
         names.set("rebind.test", "127.0.0.2")
@@ -191,12 +170,12 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("endpoint guard
         )
         assert.include(refusal, "not allowed")
         assert.include(refusal, "127.0.0.2")
-        assert.strictEqual(receiver.bodies.length, 1, "nothing was delivered to the rebound address")
+        assert.strictEqual(receiver.arrivals.length, 1, "nothing was delivered to the rebound address")
 
         // Pointed back at the opened address, the next retry delivers.
         names.set("rebind.test", "127.0.0.1")
-        yield* waitFor(Effect.sync(() => (receiver.bodies.length >= 2 ? true : undefined)))
-        assert.strictEqual(JSON.parse(receiver.bodies[1]!).payload.text, "hello")
+        yield* waitFor(Effect.sync(() => (receiver.arrivals.length >= 2 ? true : undefined)))
+        assert.strictEqual(JSON.parse(receiver.arrivals[1]!.body).payload.text, "hello")
         assert.isAbove(yield* eventCount(created.json.id), 3)
         assert.deepStrictEqual(outsideLoopback, [])
       })

@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from "node:crypto"
-import { createServer, type IncomingHttpHeaders } from "node:http"
 import { assert, layer } from "@effect/vitest"
-import { type Duration, Effect, Schedule } from "effect"
+import type { Duration } from "effect"
+import { Effect } from "effect"
 import { Webhook } from "standardwebhooks"
+import { type Arrival, startReceiver, waitFor } from "./LoopbackReceiver.ts"
 import { adminToken, client, makeEngineTestLayer, postJson, send } from "./TestServer.ts"
 
 // Signing-secret rotation from the outside: the admin API on the real server, with the real
@@ -18,49 +19,6 @@ const serverWithOverlap = (overlap: Duration.Input) =>
     settings: { secretRotationOverlap: overlap },
     delivery: { botTurnRetrySchedule: [10, 20] }
   })
-
-interface Arrival {
-  readonly path: string
-  readonly body: string
-  readonly headers: IncomingHttpHeaders
-}
-
-/** The application's endpoints: `/replies` (deliveries) and `/bot` (an http bot with nothing to say), both 200. */
-const startReceiver = Effect.gen(function* () {
-  const arrivals: Array<Arrival> = []
-  const server = yield* Effect.acquireRelease(
-    Effect.callback<ReturnType<typeof createServer>>((resume) => {
-      const server = createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          arrivals.push({
-            path: request.url ?? "",
-            body: Buffer.concat(chunks).toString("utf8"),
-            headers: request.headers
-          })
-          response.statusCode = 200
-          response.end()
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.callback<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
-  return { url: `http://127.0.0.1:${port}`, arrivals }
-})
-
-const waitFor = <A>(find: () => A | undefined) =>
-  Effect.suspend(() => {
-    const found = find()
-    return found === undefined ? Effect.fail("not yet") : Effect.succeed(found)
-  }).pipe(Effect.retry(Schedule.spaced("20 millis")))
 
 /** An installation made through the admin API (this file's), and a token limited to it. */
 const installation = (admin: string, body: Record<string, unknown>) =>
@@ -128,7 +86,7 @@ layer(serverWithOverlap("1 hour"), { timeout: 60_000, excludeTestServices: true 
   (it) => {
     it.effect("answers the new secret; deliveries then verify under the new and the old secret", () =>
       Effect.gen(function* () {
-        const receiver = yield* startReceiver
+        const receiver = yield* startReceiver()
         const admin = yield* adminToken
         const target = yield* installation(admin, {
           bot: { _tag: "echo" },
@@ -209,7 +167,7 @@ layer(serverWithOverlap("1 hour"), { timeout: 60_000, excludeTestServices: true 
 
     it.effect("http-bot requests carry both signatures too", () =>
       Effect.gen(function* () {
-        const receiver = yield* startReceiver
+        const receiver = yield* startReceiver()
         const admin = yield* adminToken
         const target = yield* installation(admin, {
           bot: { _tag: "http", url: `${receiver.url}/bot` },
@@ -236,7 +194,7 @@ layer(serverWithOverlap("300 millis"), { timeout: 60_000, excludeTestServices: t
   (it) => {
     it.effect("deliveries verify under the new secret only", () =>
       Effect.gen(function* () {
-        const receiver = yield* startReceiver
+        const receiver = yield* startReceiver()
         const admin = yield* adminToken
         const target = yield* installation(admin, {
           bot: { _tag: "echo" },

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { createServer, type Server } from "node:http"
+import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as Conversations from "@messaging-api/delivery/Conversations"
 import * as Deliveries from "@messaging-api/delivery/Deliveries"
@@ -20,51 +20,27 @@ import { inject } from "vitest"
 import { makeClient } from "../src/Client.ts"
 import { makeHttpLayer } from "../src/HttpApp.ts"
 import type { HttpSettingsShape } from "../src/HttpSettings.ts"
+import { type Arrival, startReceiver } from "./LoopbackReceiver.ts"
 
 /**
  * The real server on 127.0.0.1 (port 0) over the run's Postgres, with a real response endpoint
  * beside it: `/ok` answers 200, `/fail` answers 500.
  */
 
-export interface ReceivedRequest {
-  readonly path: string
-  readonly body: string
-}
-
 export class Receiver extends Context.Service<
   Receiver,
-  { readonly url: string; readonly received: Array<ReceivedRequest> }
+  { readonly url: string; readonly received: ReadonlyArray<Arrival> }
 >()("test/Receiver") {
   static readonly layer = Layer.effect(
     Receiver,
-    Effect.gen(function* () {
-      const received: Array<ReceivedRequest> = []
-      const server = yield* Effect.acquireRelease(
-        Effect.callback<Server>((resume) => {
-          const server = createServer((request, response) => {
-            const chunks: Array<Buffer> = []
-            request.on("data", (chunk: Buffer) => chunks.push(chunk))
-            request.on("end", () => {
-              received.push({ path: request.url ?? "", body: Buffer.concat(chunks).toString("utf8") })
-              // "/fail" answers 500, "/redirect" a 307 to "/ok", anything else 200.
-              response.statusCode = request.url === "/fail" ? 500 : request.url === "/redirect" ? 307 : 200
-              if (request.url === "/redirect") response.setHeader("location", "/ok")
-              response.end()
-            })
-          })
-          server.listen(0, "127.0.0.1", () => {
-            resume(Effect.succeed(server))
-          })
-        }),
-        (server) =>
-          Effect.callback<void>((resume) => {
-            server.close(() => resume(Effect.void))
-          })
-      )
-      const address = server.address()
-      if (address === null || typeof address === "string") return yield* Effect.die("receiver has no port")
-      return Receiver.of({ url: `http://127.0.0.1:${address.port}`, received })
-    })
+    // "/fail" answers 500, "/redirect" a 307 to "/ok", anything else 200.
+    startReceiver(({ path }) =>
+      path === "/fail"
+        ? { status: 500 }
+        : path === "/redirect"
+          ? { status: 307, headers: { location: "/ok" } }
+          : { status: 200 }
+    ).pipe(Effect.map(({ url, arrivals }) => Receiver.of({ url, received: arrivals })))
   )
 }
 

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { assertUserError, parseJson, succeeded } from "./CliResult.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
-import { type CommandResult, runCli, startServer } from "./ServerProcess.ts"
+import { runCli, startServer } from "./ServerProcess.ts"
 
 // The `messaging-api` CLI as an operator runs it: a child process on the run's database, with a
 // real response endpoint on 127.0.0.1 and, for tokens, a real `serve` process.
@@ -14,27 +15,6 @@ const env = { DATABASE_URL: databaseUrl, PUBLIC_URL: `${publicUrl}/` }
 
 /** A response endpoint answering 500 under `/refuse…` and 200 anywhere else. */
 const receiver = startReceiver((request) => (request.url?.startsWith("/refuse") ? 500 : 200))
-
-const succeeded = (result: CommandResult) => {
-  assert.strictEqual(result.code, 0, `exit code; stderr:\n${result.stderr}`)
-  return result.stdout
-}
-
-const parseJson = (result: CommandResult): Record<string, unknown> => {
-  const stdout = succeeded(result)
-  return JSON.parse(stdout) as Record<string, unknown>
-}
-
-/** A user error: exit 1, nothing on stdout, one line on stderr naming the problem, no stack trace. */
-const assertUserError = (result: CommandResult, expected: RegExp) => {
-  assert.strictEqual(result.code, 1, `exit code; stdout:\n${result.stdout}`)
-  assert.strictEqual(result.stdout, "")
-  const lines = result.stderr.trim().split("\n")
-  assert.strictEqual(lines.length, 1, `one line, got:\n${result.stderr}`)
-  assert.match(lines[0]!, /^messaging-api: /)
-  assert.match(lines[0]!, expected)
-  assert.notMatch(result.stderr, /\bat .*\.ts:\d+/, "no stack trace")
-}
 
 const listed = Effect.gen(function* () {
   const result = yield* runCli(["installations", "list", "--json"], env)

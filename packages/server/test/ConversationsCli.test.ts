@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { assertUserError, parseJson, succeeded } from "./CliResult.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
-import { adminToken, type CommandResult, runCli, startServer } from "./ServerProcess.ts"
+import { request } from "./ServerApi.ts"
+import { adminToken, runCli, startServer } from "./ServerProcess.ts"
 
 // `messaging-api conversations list|show` as an operator runs them: conversations written by a real
 // `serve` (webhook in, echo bot, replies delivered to a real endpoint on 127.0.0.1, one refused with
@@ -11,45 +13,6 @@ import { adminToken, type CommandResult, runCli, startServer } from "./ServerPro
 
 const databaseUrl = await fileDatabaseUrl()
 const env = { DATABASE_URL: databaseUrl, MIN_RETRY_DELAY: "1 millis" }
-
-interface JsonResponse {
-  readonly status: number
-  // biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-  readonly json: any
-  readonly text: string
-}
-
-const request = (method: string, url: string, body?: unknown) =>
-  Effect.promise(async (): Promise<JsonResponse> => {
-    const response = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${adminToken}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" })
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    return { status: response.status, json: text === "" ? null : JSON.parse(text), text }
-  })
-
-const succeeded = (result: CommandResult) => {
-  assert.strictEqual(result.code, 0, `exit code; stderr:\n${result.stderr}`)
-  return result.stdout
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-const parseJson = (result: CommandResult): any => JSON.parse(succeeded(result))
-
-/** A user error: exit 1, nothing on stdout, one line on stderr naming the problem. */
-const assertUserError = (result: CommandResult, expected: RegExp) => {
-  assert.strictEqual(result.code, 1, `exit code; stdout:\n${result.stdout}`)
-  assert.strictEqual(result.stdout, "")
-  const lines = result.stderr.trim().split("\n")
-  assert.strictEqual(lines.length, 1, `one line, got:\n${result.stderr}`)
-  assert.match(lines[0]!, /^messaging-api: /)
-  assert.match(lines[0]!, expected)
-}
 
 /**
  * An echo installation with two conversations: "older" (two messages, both replies delivered),
@@ -61,7 +24,7 @@ const twoConversations = Effect.gen(function* () {
     incoming.url?.endsWith("/replies") && body.includes("refuse me") ? 404 : 200
   )
   const server = yield* startServer(env)
-  const created = yield* request("POST", `${server.url}/v1/installations`, {
+  const created = yield* request("POST", `${server.url}/v1/installations`, adminToken, {
     bot: { _tag: "echo" },
     responseUrl: `${receiver.url}/replies`,
     retrySchedule: "10ms,20ms",
@@ -76,7 +39,7 @@ const twoConversations = Effect.gen(function* () {
     [older, "second"],
     [newer, "refuse me"]
   ] as const) {
-    const sent = yield* request("POST", created.json.webhookUrl, {
+    const sent = yield* request("POST", created.json.webhookUrl, adminToken, {
       userId: "cli-user",
       messageId: randomUUID(),
       conversationId: conversation,
@@ -91,7 +54,8 @@ const twoConversations = Effect.gen(function* () {
       while (true) {
         const page = yield* request(
           "GET",
-          `${server.url}/v1/conversations/${conversationId}/events?limit=100`
+          `${server.url}/v1/conversations/${conversationId}/events?limit=100`,
+          adminToken
         )
         const types = (page.json.items as ReadonlyArray<{ type: string }>).map((event) => event.type)
         const done = types.filter((type) => type === "MessageDelivered" || type === "MessageDeadLettered")
@@ -124,7 +88,11 @@ describe("messaging-api conversations", () => {
           [newer.id, older.id]
         )
         assert.isNull(page.nextCursor)
-        const api = yield* request("GET", `${server.url}/v1/conversations?installationId=${installationId}`)
+        const api = yield* request(
+          "GET",
+          `${server.url}/v1/conversations?installationId=${installationId}`,
+          adminToken
+        )
         assert.deepStrictEqual(page, api.json)
         assert.deepInclude(page.items[1], {
           installationId,
@@ -185,7 +153,8 @@ describe("messaging-api conversations", () => {
         assert.deepStrictEqual(shown.conversation, page.items[1])
         const messages = yield* request(
           "GET",
-          `${server.url}/v1/conversations/${older.id}/messages?limit=200`
+          `${server.url}/v1/conversations/${older.id}/messages?limit=200`,
+          adminToken
         )
         assert.deepStrictEqual(shown.messages, messages.json.items)
         assert.deepStrictEqual(

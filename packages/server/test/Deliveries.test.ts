@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { succeeded } from "./CliResult.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { type Arrival, startReceiver } from "./Receiver.ts"
-import { adminToken, type CommandResult, runCli, startServer } from "./ServerProcess.ts"
+import { converse, eventually, installationWithToken, request } from "./ServerApi.ts"
+import { runCli, startServer } from "./ServerProcess.ts"
 
 // Dead letters and redelivery end to end: a real `serve` process, a real response endpoint on
 // 127.0.0.1, the HTTP API and the `messaging-api deliveries` CLI as an operator runs them; and
@@ -11,73 +13,19 @@ import { adminToken, type CommandResult, runCli, startServer } from "./ServerPro
 
 const databaseUrl = await fileDatabaseUrl()
 
-interface JsonResponse {
-  readonly status: number
-  // biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-  readonly json: any
-  readonly text: string
-}
-
-const request = (method: string, url: string, token: string, body?: unknown) =>
-  Effect.promise(async (): Promise<JsonResponse> => {
-    const response = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" })
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    return { status: response.status, json: text === "" ? null : JSON.parse(text), text }
-  })
-
-/** Polls until `check` gives a value; the test's timeout bounds it. */
-const eventually = <A>(check: Effect.Effect<A | undefined>) =>
-  Effect.gen(function* () {
-    while (true) {
-      const value = yield* check
-      if (value !== undefined) return value
-      yield* Effect.sleep("50 millis")
-    }
-  })
-
 const accepted = (arrivals: ReadonlyArray<Arrival>, webhookId: string) =>
   arrivals.some((arrival) => arrival.webhookId === webhookId && arrival.answer === 200)
-
-const succeeded = (result: CommandResult) => {
-  assert.strictEqual(result.code, 0, `exit code; stderr:\n${result.stderr}`)
-  return result.stdout
-}
 
 /** An echo installation delivering to `responseUrl` (millisecond retries), a token limited to it, and a message sent. */
 const conversationWithReply = (server: { readonly url: string }, responseUrl: string) =>
   Effect.gen(function* () {
-    const created = yield* request("POST", `${server.url}/v1/installations`, adminToken, {
+    const target = yield* installationWithToken(server.url, {
       bot: { _tag: "echo" },
       responseUrl,
-      retrySchedule: "10ms,20ms",
-      skipVerify: true
+      retrySchedule: "10ms,20ms"
     })
-    assert.strictEqual(created.status, 201, created.text)
-    const token = yield* request("POST", `${server.url}/v1/tokens`, adminToken, {
-      name: "deliveries test",
-      installationIds: [created.json.id]
-    })
-    assert.strictEqual(token.status, 201, token.text)
-    const sent = yield* request("POST", created.json.webhookUrl, token.json.token, {
-      userId: "user-1",
-      messageId: randomUUID(),
-      conversationId: `conversation-${randomUUID()}`,
-      type: "text",
-      text: "reply to me"
-    })
-    assert.strictEqual(sent.status, 200, sent.text)
-    return {
-      installationId: created.json.id as string,
-      token: token.json.token as string,
-      conversationId: sent.json.conversation.id as string
-    }
+    const conversationId = yield* converse(target, ["reply to me"])
+    return { installationId: target.id, token: target.token, conversationId }
   })
 
 /** The installation's dead letters as `GET /v1/deliveries` lists them, once there is one. */

@@ -1,9 +1,10 @@
-import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { succeeded } from "./CliResult.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { type Arrival, startReceiver } from "./Receiver.ts"
-import { adminToken, type CommandResult, runCli, startServer } from "./ServerProcess.ts"
+import { converse, eventually, installationWithToken, request } from "./ServerApi.ts"
+import { adminToken, runCli, startServer } from "./ServerProcess.ts"
 
 // Endpoint health end to end: a real `serve` process with ENDPOINT_PAUSE_AFTER of 200 ms and
 // millisecond retry schedules, a real response endpoint on 127.0.0.1 that fails and later
@@ -13,86 +14,13 @@ const databaseUrl = await fileDatabaseUrl()
 
 const env = { DATABASE_URL: databaseUrl, MIN_RETRY_DELAY: "1 millis", ENDPOINT_PAUSE_AFTER: "200 millis" }
 
-interface JsonResponse {
-  readonly status: number
-  // biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-  readonly json: any
-  readonly text: string
-}
-
-const request = (method: string, url: string, token: string, body?: unknown) =>
-  Effect.promise(async (): Promise<JsonResponse> => {
-    const response = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" })
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    return { status: response.status, json: text === "" ? null : JSON.parse(text), text }
-  })
-
-/** Polls until `check` gives a value; the test's timeout bounds it. */
-const eventually = <A>(check: Effect.Effect<A | undefined>) =>
-  Effect.gen(function* () {
-    while (true) {
-      const value = yield* check
-      if (value !== undefined) return value
-      yield* Effect.sleep("20 millis")
-    }
-  })
-
-const succeeded = (result: CommandResult) => {
-  assert.strictEqual(result.code, 0, `exit code; stderr:\n${result.stderr}`)
-  return result.stdout
-}
-
 /** An echo installation delivering to `responseUrl` on `retrySchedule`, and a token limited to it. */
 const installation = (serverUrl: string, responseUrl: string, retrySchedule: string) =>
-  Effect.gen(function* () {
-    const created = yield* request("POST", `${serverUrl}/v1/installations`, adminToken, {
-      bot: { _tag: "echo" },
-      responseUrl,
-      retrySchedule,
-      skipVerify: true
-    })
-    assert.strictEqual(created.status, 201, created.text)
-    assert.deepStrictEqual(created.json.endpoint, { status: "healthy" })
-    const token = yield* request("POST", `${serverUrl}/v1/tokens`, adminToken, {
-      name: "endpoint pause test",
-      installationIds: [created.json.id]
-    })
-    assert.strictEqual(token.status, 201, token.text)
-    return {
-      id: created.json.id as string,
-      webhookUrl: created.json.webhookUrl as string,
-      token: token.json.token as string
-    }
-  })
-
-/** Sends user messages `texts` to one conversation; answers its botpress conversation id. */
-const converse = (
-  target: { readonly webhookUrl: string; readonly token: string },
-  texts: ReadonlyArray<string>
-) =>
-  Effect.gen(function* () {
-    const external = `conversation-${randomUUID()}`
-    let conversationId = ""
-    for (const text of texts) {
-      const sent = yield* request("POST", target.webhookUrl, target.token, {
-        userId: "user-1",
-        messageId: randomUUID(),
-        conversationId: external,
-        type: "text",
-        text
-      })
-      assert.strictEqual(sent.status, 200, sent.text)
-      conversationId = sent.json.conversation.id
-    }
-    return conversationId
-  })
+  installationWithToken(serverUrl, { bot: { _tag: "echo" }, responseUrl, retrySchedule }).pipe(
+    Effect.tap((target) =>
+      Effect.sync(() => assert.deepStrictEqual(target.installation.endpoint, { status: "healthy" }))
+    )
+  )
 
 const textOf = (arrival: Arrival): string => JSON.parse(arrival.body).payload.text
 

@@ -1,9 +1,9 @@
-import { randomUUID } from "node:crypto"
 import { createServer, type IncomingHttpHeaders } from "node:http"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
+import { converse, eventually, installationWithToken, request } from "./ServerApi.ts"
 import { adminToken, type RunningServer, startServer } from "./ServerProcess.ts"
 
 // What an operator watches the service with, through a real `serve` process: `/metrics` in the
@@ -12,65 +12,12 @@ import { adminToken, type RunningServer, startServer } from "./ServerProcess.ts"
 
 const databaseUrl = await fileDatabaseUrl()
 
-interface JsonResponse {
-  readonly status: number
-  // biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-  readonly json: any
-  readonly text: string
-}
-
-const request = (method: string, url: string, token: string | undefined, body?: unknown) =>
-  Effect.promise(async (): Promise<JsonResponse> => {
-    const response = await fetch(url, {
-      method,
-      headers: {
-        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-        ...(body === undefined ? {} : { "content-type": "application/json" })
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    let json: unknown = null
-    try {
-      json = text === "" ? null : JSON.parse(text)
-    } catch {}
-    return { status: response.status, json, text }
-  })
-
-/** Polls until `check` gives a value; the test's timeout bounds it. */
-const eventually = <A>(check: Effect.Effect<A | undefined>) =>
-  Effect.gen(function* () {
-    while (true) {
-      const value = yield* check
-      if (value !== undefined) return value
-      yield* Effect.sleep("20 millis")
-    }
-  })
-
 /** An installation with `bot`, delivering to `responseUrl`, a token for it, and one message sent. */
 const sendOne = (server: RunningServer, responseUrl: string, bot: unknown = { _tag: "echo" }) =>
   Effect.gen(function* () {
-    const created = yield* request("POST", `${server.url}/v1/installations`, adminToken, {
-      bot,
-      responseUrl,
-      retrySchedule: "10ms",
-      skipVerify: true
-    })
-    assert.strictEqual(created.status, 201, created.text)
-    const token = yield* request("POST", `${server.url}/v1/tokens`, adminToken, {
-      name: "observability test",
-      installationIds: [created.json.id]
-    })
-    assert.strictEqual(token.status, 201, token.text)
-    const sent = yield* request("POST", created.json.webhookUrl, token.json.token, {
-      userId: "user-1",
-      messageId: randomUUID(),
-      conversationId: `conversation-${randomUUID()}`,
-      type: "text",
-      text: "hello"
-    })
-    assert.strictEqual(sent.status, 200, sent.text)
-    return { token: token.json.token as string, webhookUrl: created.json.webhookUrl as string }
+    const target = yield* installationWithToken(server.url, { bot, responseUrl, retrySchedule: "10ms" })
+    yield* converse(target, ["hello"])
+    return target
   })
 
 /** The value of one sample line (`name{labels} value`), or undefined when the scrape lacks it. */

@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { assertUserError, ndjson, succeeded } from "./CliResult.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
-import { adminToken, type CommandResult, runCli, startServer } from "./ServerProcess.ts"
+import { request } from "./ServerApi.ts"
+import { adminToken, runCli, startServer } from "./ServerProcess.ts"
 
 // `messaging-api replay` as an operator runs it: a conversation written by a real `serve` (webhook
 // in, echo bot, delivered to a real endpoint on 127.0.0.1), then read back from the event log by
@@ -11,27 +13,6 @@ import { adminToken, type CommandResult, runCli, startServer } from "./ServerPro
 
 const databaseUrl = await fileDatabaseUrl()
 const env = { DATABASE_URL: databaseUrl, MIN_RETRY_DELAY: "1 millis" }
-
-interface JsonResponse {
-  readonly status: number
-  // biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-  readonly json: any
-  readonly text: string
-}
-
-const request = (method: string, url: string, body?: unknown) =>
-  Effect.promise(async (): Promise<JsonResponse> => {
-    const response = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${adminToken}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" })
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    return { status: response.status, json: text === "" ? null : JSON.parse(text), text }
-  })
 
 /** One event of a stream as `GET /v1/conversations/{id}/events` returns it. */
 interface StoredEvent {
@@ -45,28 +26,6 @@ interface StoredEvent {
   readonly recordedAt: string
 }
 
-const succeeded = (result: CommandResult) => {
-  assert.strictEqual(result.code, 0, `exit code; stderr:\n${result.stderr}`)
-  return result.stdout
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: test assertions read into arbitrary JSON
-const ndjson = (result: CommandResult): ReadonlyArray<any> =>
-  succeeded(result)
-    .trimEnd()
-    .split("\n")
-    .map((line) => JSON.parse(line))
-
-/** A user error: exit 1, nothing on stdout, one line on stderr naming the problem. */
-const assertUserError = (result: CommandResult, expected: RegExp) => {
-  assert.strictEqual(result.code, 1, `exit code; stdout:\n${result.stdout}`)
-  assert.strictEqual(result.stdout, "")
-  const lines = result.stderr.trim().split("\n")
-  assert.strictEqual(lines.length, 1, `one line, got:\n${result.stderr}`)
-  assert.match(lines[0]!, /^messaging-api: /)
-  assert.match(lines[0]!, expected)
-}
-
 /**
  * Two user messages to one conversation of a new echo installation, through a real server; resolves
  * with the stored events once both replies are recorded as delivered (nothing is pending after that).
@@ -74,7 +33,7 @@ const assertUserError = (result: CommandResult, expected: RegExp) => {
 const deliveredConversation = Effect.gen(function* () {
   const receiver = yield* startReceiver(() => 200)
   const server = yield* startServer(env)
-  const created = yield* request("POST", `${server.url}/v1/installations`, {
+  const created = yield* request("POST", `${server.url}/v1/installations`, adminToken, {
     bot: { _tag: "echo" },
     responseUrl: receiver.url,
     retrySchedule: "10ms,20ms",
@@ -84,7 +43,7 @@ const deliveredConversation = Effect.gen(function* () {
   const external = `replay-${randomUUID()}`
   let conversationId = ""
   for (const text of ["first", "second"]) {
-    const sent = yield* request("POST", created.json.webhookUrl, {
+    const sent = yield* request("POST", created.json.webhookUrl, adminToken, {
       userId: "replay-user",
       messageId: randomUUID(),
       conversationId: external,
@@ -95,7 +54,11 @@ const deliveredConversation = Effect.gen(function* () {
     conversationId = sent.json.conversation.id
   }
   while (true) {
-    const page = yield* request("GET", `${server.url}/v1/conversations/${conversationId}/events?limit=100`)
+    const page = yield* request(
+      "GET",
+      `${server.url}/v1/conversations/${conversationId}/events?limit=100`,
+      adminToken
+    )
     assert.strictEqual(page.status, 200, page.text)
     const events = page.json.items as ReadonlyArray<StoredEvent>
     if (events.filter((event) => event.type === "MessageDelivered").length === 2) {
@@ -233,13 +196,13 @@ describe("messaging-api replay", () => {
       // Given a conversation whose reply the response endpoint refuses with a 404
       const receiver = yield* startReceiver(() => 404)
       const server = yield* startServer(env)
-      const created = yield* request("POST", `${server.url}/v1/installations`, {
+      const created = yield* request("POST", `${server.url}/v1/installations`, adminToken, {
         bot: { _tag: "echo" },
         responseUrl: receiver.url,
         skipVerify: true
       })
       assert.strictEqual(created.status, 201, created.text)
-      const sent = yield* request("POST", created.json.webhookUrl, {
+      const sent = yield* request("POST", created.json.webhookUrl, adminToken, {
         userId: "replay-user",
         messageId: randomUUID(),
         conversationId: `replay-404-${randomUUID()}`,
@@ -249,7 +212,11 @@ describe("messaging-api replay", () => {
       assert.strictEqual(sent.status, 200, sent.text)
       const conversationId = sent.json.conversation.id
       while (true) {
-        const page = yield* request("GET", `${server.url}/v1/conversations/${conversationId}/events`)
+        const page = yield* request(
+          "GET",
+          `${server.url}/v1/conversations/${conversationId}/events`,
+          adminToken
+        )
         const types = (page.json.items as ReadonlyArray<StoredEvent>).map((event) => event.type)
         if (types.includes("MessageDeadLettered")) break
         yield* Effect.sleep("50 millis")

@@ -1,7 +1,8 @@
 import { Console, Effect, Schema } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Command } from "effect/cli"
 import { SqlClient } from "effect/sql"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
+import { json } from "./JsonFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
@@ -75,10 +76,7 @@ const runners = Effect.gen(function* () {
 export const clusterCommand = Command.make(
   "cluster",
   {
-    json: Flag.Boolean("json").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("Print one JSON document instead of text")
-    )
+    json
   },
   Effect.fn("ClusterCommand")(function* ({ json }) {
     const found = yield* runners.pipe(Effect.provide(DatabaseWithConfig))

@@ -4,6 +4,8 @@ import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { installationScope } from "./InstallationScopeFlag.ts"
 import { InvalidFlagValue } from "./installations.ts"
+import { json } from "./JsonFlag.ts"
+import { limit } from "./LimitFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
@@ -28,11 +30,6 @@ const ConversationWithMessages = Schema.Struct({
 })
 const encodeShown = Schema.encodeSync(Schema.fromJsonString(ConversationWithMessages))
 
-const json = Flag.Boolean("json").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("Print one JSON document instead of text")
-)
-
 const clip = (text: string, max = 60): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
 
 const caughtUp = Effect.gen(function* () {
@@ -52,12 +49,7 @@ const list = Command.make(
       Flag.optional,
       Flag.withDescription("Only those with this conversationId of the application's")
     ),
-    limit: Flag.Int("limit").pipe(
-      Flag.optional,
-      Flag.withDescription(
-        `How many, newest first (default ${ReadModels.defaultPageSize}, at most ${ReadModels.maxPageSize})`
-      )
-    ),
+    limit,
     cursor: Flag.String("cursor").pipe(
       Flag.optional,
       Flag.withDescription("The next page: the cursor the previous page ended with")

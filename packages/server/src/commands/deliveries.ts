@@ -1,6 +1,6 @@
 import * as ConversationsEngine from "@messaging-api/delivery/Conversations"
 import * as DeliveriesReadModel from "@messaging-api/delivery/Deliveries"
-import { ConversationCommands, EventStore, Ids, Projector, ReadModels } from "@messaging-api/domain"
+import { ConversationCommands, EventStore, Ids, Projector } from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
 import { Deliveries, DeliveryRecord } from "@messaging-api/domain/Deliveries"
 import { BotMessagesApi } from "@messaging-api/http"
@@ -8,6 +8,8 @@ import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { installationScope } from "./InstallationScopeFlag.ts"
+import { json } from "./JsonFlag.ts"
+import { limit } from "./LimitFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 const decodeMessageId = Schema.decodeUnknownOption(Ids.MessageId)
@@ -28,11 +30,6 @@ const DeliveriesLive = Layer.mergeAll(
 const encodeList = Schema.encodeSync(Schema.fromJsonString(Schema.Array(DeliveryRecord)))
 const encodeAccepted = Schema.encodeSync(Schema.fromJsonString(BotMessagesApi.AcceptedBotMessage))
 
-const json = Flag.Boolean("json").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("Print one JSON document instead of text")
-)
-
 const lastAnswer = (record: DeliveryRecord) =>
   record.lastError ?? (record.lastStatus === null ? "-" : `HTTP ${record.lastStatus}`)
 
@@ -47,12 +44,7 @@ const list = Command.make(
       Flag.optional,
       Flag.withDescription("Only this installation's messages")
     ),
-    limit: Flag.Int("limit").pipe(
-      Flag.optional,
-      Flag.withDescription(
-        `How many, newest first (default ${ReadModels.defaultPageSize}, at most ${ReadModels.maxPageSize})`
-      )
-    ),
+    limit,
     json
   },
   Effect.fn("DeliveriesCommand.list")(function* (flags) {

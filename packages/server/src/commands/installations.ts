@@ -5,6 +5,7 @@ import { Config, Console, Effect, Layer, Option, Redacted, Schema } from "effect
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { EndpointGuardLive, ServerConfig } from "../ServerConfig.ts"
+import { json } from "./JsonFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
@@ -55,11 +56,6 @@ const RotatedJson = Schema.Struct({
 const encodeRotated = Schema.encodeSync(Schema.fromJsonString(RotatedJson))
 const encodeList = Schema.encodeSync(Schema.fromJsonString(Schema.Array(InstallationsApi.InstallationView)))
 const encodeOne = Schema.encodeSync(Schema.fromJsonString(InstallationsApi.InstallationView))
-
-const json = Flag.Boolean("json").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("Print one JSON document instead of text")
-)
 
 const httpUrl = (flag: string, value: string) =>
   Schema.decodeUnknownEffect(Installation.HttpUrl)(value).pipe(

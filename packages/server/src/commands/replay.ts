@@ -3,6 +3,7 @@ import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import { InvalidFlagValue } from "./installations.ts"
+import { jsonFlag } from "./JsonFlag.ts"
 import * as TimelineText from "./TimelineText.ts"
 
 /**
@@ -130,10 +131,7 @@ export const replayCommand = Command.make(
       Flag.optional,
       Flag.withDescription("Fold only up to a stream version (12) or a time (2026-11-25T12:00:00Z)")
     ),
-    json: Flag.Boolean("json").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("Print NDJSON: one object per event, then the folded state")
-    ),
+    json: jsonFlag("Print NDJSON: one object per event, then the folded state"),
     rebuildProjections: Flag.Boolean("rebuild-projections").pipe(
       Flag.withDefault(false),
       Flag.withDescription("Empty the read models and project the whole event log again")

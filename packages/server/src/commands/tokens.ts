@@ -3,6 +3,7 @@ import { TokenIssuer } from "@messaging-api/http"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
+import { json } from "./JsonFlag.ts"
 import { formatTable } from "./TextTable.ts"
 
 /**
@@ -23,11 +24,6 @@ const TokensLive = TokenIssuer.TokenIssuer.layer.pipe(
 const CreatedJson = Schema.Struct({ id: Schema.String, token: Schema.String })
 const encodeCreated = Schema.encodeSync(Schema.fromJsonString(CreatedJson))
 const encodeList = Schema.encodeSync(Schema.fromJsonString(Schema.Array(AccessTokens.AccessToken)))
-
-const json = Flag.Boolean("json").pipe(
-  Flag.withDefault(false),
-  Flag.withDescription("Print one JSON document instead of text")
-)
 
 const describeScope = (token: AccessTokens.AccessToken) =>
   token.admin
