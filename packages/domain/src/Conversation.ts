@@ -9,6 +9,7 @@ import type {
   Instant,
   UserMessageReceived
 } from "./ConversationEvents.ts"
+import type { DeliveryStatus } from "./DeliveryStatus.ts"
 import type { MessageId, UserId } from "./Ids.ts"
 
 /**
@@ -38,9 +39,6 @@ export interface OpenTurn {
   /** When the next try is due; null for "now". */
   readonly retryAt: Instant | null
 }
-
-/** "pull": a pull-only conversation's message, read by the application and never delivered. */
-export type DeliveryStatus = "pending" | "delivered" | "dead_lettered" | "pull"
 
 export interface BotMessage {
   readonly messageId: MessageId

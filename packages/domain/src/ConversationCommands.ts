@@ -50,6 +50,7 @@ export class PostBotMessage extends Schema.TaggedClass<PostBotMessage>()("PostBo
   at: Instant
 }) {}
 
+/** What the deliverer reports of one attempt; the read model records it as a `ReadModels.AttemptResult`. */
 export const AttemptOutcome = Schema.Union([
   Schema.TaggedStruct("Delivered", { status: Schema.Int }),
   Schema.TaggedStruct("Retry", {

@@ -6,6 +6,7 @@ import {
   Instant,
   UserMessageReceived
 } from "./ConversationEvents.ts"
+import { OutboxStatus } from "./DeliveryStatus.ts"
 import { MessageId, UserId } from "./Ids.ts"
 
 /**
@@ -180,7 +181,7 @@ const BotMessageCodec = Schema.Struct({
   type: Schema.String,
   payload: Schema.Unknown,
   emittedAt: Instant,
-  status: Schema.Literals(["pending", "delivered", "dead_lettered"]),
+  status: OutboxStatus,
   attempts: Schema.Int,
   nextAttemptAt: Schema.NullOr(Instant),
   lastError: Schema.NullOr(Schema.String)
