@@ -6,11 +6,11 @@ import type {
   ConversationEvent,
   ConversationStarted,
   DeliveryAttemptFailed,
-  Instant,
   UserMessageReceived
 } from "./ConversationEvents.ts"
 import type { DeliveryStatus } from "./DeliveryStatus.ts"
 import type { MessageId, UserId } from "./Ids.ts"
+import type { Instant } from "./Instant.ts"
 
 /**
  * The state of one conversation, folded from its events by `evolve`. It holds exactly what

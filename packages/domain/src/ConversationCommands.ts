@@ -1,7 +1,8 @@
 import { Schema } from "effect"
-import { Instant, PullDelivery } from "./ConversationEvents.ts"
+import { PullDelivery } from "./ConversationEvents.ts"
 import { ConversationId, ExternalId, InstallationId, MessageId, UserId } from "./Ids.ts"
 import { InstallationScope } from "./InstallationScope.ts"
+import { Instant } from "./Instant.ts"
 
 /** What can be asked of one conversation. Every command carries its own time, so `decide` stays pure. */
 

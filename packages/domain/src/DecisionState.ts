@@ -1,13 +1,9 @@
 import { Schema } from "effect"
 import { afterFailedAttempt, type BotMessage, emitted, turnsAfter } from "./Conversation.ts"
-import {
-  type ConversationEvent,
-  ConversationStarted,
-  Instant,
-  UserMessageReceived
-} from "./ConversationEvents.ts"
+import { type ConversationEvent, ConversationStarted, UserMessageReceived } from "./ConversationEvents.ts"
 import { OutboxStatus } from "./DeliveryStatus.ts"
 import { MessageId, UserId } from "./Ids.ts"
+import { type Instant, LoggedInstant } from "./Instant.ts"
 
 /**
  * What `decide` needs of a conversation, and no more: who it is, the latest user messages (to
@@ -180,10 +176,10 @@ const BotMessageCodec = Schema.Struct({
   userId: Schema.NullOr(UserId),
   type: Schema.String,
   payload: Schema.Unknown,
-  emittedAt: Instant,
+  emittedAt: LoggedInstant,
   status: OutboxStatus,
   attempts: Schema.Int,
-  nextAttemptAt: Schema.NullOr(Instant),
+  nextAttemptAt: Schema.NullOr(LoggedInstant),
   lastError: Schema.NullOr(Schema.String)
 })
 
@@ -203,7 +199,7 @@ export const DecisionStateSchema: Schema.Codec<DecisionState, unknown> = Schema.
       userMessageId: MessageId,
       userId: UserId,
       failures: Schema.Int,
-      retryAt: Schema.NullOr(Instant),
+      retryAt: Schema.NullOr(LoggedInstant),
       message: UserMessageReceived
     })
   ),
@@ -211,5 +207,5 @@ export const DecisionStateSchema: Schema.Codec<DecisionState, unknown> = Schema.
   deadLetters: Schema.Array(BotMessageCodec),
   delivered: Schema.Int,
   lastUserId: Schema.NullOr(UserId),
-  deliveriesPausedAt: Schema.NullOr(Instant)
+  deliveriesPausedAt: Schema.NullOr(LoggedInstant)
 })
