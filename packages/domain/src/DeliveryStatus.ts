@@ -7,6 +7,3 @@ import { Schema } from "effect"
  */
 export const DeliveryStatus = Schema.Literals(["pending", "delivered", "dead_lettered", "pull"])
 export type DeliveryStatus = typeof DeliveryStatus.Type
-
-/** The statuses a message in the outbox or among the dead letters can have: a pull message never enters either. */
-export const OutboxStatus = DeliveryStatus.pick(["pending", "delivered", "dead_lettered"])

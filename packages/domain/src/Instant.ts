@@ -23,6 +23,7 @@ export type Instant = typeof Instant.Type
  * that need one fall back to the log's own time when an event's does not parse.
  */
 export const LoggedInstant = Schema.String
+export type LoggedInstant = typeof LoggedInstant.Type
 
 /** A `timestamptz` column (a `Date` from the driver) as the instant the API shows. */
 export const InstantFromDate = Schema.Date.pipe(
