@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { Context, Deferred, Effect, Exit, Layer, Option, Queue, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
+import { InstantFromDate } from "./Instant.ts"
 import { hotSpan } from "./Tracing.ts"
 
 /**
@@ -99,44 +100,38 @@ const newToken = (): { readonly id: string; readonly token: string } => {
   return { id, token: `${PREFIX}${id}_${randomBytes(32).toString("base64url")}` }
 }
 
-interface AccessTokenRow {
-  readonly id: string
-  readonly name: string
-  readonly secret_hash: string
-  readonly admin: boolean
-  readonly installation_ids: ReadonlyArray<string> | null
-  readonly source: string
-  readonly created_at: Date
-  readonly revoked_at: Date | null
-}
-
-const decodeToken = Schema.decodeUnknownSync(AccessToken)
-const fromRow = (row: AccessTokenRow): AccessToken =>
-  decodeToken({
-    id: row.id,
-    name: row.name,
-    admin: row.admin,
-    installationIds: row.installation_ids,
-    source: row.source,
-    createdAt: row.created_at.toISOString(),
-    revokedAt: row.revoked_at?.toISOString() ?? null
-  })
+/**
+ * An access_tokens row, selected under the token's names (`columns`): the token as the API shows
+ * it, with its times read from timestamptz, and the hash it is checked against.
+ */
+const AccessTokenRow = Schema.Struct({
+  ...AccessToken.fields,
+  createdAt: InstantFromDate,
+  revokedAt: Schema.NullOr(InstantFromDate),
+  secretHash: Schema.String
+})
+type AccessTokenRow = typeof AccessTokenRow.Type
 
 const hashMatches = (row: AccessTokenRow, presented: Buffer): boolean => {
-  const stored = Buffer.from(row.secret_hash, "hex")
+  const stored = Buffer.from(row.secretHash, "hex")
   return stored.length === presented.length && timingSafeEqual(stored, presented)
 }
 
-/** A live token as authentication sees it: its row and its hash, decoded once. */
+/** A live token as authentication sees it: the token and its hash, decoded once per reload. */
 interface LiveToken {
-  readonly row: AccessTokenRow
+  readonly token: AccessToken
   readonly hash: Uint8Array
 }
 
 /** Compared against when the id is unknown, so that a miss does the same work as a wrong secret. */
 const noHash = new Uint8Array(32)
 
-const liveTokenOf = (row: AccessTokenRow): LiveToken => ({ row, hash: Buffer.from(row.secret_hash, "hex") })
+const tokenOf = ({ secretHash: _, ...token }: AccessTokenRow): AccessToken => new AccessToken(token)
+
+const liveTokenOf = (row: AccessTokenRow): LiveToken => ({
+  token: tokenOf(row),
+  hash: Buffer.from(row.secretHash, "hex")
+})
 
 export class AccessTokens extends Context.Service<
   AccessTokens,
@@ -163,25 +158,54 @@ export class AccessTokens extends Context.Service<
     AccessTokens,
     Effect.gen(function* () {
       const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-      const columns = sql`id, name, secret_hash, admin, installation_ids, source, created_at, revoked_at`
+      const columns = sql`id, name, secret_hash AS "secretHash", admin, installation_ids AS "installationIds",
+        source, created_at AS "createdAt", revoked_at AS "revokedAt"`
 
-      const findRow = (id: string) =>
-        sql<AccessTokenRow>`SELECT ${columns} FROM access_tokens WHERE id = ${id}`.pipe(
-          Effect.map((rows) => Option.fromNullishOr(rows[0]))
-        )
+      const rowById = SqlSchema.findOneOption({
+        Request: Schema.String,
+        Result: AccessTokenRow,
+        execute: (id) => sql`SELECT ${columns} FROM access_tokens WHERE id = ${id}`
+      })
+      const findRow = (id: string) => rowById(id).pipe(Effect.catchTag("SchemaError", Effect.die))
+      const liveRows = SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: AccessTokenRow,
+        execute: () => sql`SELECT ${columns} FROM access_tokens WHERE revoked_at IS NULL`
+      })
+      const allRows = SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: AccessTokenRow,
+        execute: () => sql`SELECT ${columns} FROM access_tokens ORDER BY created_at, id`
+      })
+      const insertRow = SqlSchema.findOne({
+        Request: Schema.Struct({
+          id: Schema.String,
+          name: Schema.String,
+          secretHash: Schema.String,
+          admin: Schema.Boolean,
+          installationIds: Schema.NullOr(Schema.Array(Schema.String))
+        }),
+        Result: AccessTokenRow,
+        execute: (row) => sql`
+          INSERT INTO access_tokens (id, name, secret_hash, admin, installation_ids, source)
+          VALUES (${row.id}, ${row.name}, ${row.secretHash}, ${row.admin},
+                  ${row.installationIds === null ? null : JSON.stringify(row.installationIds)}::jsonb, 'api')
+          RETURNING ${columns}
+        `
+      })
 
       // The live tokens, by id: loaded now, then by one fiber for as long as the layer lives: every
       // `cacheTtl`, or sooner for refused tokens waiting on a fresh copy (a failed reload keeps the
-      // copy it has).
+      // copy it has, a row that does not decode included).
       let live = new Map<string, LiveToken>()
-      const reload = sql<AccessTokenRow>`SELECT ${columns} FROM access_tokens WHERE revoked_at IS NULL`.pipe(
+      const reload = liveRows().pipe(
         Effect.map((rows) => {
           live = new Map(rows.map((row) => [row.id, liveTokenOf(row)]))
           return live.size
         }),
         Effect.asVoid
       )
-      yield* reload
+      yield* reload.pipe(Effect.catchTag("SchemaError", Effect.die))
       const waiting = yield* Queue.unbounded<Deferred.Deferred<void>>()
       yield* Effect.gen(function* () {
         const waiters = yield* Queue.takeAll(waiting).pipe(Effect.timeoutOption(cacheTtl))
@@ -205,26 +229,29 @@ export class AccessTokens extends Context.Service<
       const create = Effect.fn("AccessTokens.create")(function* (input: NewAccessToken) {
         if (input.admin && input.installationIds !== null) return yield* new AdminTokenRestricted()
         const { id, token } = newToken()
-        const installationIds = input.installationIds === null ? null : JSON.stringify(input.installationIds)
-        const inserted = yield* sql<AccessTokenRow>`
-          INSERT INTO access_tokens (id, name, secret_hash, admin, installation_ids, source)
-          VALUES (${id}, ${input.name}, ${sha256(token).toString("hex")}, ${input.admin},
-                  ${installationIds}::jsonb, 'api')
-          RETURNING ${columns}
-        `
-        live.set(inserted[0]!.id, liveTokenOf(inserted[0]!))
-        return { accessToken: fromRow(inserted[0]!), token }
+        const inserted = liveTokenOf(
+          yield* insertRow({
+            id,
+            name: input.name,
+            secretHash: sha256(token).toString("hex"),
+            admin: input.admin,
+            installationIds: input.installationIds
+          }).pipe(Effect.catchTag(["SchemaError", "NoSuchElementError"], Effect.die))
+        )
+        live.set(id, inserted)
+        return { accessToken: inserted.token, token }
       })
 
-      const list = sql<AccessTokenRow>`SELECT ${columns} FROM access_tokens ORDER BY created_at, id`.pipe(
-        Effect.map((rows) => rows.map(fromRow)),
+      const list = allRows().pipe(
+        Effect.catchTag("SchemaError", Effect.die),
+        Effect.map((rows) => rows.map(tokenOf)),
         Effect.withSpan("AccessTokens.list")
       )
 
       const get = Effect.fn("AccessTokens.get")(function* (id: string) {
         const row = yield* findRow(id)
         if (Option.isNone(row)) return yield* new AccessTokenNotFound({ id })
-        return fromRow(row.value)
+        return tokenOf(row.value)
       })
 
       const revoke = Effect.fn("AccessTokens.revoke")(function* (id: string) {
@@ -234,24 +261,24 @@ export class AccessTokens extends Context.Service<
       })
 
       /** The live row a token belongs to: the same work whether its id is known or not. */
-      const accepted = (token: string): AccessTokenRow | undefined => {
+      const accepted = (token: string): AccessToken | undefined => {
         const found = live.get(tokenIdOf(token))
         const presented = sha256(token)
         const matches = timingSafeEqual(
           found?.hash.length === presented.length ? found.hash : noHash,
           presented
         )
-        return found !== undefined && matches ? found.row : undefined
+        return found !== undefined && matches ? found.token : undefined
       }
 
       const authenticate = Effect.fnUntraced(function* (token: string) {
-        let row = accepted(token)
-        if (row === undefined) {
+        let accessToken = accepted(token)
+        if (accessToken === undefined) {
           yield* fresh
-          row = accepted(token)
+          accessToken = accepted(token)
         }
-        if (row === undefined) return yield* new InvalidAccessToken()
-        return fromRow(row)
+        if (accessToken === undefined) return yield* new InvalidAccessToken()
+        return accessToken
       }, hotSpan("AccessTokens.authenticate"))
 
       const ensureSeeded = Effect.fn("AccessTokens.ensureSeeded")(function* (
@@ -275,7 +302,7 @@ export class AccessTokens extends Context.Service<
             if (Option.isNone(row) || !hashMatches(row.value, sha256(token)) || !row.value.admin) {
               return yield* new InvalidSeedToken({ message: "the admin token collides with another token" })
             }
-            if (row.value.revoked_at !== null) {
+            if (row.value.revokedAt !== null) {
               return yield* new InvalidSeedToken({
                 message: "this admin token was revoked; choose a new one"
               })
@@ -287,8 +314,8 @@ export class AccessTokens extends Context.Service<
             return row.value
           })
         )
-        yield* reload
-        return fromRow(seeded)
+        yield* reload.pipe(Effect.catchTag("SchemaError", Effect.die))
+        return tokenOf(seeded)
       })
 
       return AccessTokens.of({ create, list, get, revoke, authenticate, ensureSeeded })

@@ -1,4 +1,4 @@
-import { HashMap } from "effect"
+import { HashMap, Schema } from "effect"
 import type {
   BotMessageEmitted,
   BotTurnCompleted,
@@ -6,10 +6,11 @@ import type {
   ConversationEvent,
   ConversationStarted,
   DeliveryAttemptFailed,
-  Instant,
   UserMessageReceived
 } from "./ConversationEvents.ts"
-import type { MessageId, UserId } from "./Ids.ts"
+import { DeliveryStatus } from "./DeliveryStatus.ts"
+import { MessageId, UserId } from "./Ids.ts"
+import { LoggedInstant } from "./Instant.ts"
 
 /**
  * The state of one conversation, folded from its events by `evolve`. It holds exactly what
@@ -28,7 +29,7 @@ export interface ConversationState {
   /** The user who wrote last: bot messages posted on the bot's own initiative are addressed to them. */
   readonly lastUserId: UserId | null
   /** Set while the conversation holds its deliveries back (its endpoint is paused). */
-  readonly deliveriesPausedAt: Instant | null
+  readonly deliveriesPausedAt: LoggedInstant | null
 }
 
 export interface OpenTurn {
@@ -36,26 +37,25 @@ export interface OpenTurn {
   readonly userId: UserId
   readonly failures: number
   /** When the next try is due; null for "now". */
-  readonly retryAt: Instant | null
+  readonly retryAt: LoggedInstant | null
 }
 
-/** "pull": a pull-only conversation's message, read by the application and never delivered. */
-export type DeliveryStatus = "pending" | "delivered" | "dead_lettered" | "pull"
-
-export interface BotMessage {
-  readonly messageId: MessageId
-  readonly inReplyTo: MessageId | null
+/** A bot message and its delivery, as the states hold it (and the decision state's snapshots store it). */
+export const BotMessage = Schema.Struct({
+  messageId: MessageId,
+  inReplyTo: Schema.NullOr(MessageId),
   /** The user the message is addressed to (`botpressUserId` on the wire). */
-  readonly userId: UserId | null
-  readonly type: string
-  readonly payload: unknown
-  readonly emittedAt: Instant
-  readonly status: DeliveryStatus
+  userId: Schema.NullOr(UserId),
+  type: Schema.String,
+  payload: Schema.Unknown,
+  emittedAt: LoggedInstant,
+  status: DeliveryStatus,
   /** Attempts made since the message was emitted or last redelivered. */
-  readonly attempts: number
-  readonly nextAttemptAt: Instant | null
-  readonly lastError: string | null
-}
+  attempts: Schema.Int,
+  nextAttemptAt: Schema.NullOr(LoggedInstant),
+  lastError: Schema.NullOr(Schema.String)
+})
+export type BotMessage = typeof BotMessage.Type
 
 export const initialState: ConversationState = {
   started: null,

@@ -1,7 +1,8 @@
 import { Schema } from "effect"
-import { Instant, PullDelivery } from "./ConversationEvents.ts"
+import { PullDelivery } from "./ConversationEvents.ts"
 import { ConversationId, ExternalId, InstallationId, MessageId, UserId } from "./Ids.ts"
 import { InstallationScope } from "./InstallationScope.ts"
+import { Instant } from "./Instant.ts"
 
 /** What can be asked of one conversation. Every command carries its own time, so `decide` stays pure. */
 
@@ -50,6 +51,7 @@ export class PostBotMessage extends Schema.TaggedClass<PostBotMessage>()("PostBo
   at: Instant
 }) {}
 
+/** What the deliverer reports of one attempt; the read model records it as a `ReadModels.AttemptResult`. */
 export const AttemptOutcome = Schema.Union([
   Schema.TaggedStruct("Delivered", { status: Schema.Int }),
   Schema.TaggedStruct("Retry", {

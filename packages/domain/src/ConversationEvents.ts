@@ -1,14 +1,11 @@
 import { Schema } from "effect"
 import { ConversationId, ExternalId, InstallationId, MessageId, UserId } from "./Ids.ts"
+import { LoggedInstant } from "./Instant.ts"
 
 /**
  * The events of one conversation stream. Each is a Schema tagged class: the `_tag` is the
  * event type stored in the log, the other fields are its `data`.
  */
-
-/** An ISO-8601 instant, kept as a string so folding a long log stays cheap. */
-export const Instant = Schema.String
-export type Instant = typeof Instant.Type
 
 /**
  * How a pull-only conversation's bot messages reach the application: they are read (the webhook's
@@ -20,7 +17,7 @@ export class ConversationStarted extends Schema.TaggedClass<ConversationStarted>
   conversationId: ConversationId,
   installationId: InstallationId,
   externalConversationId: ExternalId,
-  startedAt: Instant,
+  startedAt: LoggedInstant,
   /** "pull": the installation has no response endpoint, so its bot messages are never delivered. */
   delivery: Schema.optionalKey(PullDelivery)
 }) {}
@@ -35,7 +32,7 @@ export class UserMessageReceived extends Schema.TaggedClass<UserMessageReceived>
   payload: Schema.Json,
   /** SHA-256 of the request body's fields: a repeat with another body is a conflict. */
   fingerprint: Schema.String,
-  receivedAt: Instant
+  receivedAt: LoggedInstant
 }) {}
 
 export class BotMessageEmitted extends Schema.TaggedClass<BotMessageEmitted>()("BotMessageEmitted", {
@@ -44,7 +41,7 @@ export class BotMessageEmitted extends Schema.TaggedClass<BotMessageEmitted>()("
   inReplyTo: Schema.NullOr(MessageId),
   type: Schema.String,
   payload: Schema.Json,
-  emittedAt: Instant,
+  emittedAt: LoggedInstant,
   /** "pull": emitted in a pull-only conversation, so not delivered (no attempts, no outbox). */
   delivery: Schema.optionalKey(PullDelivery)
 }) {}
@@ -53,7 +50,7 @@ export class BotMessageEmitted extends Schema.TaggedClass<BotMessageEmitted>()("
 export class BotTurnCompleted extends Schema.TaggedClass<BotTurnCompleted>()("BotTurnCompleted", {
   userMessageId: MessageId,
   messageCount: Schema.Int,
-  completedAt: Instant
+  completedAt: LoggedInstant
 }) {}
 
 export class BotTurnFailed extends Schema.TaggedClass<BotTurnFailed>()("BotTurnFailed", {
@@ -61,8 +58,8 @@ export class BotTurnFailed extends Schema.TaggedClass<BotTurnFailed>()("BotTurnF
   attempt: Schema.Int,
   reason: Schema.String,
   /** When the turn is tried again; null when the policy gave up. */
-  retryAt: Schema.NullOr(Instant),
-  failedAt: Instant
+  retryAt: Schema.NullOr(LoggedInstant),
+  failedAt: LoggedInstant
 }) {}
 
 export class DeliveryAttemptFailed extends Schema.TaggedClass<DeliveryAttemptFailed>()(
@@ -73,8 +70,8 @@ export class DeliveryAttemptFailed extends Schema.TaggedClass<DeliveryAttemptFai
     status: Schema.NullOr(Schema.Int),
     error: Schema.String,
     durationMs: Schema.Finite,
-    nextAttemptAt: Instant,
-    failedAt: Instant
+    nextAttemptAt: LoggedInstant,
+    failedAt: LoggedInstant
   }
 ) {}
 
@@ -83,7 +80,7 @@ export class MessageDelivered extends Schema.TaggedClass<MessageDelivered>()("Me
   attempt: Schema.Int,
   status: Schema.Int,
   durationMs: Schema.Finite,
-  deliveredAt: Instant
+  deliveredAt: LoggedInstant
 }) {}
 
 export class MessageDeadLettered extends Schema.TaggedClass<MessageDeadLettered>()("MessageDeadLettered", {
@@ -91,12 +88,12 @@ export class MessageDeadLettered extends Schema.TaggedClass<MessageDeadLettered>
   attempt: Schema.Int,
   status: Schema.NullOr(Schema.Int),
   reason: Schema.String,
-  deadLetteredAt: Instant
+  deadLetteredAt: LoggedInstant
 }) {}
 
 export class RedeliveryRequested extends Schema.TaggedClass<RedeliveryRequested>()("RedeliveryRequested", {
   messageId: MessageId,
-  requestedAt: Instant
+  requestedAt: LoggedInstant
 }) {}
 
 /**
@@ -108,16 +105,16 @@ export class RedeliveryRequested extends Schema.TaggedClass<RedeliveryRequested>
 export class DeliveriesPaused extends Schema.TaggedClass<DeliveriesPaused>()("DeliveriesPaused", {
   installationId: InstallationId,
   /** The first failed attempt after the endpoint's last success. */
-  failingSince: Instant,
+  failingSince: LoggedInstant,
   /** When the endpoint was paused (the same for every conversation of the pause). */
-  endpointPausedAt: Instant,
+  endpointPausedAt: LoggedInstant,
   lastError: Schema.NullOr(Schema.String),
-  pausedAt: Instant
+  pausedAt: LoggedInstant
 }) {}
 
 /** The endpoint was resumed: this conversation's held deliveries go out again, the head at once. */
 export class DeliveriesResumed extends Schema.TaggedClass<DeliveriesResumed>()("DeliveriesResumed", {
-  resumedAt: Instant
+  resumedAt: LoggedInstant
 }) {}
 
 export const ConversationEvent = Schema.Union([

@@ -32,6 +32,11 @@ const Stored = Schema.Struct({ format: Schema.Literal(FORMAT), state: DecisionSt
 const decodeStored = Schema.decodeUnknownResult(Stored)
 const encodeStored = Schema.encodeSync(Stored)
 
+/**
+ * A row of `load`: the snapshot (on the first row) beside each event after it. A plain interface,
+ * as the event store's rows are: waking a conversation reads up to `SNAPSHOT_EVERY` events through
+ * it, and the snapshot and each event are decoded by their own Schemas (`Stored`, `decodeRecorded`).
+ */
 interface Row {
   readonly snapshot_version: number | null
   readonly snapshot: unknown

@@ -1,12 +1,8 @@
 import { Schema } from "effect"
-import { afterFailedAttempt, type BotMessage, emitted, turnsAfter } from "./Conversation.ts"
-import {
-  type ConversationEvent,
-  ConversationStarted,
-  Instant,
-  UserMessageReceived
-} from "./ConversationEvents.ts"
+import { afterFailedAttempt, BotMessage, emitted, turnsAfter } from "./Conversation.ts"
+import { type ConversationEvent, ConversationStarted, UserMessageReceived } from "./ConversationEvents.ts"
 import { MessageId, UserId } from "./Ids.ts"
+import { LoggedInstant } from "./Instant.ts"
 
 /**
  * What `decide` needs of a conversation, and no more: who it is, the latest user messages (to
@@ -24,40 +20,47 @@ import { MessageId, UserId } from "./Ids.ts"
 /** How many of the latest user messages are kept for answering a repeat from memory. */
 export const RECENT_USER_MESSAGES = 32
 
-export interface SeenUserMessage {
-  readonly externalMessageId: string
-  readonly messageId: MessageId
-  readonly userId: UserId
-  readonly fingerprint: string
-}
+const SeenUserMessage = Schema.Struct({
+  externalMessageId: Schema.String,
+  messageId: MessageId,
+  userId: UserId,
+  fingerprint: Schema.String
+})
+export type SeenUserMessage = typeof SeenUserMessage.Type
 
-export interface OpenTurn {
-  readonly userMessageId: MessageId
-  readonly userId: UserId
-  readonly failures: number
+const OpenTurn = Schema.Struct({
+  userMessageId: MessageId,
+  userId: UserId,
+  failures: Schema.Int,
   /** When the next try is due; null for "now". */
-  readonly retryAt: Instant | null
+  retryAt: Schema.NullOr(LoggedInstant),
   /** The user message the bot answers. */
-  readonly message: UserMessageReceived
-}
+  message: UserMessageReceived
+})
+export type OpenTurn = typeof OpenTurn.Type
 
-export interface DecisionState {
-  readonly started: ConversationStarted | null
+/**
+ * The decision state, declared once: its type, and its JSON for snapshots and for the actor's
+ * inspection over the cluster's wire.
+ */
+export const DecisionStateSchema = Schema.Struct({
+  started: Schema.NullOr(ConversationStarted),
   /** The latest user messages, oldest first, at most `RECENT_USER_MESSAGES`. */
-  readonly recentUserMessages: ReadonlyArray<SeenUserMessage>
+  recentUserMessages: Schema.Array(SeenUserMessage),
   /** User messages whose bot turn has not finished, oldest first. */
-  readonly openTurns: ReadonlyArray<OpenTurn>
+  openTurns: Schema.Array(OpenTurn),
   /** Bot messages awaiting delivery, in the order they must arrive. */
-  readonly outbox: ReadonlyArray<BotMessage>
+  outbox: Schema.Array(BotMessage),
   /** Dead-lettered bot messages, in the order they were given up on. */
-  readonly deadLetters: ReadonlyArray<BotMessage>
+  deadLetters: Schema.Array(BotMessage),
   /** Bot messages delivered so far (they leave the state). */
-  readonly delivered: number
+  delivered: Schema.Int,
   /** The user who wrote last: bot messages posted on the bot's own initiative are addressed to them. */
-  readonly lastUserId: UserId | null
+  lastUserId: Schema.NullOr(UserId),
   /** Set while the conversation holds its deliveries back (`DeliveriesPaused` … `DeliveriesResumed`). */
-  readonly deliveriesPausedAt: Instant | null
-}
+  deliveriesPausedAt: Schema.NullOr(LoggedInstant)
+})
+export type DecisionState = typeof DecisionStateSchema.Type
 
 export const initialState: DecisionState = {
   started: null,
@@ -172,43 +175,3 @@ export const fold = (
 
 /** The bot message that must be delivered next, if any. */
 export const nextDelivery = (state: DecisionState): BotMessage | undefined => state.outbox[0]
-
-const BotMessageCodec = Schema.Struct({
-  messageId: MessageId,
-  inReplyTo: Schema.NullOr(MessageId),
-  userId: Schema.NullOr(UserId),
-  type: Schema.String,
-  payload: Schema.Unknown,
-  emittedAt: Instant,
-  status: Schema.Literals(["pending", "delivered", "dead_lettered"]),
-  attempts: Schema.Int,
-  nextAttemptAt: Schema.NullOr(Instant),
-  lastError: Schema.NullOr(Schema.String)
-})
-
-/** The decision state as JSON (snapshots, the actor's inspection); the annotation keeps the two in step. */
-export const DecisionStateSchema: Schema.Codec<DecisionState, unknown> = Schema.Struct({
-  started: Schema.NullOr(ConversationStarted),
-  recentUserMessages: Schema.Array(
-    Schema.Struct({
-      externalMessageId: Schema.String,
-      messageId: MessageId,
-      userId: UserId,
-      fingerprint: Schema.String
-    })
-  ),
-  openTurns: Schema.Array(
-    Schema.Struct({
-      userMessageId: MessageId,
-      userId: UserId,
-      failures: Schema.Int,
-      retryAt: Schema.NullOr(Instant),
-      message: UserMessageReceived
-    })
-  ),
-  outbox: Schema.Array(BotMessageCodec),
-  deadLetters: Schema.Array(BotMessageCodec),
-  delivered: Schema.Int,
-  lastUserId: Schema.NullOr(UserId),
-  deliveriesPausedAt: Schema.NullOr(Instant)
-})

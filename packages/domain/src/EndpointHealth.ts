@@ -1,6 +1,7 @@
-import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
+import { InstantFromDate } from "./Instant.ts"
 
 /**
  * The health of each installation's response endpoint (table `endpoint_health`), Svix-like:
@@ -35,20 +36,22 @@ export const healthy: EndpointStatus = { status: "healthy" }
 /** How long this process trusts what it last read or wrote of one endpoint's health. */
 export const CACHE_TTL = Duration.seconds(1)
 
-interface HealthRow {
-  readonly installation_id: string
-  readonly failing_since: Date | null
-  readonly last_error: string | null
-  readonly paused_at: Date | null
-}
+/** An endpoint_health row, selected under the status's names (`columns`). */
+const HealthRow = Schema.Struct({
+  installationId: Schema.String,
+  failingSince: Schema.NullOr(InstantFromDate),
+  lastError: Schema.NullOr(Schema.String),
+  pausedAt: Schema.NullOr(InstantFromDate)
+})
+type HealthRow = typeof HealthRow.Type
 
 const statusOf = (row: HealthRow | undefined): EndpointStatus => {
-  if (row === undefined || (row.failing_since === null && row.paused_at === null)) return healthy
+  if (row === undefined || (row.failingSince === null && row.pausedAt === null)) return healthy
   return {
-    status: row.paused_at === null ? "failing" : "paused",
-    ...(row.failing_since === null ? {} : { failingSince: row.failing_since.toISOString() }),
-    ...(row.paused_at === null ? {} : { pausedAt: row.paused_at.toISOString() }),
-    ...(row.last_error === null ? {} : { lastError: row.last_error })
+    status: row.pausedAt === null ? "failing" : "paused",
+    ...(row.failingSince === null ? {} : { failingSince: row.failingSince }),
+    ...(row.pausedAt === null ? {} : { pausedAt: row.pausedAt }),
+    ...(row.lastError === null ? {} : { lastError: row.lastError })
   }
 }
 
@@ -93,18 +96,46 @@ export class EndpointHealth extends Context.Service<
           return status
         })
 
-      const columns = sql`installation_id::text, failing_since, last_error, paused_at`
+      const columns = sql`installation_id::text AS "installationId", failing_since AS "failingSince",
+        last_error AS "lastError", paused_at AS "pausedAt"`
+      const rowsOf = SqlSchema.findAll({
+        Request: Schema.Array(Schema.String),
+        Result: HealthRow,
+        execute: (ids) => sql`
+          SELECT ${columns} FROM endpoint_health
+          WHERE installation_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))
+        `
+      })
+      const failedRow = SqlSchema.findOneOption({
+        Request: Schema.Struct({
+          installationId: Schema.String,
+          at: Schema.String,
+          error: Schema.String,
+          pauseAfterMillis: Schema.Number
+        }),
+        Result: HealthRow,
+        execute: ({ at, error, installationId, pauseAfterMillis }) => sql`
+          INSERT INTO endpoint_health AS h (installation_id, failing_since, last_error)
+          VALUES (${installationId}::uuid, ${at}::timestamptz, ${error})
+          ON CONFLICT (installation_id) DO UPDATE SET
+            failing_since = coalesce(h.failing_since, EXCLUDED.failing_since),
+            last_error = EXCLUDED.last_error,
+            paused_at = coalesce(
+              h.paused_at,
+              CASE WHEN coalesce(h.failing_since, EXCLUDED.failing_since)
+                        <= EXCLUDED.failing_since - ${pauseAfterMillis} * interval '1 millisecond'
+                   THEN EXCLUDED.failing_since END
+            ),
+            updated_at = now()
+          RETURNING ${columns}
+        `
+      })
 
       const getMany = Effect.fn("EndpointHealth.getMany")(function* (installationIds: ReadonlyArray<string>) {
         const ids = installationIds.filter(isUuid)
         const rows =
-          ids.length === 0
-            ? []
-            : yield* sql<HealthRow>`
-                SELECT ${columns} FROM endpoint_health
-                WHERE installation_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))
-              `
-        const byId = new Map(rows.map((row) => [row.installation_id, row]))
+          ids.length === 0 ? [] : yield* rowsOf(ids).pipe(Effect.catchTag("SchemaError", Effect.die))
+        const byId = new Map(rows.map((row) => [row.installationId, row]))
         return new Map(installationIds.map((id) => [id, statusOf(byId.get(id))]))
       })
 
@@ -126,33 +157,24 @@ export class EndpointHealth extends Context.Service<
         error: string,
         pauseAfter: Duration.Duration
       ) {
-        const rows = yield* sql<HealthRow>`
-          INSERT INTO endpoint_health AS h (installation_id, failing_since, last_error)
-          VALUES (${installationId}::uuid, ${at}::timestamptz, ${error})
-          ON CONFLICT (installation_id) DO UPDATE SET
-            failing_since = coalesce(h.failing_since, EXCLUDED.failing_since),
-            last_error = EXCLUDED.last_error,
-            paused_at = coalesce(
-              h.paused_at,
-              CASE WHEN coalesce(h.failing_since, EXCLUDED.failing_since)
-                        <= EXCLUDED.failing_since - ${Duration.toMillis(pauseAfter)} * interval '1 millisecond'
-                   THEN EXCLUDED.failing_since END
-            ),
-            updated_at = now()
-          RETURNING ${columns}
-        `
-        return yield* remember(installationId, statusOf(rows[0]))
+        const row = yield* failedRow({
+          installationId,
+          at,
+          error,
+          pauseAfterMillis: Duration.toMillis(pauseAfter)
+        }).pipe(Effect.catchTag("SchemaError", Effect.die))
+        return yield* remember(installationId, statusOf(Option.getOrUndefined(row)))
       })
 
       const succeeded = (installationId: string) =>
         Effect.flatMap(current(installationId), (status) =>
           status.status !== "failing"
             ? Effect.void
-            : sql<HealthRow>`
+            : sql`
                 UPDATE endpoint_health
                 SET failing_since = NULL, last_error = NULL, updated_at = now()
                 WHERE installation_id = ${installationId}::uuid AND paused_at IS NULL
-                RETURNING ${columns}
+                RETURNING installation_id
               `.pipe(
                 Effect.flatMap((rows) =>
                   rows.length === 0 ? get(installationId) : remember(installationId, healthy)

@@ -152,6 +152,13 @@ interface PendingAppend {
 
 export const NOTIFY_CHANNEL = "messaging_api_events"
 
+/**
+ * An events row as the driver hands it over. Kept as a plain interface with a hand mapping
+ * (`toRecorded`), not a Schema: every event read (stream reads, the log followers, the projector)
+ * passes through it, and a Schema decode per row would cost CPU per event on the hottest path
+ * for columns the table's own types already guarantee. The event's `data` is decoded by its
+ * Schema where it is used (`ConversationStream.decodeRecorded`).
+ */
 interface EventRow {
   readonly position: string
   readonly transaction_id: string

@@ -1,9 +1,22 @@
 import { randomBytes, randomUUID } from "node:crypto"
-import { Cache, Clock, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import {
+  Cache,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Schema,
+  SchemaGetter,
+  Struct
+} from "effect"
+import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
-import { type BotConfig, encodeBotConfig, Installation } from "./Installation.ts"
-import type { RetrySchedule } from "./RetrySchedule.ts"
+import { BotConfig, encodeBotConfig, Installation } from "./Installation.ts"
+import { InstantFromDate } from "./Instant.ts"
+import { RetrySchedule } from "./RetrySchedule.ts"
 
 export class InstallationNotFound extends Schema.TaggedError<InstallationNotFound>()("InstallationNotFound", {
   id: Schema.String
@@ -23,35 +36,29 @@ export interface NewInstallation {
 export const newSigningSecret = (): string => `whsec_${randomBytes(32).toString("base64")}`
 const newWebhookId = (): string => randomBytes(18).toString("base64url")
 
-interface InstallationRow {
-  readonly id: string
-  readonly webhook_id: string
-  readonly bot: unknown
-  readonly response_url: string | null
-  readonly signing_secret: string
-  readonly previous_signing_secret: string | null
-  readonly previous_secret_expires_at: Date | null
-  readonly retry_schedule: unknown
-  readonly created_at: Date
-}
-
-const decodeRow = Schema.decodeUnknownSync(Installation)
-const fromRow = (row: InstallationRow): Installation =>
-  decodeRow({
-    id: row.id,
-    webhookId: row.webhook_id,
-    bot: row.bot,
-    responseUrl: row.response_url,
-    signingSecret: row.signing_secret,
-    ...(row.previous_signing_secret === null || row.previous_secret_expires_at === null
-      ? {}
-      : {
-          previousSigningSecret: row.previous_signing_secret,
-          previousSecretExpiresAt: row.previous_secret_expires_at.toISOString()
-        }),
-    retrySchedule: row.retry_schedule,
-    createdAt: row.created_at.toISOString()
+/**
+ * An installations row, selected under the installation's names (`columns`): its fields as stored
+ * (decoded once, by `Installation`), the times read from timestamptz, and the previous secret as a
+ * pair of nullable columns (both or neither is set).
+ */
+const InstallationRow = Schema.Struct({
+  ...Struct.map(
+    Struct.omit(Installation.fields, ["previousSigningSecret", "previousSecretExpiresAt", "createdAt"]),
+    Schema.toEncoded
+  ),
+  createdAt: InstantFromDate,
+  previousSigningSecret: Schema.NullOr(Schema.String),
+  previousSecretExpiresAt: Schema.NullOr(InstantFromDate)
+}).pipe(
+  Schema.decodeTo(Installation, {
+    decode: SchemaGetter.transform(({ previousSecretExpiresAt, previousSigningSecret, ...installation }) =>
+      previousSigningSecret === null || previousSecretExpiresAt === null
+        ? installation
+        : { ...installation, previousSigningSecret, previousSecretExpiresAt }
+    ),
+    encode: SchemaGetter.forbidden(() => "an installations row is read, never written back")
   })
+)
 
 /** The installations table. Deleted installations are kept (their conversations still refer to them) but hidden. */
 export class Installations extends Context.Service<
@@ -83,33 +90,84 @@ export class Installations extends Context.Service<
           onNone: () => Effect.fail(new InstallationNotFound({ id })),
           onSome: Effect.succeed
         })
-      const columns = sql`id::text, webhook_id, bot, response_url, signing_secret, previous_signing_secret,
-        previous_secret_expires_at, retry_schedule, created_at`
-
-      const create = Effect.fn("Installations.create")(function* (input: NewInstallation) {
-        const rows = yield* sql<InstallationRow>`
+      const columns = sql`id::text AS id, webhook_id AS "webhookId", bot, response_url AS "responseUrl",
+        signing_secret AS "signingSecret", previous_signing_secret AS "previousSigningSecret",
+        previous_secret_expires_at AS "previousSecretExpiresAt", retry_schedule AS "retrySchedule",
+        created_at AS "createdAt"`
+      const insertRow = SqlSchema.findOne({
+        Request: Schema.Struct({
+          id: Schema.String,
+          webhookId: Schema.String,
+          bot: Schema.toType(BotConfig),
+          responseUrl: Schema.NullOr(Schema.String),
+          signingSecret: Schema.String,
+          retrySchedule: Schema.toType(RetrySchedule)
+        }),
+        Result: InstallationRow,
+        execute: (row) => sql`
           INSERT INTO installations (id, webhook_id, bot, response_url, signing_secret, retry_schedule)
-          VALUES (${randomUUID()}, ${newWebhookId()}, ${JSON.stringify(encodeBotConfig(input.bot))}::jsonb, ${input.responseUrl},
-                  ${newSigningSecret()}, ${JSON.stringify(input.retrySchedule)}::jsonb)
+          VALUES (${row.id}, ${row.webhookId}, ${JSON.stringify(encodeBotConfig(row.bot))}::jsonb, ${row.responseUrl},
+                  ${row.signingSecret}, ${JSON.stringify(row.retrySchedule)}::jsonb)
           RETURNING ${columns}
         `
-        return fromRow(rows[0]!)
+      })
+      const rowById = SqlSchema.findOneOption({
+        Request: Schema.toType(InstallationId),
+        Result: InstallationRow,
+        execute: (id) =>
+          sql`SELECT ${columns} FROM installations WHERE id = ${id}::uuid AND deleted_at IS NULL`
+      })
+      const rowByWebhookId = SqlSchema.findOneOption({
+        Request: Schema.String,
+        Result: InstallationRow,
+        execute: (webhookId) =>
+          sql`SELECT ${columns} FROM installations WHERE webhook_id = ${webhookId} AND deleted_at IS NULL`
+      })
+      const allRows = SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: InstallationRow,
+        execute: () =>
+          sql`SELECT ${columns} FROM installations WHERE deleted_at IS NULL ORDER BY created_at, id`
+      })
+      // On the right of SET, signing_secret is the value before this update.
+      const rotateRow = SqlSchema.findOneOption({
+        Request: Schema.Struct({
+          id: Schema.toType(InstallationId),
+          signingSecret: Schema.String,
+          expiresAt: Schema.String
+        }),
+        Result: InstallationRow,
+        execute: ({ expiresAt, id, signingSecret }) => sql`
+          UPDATE installations
+          SET previous_signing_secret = signing_secret,
+              previous_secret_expires_at = ${expiresAt}::timestamptz,
+              signing_secret = ${signingSecret}
+          WHERE id = ${id}::uuid AND deleted_at IS NULL
+          RETURNING ${columns}
+        `
+      })
+
+      const create = Effect.fn("Installations.create")(function* (input: NewInstallation) {
+        return yield* insertRow({
+          id: randomUUID(),
+          webhookId: newWebhookId(),
+          bot: input.bot,
+          responseUrl: input.responseUrl,
+          signingSecret: newSigningSecret(),
+          retrySchedule: input.retrySchedule
+        }).pipe(Effect.catchTag(["SchemaError", "NoSuchElementError"], Effect.die))
       })
 
       const lookupById = Effect.fnUntraced(function* (id: InstallationId) {
-        const rows = yield* sql<InstallationRow>`
-          SELECT ${columns} FROM installations WHERE id = ${id}::uuid AND deleted_at IS NULL
-        `
-        if (rows.length === 0) return yield* new InstallationNotFound({ id })
-        return fromRow(rows[0]!)
+        const row = yield* rowById(id).pipe(Effect.catchTag("SchemaError", Effect.die))
+        if (Option.isNone(row)) return yield* new InstallationNotFound({ id })
+        return row.value
       })
 
       const lookupByWebhookId = Effect.fnUntraced(function* (webhookId: string) {
-        const rows = yield* sql<InstallationRow>`
-          SELECT ${columns} FROM installations WHERE webhook_id = ${webhookId} AND deleted_at IS NULL
-        `
-        if (rows.length === 0) return yield* new InstallationNotFound({ id: webhookId })
-        return fromRow(rows[0]!)
+        const row = yield* rowByWebhookId(webhookId).pipe(Effect.catchTag("SchemaError", Effect.die))
+        if (Option.isNone(row)) return yield* new InstallationNotFound({ id: webhookId })
+        return row.value
       })
       // Every inbound message looks its installation up: found ones are kept briefly (a deletion
       // reaches other processes within `cacheTtl`), misses and failures are not kept.
@@ -132,10 +190,8 @@ export class Installations extends Context.Service<
           Effect.withSpan("Installations.get", undefined, { captureStackTrace: false })
         )
 
-      const list = sql<InstallationRow>`
-        SELECT ${columns} FROM installations WHERE deleted_at IS NULL ORDER BY created_at, id
-      `.pipe(
-        Effect.map((rows) => rows.map(fromRow)),
+      const list = allRows().pipe(
+        Effect.catchTag("SchemaError", Effect.die),
         Effect.withSpan("Installations.list")
       )
 
@@ -156,17 +212,13 @@ export class Installations extends Context.Service<
         const id = yield* decoded(given)
         const now = yield* Clock.currentTimeMillis
         const expiresAt = new Date(now + Duration.toMillis(Duration.fromInputUnsafe(overlap)))
-        // On the right of SET, signing_secret is the value before this update.
-        const rows = yield* sql<InstallationRow>`
-          UPDATE installations
-          SET previous_signing_secret = signing_secret,
-              previous_secret_expires_at = ${expiresAt.toISOString()}::timestamptz,
-              signing_secret = ${newSigningSecret()}
-          WHERE id = ${id}::uuid AND deleted_at IS NULL
-          RETURNING ${columns}
-        `
-        if (rows.length === 0) return yield* new InstallationNotFound({ id: given })
-        const rotated = fromRow(rows[0]!)
+        const row = yield* rotateRow({
+          id,
+          signingSecret: newSigningSecret(),
+          expiresAt: expiresAt.toISOString()
+        }).pipe(Effect.catchTag("SchemaError", Effect.die))
+        if (Option.isNone(row)) return yield* new InstallationNotFound({ id: given })
+        const rotated = row.value
         // This process signs with the new secret at once; others within `cacheTtl`.
         yield* Cache.invalidate(byWebhookId, rotated.webhookId)
         yield* Cache.invalidate(byId, id)

@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import { Uuid } from "./Ids.ts"
+import { Instant } from "./Instant.ts"
 import { InvalidCursor } from "./ReadModels.ts"
 
 /**
@@ -8,13 +9,8 @@ import { InvalidCursor } from "./ReadModels.ts"
  * belongs to another list, is an `InvalidCursor`.
  */
 
-const IsoInstant = Schema.String.check(
-  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/),
-  Schema.makeFilter((value: string) => (Number.isNaN(Date.parse(value)) ? "not a time" : undefined))
-)
-
 /** Lists ordered by time, newest first, ties broken by id. */
-const TimeKey = Schema.Struct({ k: Schema.Literal("conversations"), t: IsoInstant, id: Uuid })
+const TimeKey = Schema.Struct({ k: Schema.Literal("conversations"), t: Instant, id: Uuid })
 export type TimeKey = Omit<typeof TimeKey.Type, "k">
 
 /** Lists ordered by stream version inside one conversation. */

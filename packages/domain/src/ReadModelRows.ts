@@ -1,3 +1,6 @@
+import type { DeliveryStatus } from "./DeliveryStatus.ts"
+import type { AttemptResult, TurnStatus } from "./ReadModels.ts"
+
 /**
  * The read-model rows as a batch of the projection holds them in memory: what it reads
  * (`ConversationRow`, `MessageRow`), what it brings forward (`TrackedMessage`,
@@ -30,9 +33,9 @@ export interface MessageState {
   readonly direction: "user" | "bot"
   readonly user_id: string | null
   readonly stream_version: number
-  turn_status: "open" | "completed" | "failed" | null
+  turn_status: TurnStatus | null
   turn_failures: number | null
-  delivery_status: "pending" | "delivered" | "dead_lettered" | "pull" | null
+  delivery_status: DeliveryStatus | null
   attempts: number
   last_status: number | null
   last_error: string | null
@@ -116,7 +119,8 @@ export interface AttemptRow {
   readonly message_id: string
   readonly installation_id: string
   readonly attempt: number
-  readonly outcome: "delivered" | "failed"
+  /** "dead_lettered" is set afterwards, on the attempt a `DeadLetterRow` names. */
+  readonly outcome: Exclude<AttemptResult, "dead_lettered">
   readonly status: number | null
   readonly error: string | null
   readonly duration_ms: number

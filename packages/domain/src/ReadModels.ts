@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { DeliveryStatus } from "./DeliveryStatus.ts"
 import type { RecordedEvent } from "./EventStore.ts"
 import { ConversationId, InstallationId, MessageId, UserId } from "./Ids.ts"
 import type { InstallationScope } from "./InstallationScope.ts"
@@ -9,15 +10,15 @@ import type { InstallationScope } from "./InstallationScope.ts"
  * usable as an HTTP success schema as it is. Times are ISO-8601 strings.
  */
 
-/** "pull": a pull-only installation's message, read by the application and never POSTed. */
-export const DeliveryStatus = Schema.Literals(["pending", "delivered", "dead_lettered", "pull"])
-export type DeliveryStatus = typeof DeliveryStatus.Type
-
 export const TurnStatus = Schema.Literals(["open", "completed", "failed"])
 export type TurnStatus = typeof TurnStatus.Type
 
-export const AttemptOutcome = Schema.Literals(["delivered", "failed", "dead_lettered"])
-export type AttemptOutcome = typeof AttemptOutcome.Type
+/**
+ * What a recorded delivery attempt came to, as the history shows it ("failed": retried later).
+ * Not the deliverer's report (`ConversationCommands.AttemptOutcome`), from which it is recorded.
+ */
+export const AttemptResult = Schema.Literals(["delivered", "failed", "dead_lettered"])
+export type AttemptResult = typeof AttemptResult.Type
 
 export class ConversationSummary extends Schema.Class<ConversationSummary>("ConversationSummary")({
   /** Our id: the `botpressConversationId` of the wire contract. */
@@ -90,7 +91,7 @@ export class DeliveryAttempt extends Schema.Class<DeliveryAttempt>("DeliveryAtte
   /** The stream version of the event that recorded the attempt. */
   position: Schema.Int,
   attempt: Schema.Int,
-  outcome: AttemptOutcome,
+  outcome: AttemptResult,
   /** The HTTP status the endpoint answered, null when there was no answer. */
   status: Schema.NullOr(Schema.Int),
   error: Schema.NullOr(Schema.String),

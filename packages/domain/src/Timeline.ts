@@ -1,7 +1,7 @@
 import { Effect, HashMap, Schema, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { type ConversationState, fold } from "./Conversation.ts"
-import type { ConversationEvent, Instant } from "./ConversationEvents.ts"
+import type { ConversationEvent } from "./ConversationEvents.ts"
 import { fromRecorded } from "./ConversationStream.ts"
 import type { EventStore, RecordedEvent } from "./EventStore.ts"
 import { type ConversationId, conversationStream } from "./Ids.ts"
@@ -19,7 +19,7 @@ export interface TimelineEntry {
 }
 
 /** When an event happened, by the clock of the process that decided it. */
-export const occurredAt = (event: ConversationEvent): Instant => {
+export const occurredAt = (event: ConversationEvent): string => {
   switch (event._tag) {
     case "ConversationStarted":
       return event.startedAt

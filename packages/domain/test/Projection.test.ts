@@ -182,7 +182,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("Read-model pro
       yield* execute(conversationId, deadLettered(reply))
       const done = yield* execute(
         conversationId,
-        new RequestRedelivery({ messageId: reply, at: "2026-01-01" })
+        new RequestRedelivery({ messageId: reply, at: "2026-01-01T00:00:00.000Z" })
       )
       yield* projectedUpTo([conversationId])
       const before = yield* rowsOf(conversationId)

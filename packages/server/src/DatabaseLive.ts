@@ -1,7 +1,7 @@
 import { readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Database } from "@messaging-api/domain"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { EmbeddedPostgres } from "./EmbeddedPostgres.ts"
 import { ServerConfig } from "./ServerConfig.ts"
 
@@ -25,9 +25,12 @@ const isAlive = (pid: number) => {
   }
 }
 
+/** `DATA_DIR/embedded.json`: the process that runs the embedded database, and its socket's URL. */
+const RunningEmbedded = Schema.fromJsonString(Schema.Struct({ pid: Schema.Int, url: Schema.String }))
+
 const runningEmbedded = (file: string) =>
   Effect.tryPromise(() => readFile(file, "utf8")).pipe(
-    Effect.map((text) => JSON.parse(text) as { pid: number; url: string }),
+    Effect.flatMap(Schema.decodeUnknownEffect(RunningEmbedded)),
     Effect.map((running) =>
       running.pid !== process.pid && isAlive(running.pid) ? Option.some(running.url) : Option.none()
     ),
@@ -42,7 +45,9 @@ const resolve = Effect.gen(function* () {
   if (Option.isSome(running)) return { url: Redacted.make(running.value), embedded: true }
   const embedded = yield* EmbeddedPostgres.start({ dataDir: config.dataDir })
   yield* Effect.acquireRelease(
-    Effect.promise(() => writeFile(file, JSON.stringify({ pid: process.pid, url: embedded.url }))),
+    Effect.promise(() =>
+      writeFile(file, Schema.encodeSync(RunningEmbedded)({ pid: process.pid, url: embedded.url }))
+    ),
     () => Effect.promise(() => rm(file, { force: true }))
   )
   return { url: Redacted.make(embedded.url), embedded: true }
