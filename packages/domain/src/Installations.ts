@@ -158,7 +158,8 @@ export class Installations extends Context.Service<
         }).pipe(Effect.catchTag(["SchemaError", "NoSuchElementError"], Effect.die))
       })
 
-      const lookupById = Effect.fnUntraced(function* (id: InstallationId) {
+      const lookupById = Effect.fnUntraced(function* (given: string) {
+        const id = yield* decoded(given)
         const row = yield* rowById(id).pipe(Effect.catchTag("SchemaError", Effect.die))
         if (Option.isNone(row)) return yield* new InstallationNotFound({ id })
         return row.value
@@ -179,14 +180,14 @@ export class Installations extends Context.Service<
         Cache.get(byWebhookId, webhookId).pipe(
           Effect.withSpan("Installations.findByWebhookId", undefined, { captureStackTrace: false })
         )
-      // The delivery engine looks installations up by id for every bot turn and attempt.
+      // The delivery engine looks installations up by id for every bot turn and attempt: keyed by
+      // the id as given, so a hit costs a map lookup (the id is decoded on a miss only).
       const byId = yield* Cache.makeWith(lookupById, {
         capacity: 10_000,
         timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
       })
       const get = (id: string) =>
-        decoded(id).pipe(
-          Effect.flatMap((installationId) => Cache.get(byId, installationId)),
+        Cache.get(byId, id).pipe(
           Effect.withSpan("Installations.get", undefined, { captureStackTrace: false })
         )
 
@@ -203,6 +204,7 @@ export class Installations extends Context.Service<
         if (rows.length === 0) return yield* new InstallationNotFound({ id: given })
         yield* Cache.invalidateAll(byWebhookId)
         yield* Cache.invalidate(byId, id)
+        if (given !== id) yield* Cache.invalidate(byId, given)
       })
 
       const rotateSecret = Effect.fn("Installations.rotateSecret")(function* (
@@ -222,6 +224,7 @@ export class Installations extends Context.Service<
         // This process signs with the new secret at once; others within `cacheTtl`.
         yield* Cache.invalidate(byWebhookId, rotated.webhookId)
         yield* Cache.invalidate(byId, id)
+        if (given !== id) yield* Cache.invalidate(byId, given)
         return rotated
       })
 
