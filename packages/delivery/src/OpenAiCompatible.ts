@@ -9,7 +9,7 @@ import { WebhookClient, type WebhookRequestFailed, type WebhookResponse } from "
  * they connect to and no redirect is followed. Text only: no tools, no structured output.
  *
  * Not `@effect/ai-openai` or `@effect/ai-openai-compat`: their 4.x releases are betas built on
- * `effect/unstable/ai`, which effect 4.1 no longer has (it is `effect/ai` now), and they send
+ * an older module layout of effect's AI interfaces than 4.1's `effect/ai`, and they send
  * through an `HttpClient` rather than our guarded client (docs/ARCHITECTURE.md, "Bots").
  */
 

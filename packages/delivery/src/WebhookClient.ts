@@ -41,10 +41,10 @@ export class WebhookRequestFailed extends Schema.TaggedError<WebhookRequestFaile
 
 /** Whether a URL may be called at all: only absolute http(s) URLs without credentials. */
 export const checkUrl = (url: string): WebhookRequestFailed | URL => {
-  const problem = EndpointGuard.urlProblem(url)
-  return problem === undefined
-    ? new URL(url)
-    : new WebhookRequestFailed({ kind: "invalid_url", message: problem })
+  const parsed = EndpointGuard.parseEndpoint(url)
+  return typeof parsed === "string"
+    ? new WebhookRequestFailed({ kind: "invalid_url", message: parsed })
+    : parsed
 }
 
 const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {

@@ -157,8 +157,11 @@ export const layer = (
 /** The host of a URL as an address or a name: IPv6 literals lose their brackets. */
 const hostOf = (url: URL): string => (url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname)
 
-/** Why this URL may not be called (scheme, credentials), before any name is resolved. */
-export const urlProblem = (url: string): string | undefined => {
+/**
+ * The URL, parsed once, if the service may call it at all (absolute http(s), no credentials);
+ * otherwise why not. Names are resolved later.
+ */
+export const parseEndpoint = (url: string): URL | string => {
   let parsed: URL
   try {
     parsed = new URL(url)
@@ -168,7 +171,7 @@ export const urlProblem = (url: string): string | undefined => {
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
     return `${parsed.protocol} URLs are not allowed`
   if (parsed.username !== "" || parsed.password !== "") return "must not contain a user name or password"
-  return undefined
+  return parsed
 }
 
 /**
@@ -178,9 +181,9 @@ export const urlProblem = (url: string): string | undefined => {
 export const check = (guard: EndpointGuard, url: string): Effect.Effect<void, EndpointNotAllowed> =>
   Effect.gen(function* () {
     const refuse = (reason: string) => new EndpointNotAllowed({ url, reason })
-    const problem = urlProblem(url)
-    if (problem !== undefined) return yield* refuse(problem)
-    const host = hostOf(new URL(url))
+    const parsed = parseEndpoint(url)
+    if (typeof parsed === "string") return yield* refuse(parsed)
+    const host = hostOf(parsed)
     const addresses: ReadonlyArray<ResolvedAddress> =
       isIP(host) !== 0
         ? [{ address: host, family: isIP(host) === 6 ? 6 : 4 }]
