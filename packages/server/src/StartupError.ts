@@ -2,7 +2,7 @@ import { AccessTokens, ConversationCommands, EndpointVerifier, Installations } f
 import { InstallationSetup } from "@messaging-api/http"
 import { Cause, Option } from "effect"
 import { CliError } from "effect/cli"
-import { InvalidFlagValue } from "./commands/installations.ts"
+import { InvalidFlagValue } from "./commands/InvalidFlagValue.ts"
 
 /**
  * Turns why the process could not start into one line for the operator: the variable that is

@@ -1,6 +1,6 @@
 import { Ids, type InstallationScope } from "@messaging-api/domain"
 import { Effect, Option, Schema } from "effect"
-import { InvalidFlagValue } from "./installations.ts"
+import { InvalidFlagValue } from "./InvalidFlagValue.ts"
 
 const decodeInstallationId = Schema.decodeUnknownOption(Ids.InstallationId)
 

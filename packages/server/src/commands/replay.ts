@@ -2,7 +2,7 @@ import { EventStore, Ids, Projector, Timeline } from "@messaging-api/domain"
 import { Console, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
-import { InvalidFlagValue } from "./installations.ts"
+import { InvalidFlagValue } from "./InvalidFlagValue.ts"
 import { jsonFlag } from "./JsonFlag.ts"
 import * as TimelineText from "./TimelineText.ts"
 
