@@ -1,9 +1,14 @@
 import { AccessTokens, EndpointGuard } from "@messaging-api/domain"
 import { Config, Context, Duration, Effect, Layer, type LogLevel, Option, Redacted, Schema } from "effect"
+import { type LogFormat, logFormatConfig, logLevelConfig } from "./config/LoggingConfig.ts"
+import { type RateLimit, rateLimitConfig } from "./config/RateLimitConfig.ts"
+import { type TracingSettings, tracingConfig } from "./config/TracingConfig.ts"
 
 /**
  * Everything the process reads from its environment, parsed once at start. A bad value stops
- * the process with one line naming the variable (see bin.ts), never a stack trace.
+ * the process with one line naming the variable (see bin.ts), never a stack trace. The parts with
+ * conventions of their own are read in `config/`: logging, tracing (OpenTelemetry's variables),
+ * rate limits.
  */
 export interface ServerConfigShape {
   readonly port: number
@@ -60,49 +65,6 @@ export interface ServerConfigShape {
   readonly clusterLease: Duration.Duration
 }
 
-export type LogFormat = "json" | "pretty"
-
-export interface TracingSettings {
-  /** The full traces URL (`…/v1/traces`). */
-  readonly url: string
-  readonly protocol: "http/protobuf" | "http/json"
-  readonly serviceName: string
-  readonly headers: Readonly<Record<string, string>>
-  /** How often finished spans are sent (`OTEL_BSP_SCHEDULE_DELAY`, default 5 s). */
-  readonly exportInterval: Duration.Duration
-}
-
-export interface RateLimit {
-  readonly limit: number
-  readonly window: Duration.Duration
-}
-
-const windows: Record<string, Duration.Duration> = {
-  s: Duration.seconds(1),
-  m: Duration.minutes(1),
-  h: Duration.hours(1)
-}
-
-const rateLimitPattern = /^\s*(\d+)\s*\/\s*(s|m|h)\s*$/
-
-/** `100/s`, `600/m`, `1000/h`, or `off`. */
-const RateLimitText = Schema.String.check(
-  Schema.makeFilter((text: string) => {
-    if (text.trim().toLowerCase() === "off") return undefined
-    const match = rateLimitPattern.exec(text)
-    return match !== null && Number(match[1]) > 0 ? undefined : "expected like 100/s, 600/m, 1000/h or off"
-  })
-)
-
-const rateLimit = (name: string, fallback: string) =>
-  Config.schema(RateLimitText, name).pipe(
-    Config.withDefault(fallback),
-    Config.map((text): RateLimit | undefined => {
-      const match = rateLimitPattern.exec(text)
-      return match === null ? undefined : { limit: Number(match[1]), window: windows[match[2]!]! }
-    })
-  )
-
 const PostgresUrl = Schema.String.check(
   Schema.makeFilter((value: string) => {
     try {
@@ -121,122 +83,6 @@ const NetworksText = Schema.String.check(
   Schema.makeFilter((text: string) => {
     const parsed = EndpointGuard.parseNetworks(text)
     return typeof parsed === "string" ? parsed : undefined
-  })
-)
-
-/** The usual names, in any case: trace, debug, info, warn/warning, error, fatal, none (and all). */
-const logLevels: Record<string, LogLevel.LogLevel> = {
-  all: "All",
-  trace: "Trace",
-  debug: "Debug",
-  info: "Info",
-  warn: "Warn",
-  warning: "Warn",
-  error: "Error",
-  fatal: "Fatal",
-  none: "None",
-  off: "None"
-}
-
-const LogLevelText = Schema.String.check(
-  Schema.makeFilter((text: string) =>
-    logLevels[text.trim().toLowerCase()] !== undefined
-      ? undefined
-      : "expected one of trace, debug, info, warn, error, fatal, none (any case)"
-  )
-)
-
-const LogFormatText = Schema.String.check(
-  Schema.makeFilter((text: string) =>
-    ["json", "pretty"].includes(text.trim().toLowerCase()) ? undefined : "expected json or pretty"
-  )
-)
-
-const HttpUrl = Schema.String.check(
-  Schema.makeFilter((value: string) => {
-    try {
-      const url = new URL(value)
-      return url.protocol === "http:" || url.protocol === "https:" ? undefined : "must be an http(s) URL"
-    } catch {
-      return "must be a URL like http://collector:4318"
-    }
-  })
-)
-
-const OtlpProtocol = Schema.String.check(
-  Schema.makeFilter((text: string) =>
-    ["http/protobuf", "http/json"].includes(text.trim().toLowerCase())
-      ? undefined
-      : "expected http/protobuf or http/json (gRPC is not supported)"
-  )
-)
-
-/** `key=value,key2=value2`, values URL-encoded (the OpenTelemetry convention). */
-const OtlpHeaders = Schema.String.check(
-  Schema.makeFilter((text: string) =>
-    text
-      .split(",")
-      .filter((pair) => pair.trim() !== "")
-      .every((pair) => /^[^=]+=/.test(pair))
-      ? undefined
-      : "expected key=value pairs separated by commas"
-  )
-)
-
-const parseHeaders = (text: string): Record<string, string> => {
-  const headers: Record<string, string> = {}
-  for (const pair of text.split(",")) {
-    const at = pair.indexOf("=")
-    if (at <= 0) continue
-    headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim())
-  }
-  return headers
-}
-
-const optionalString = <S extends Schema.Codec<string, string>>(schema: S, name: string) =>
-  Config.schema(schema, name).pipe(
-    Config.option,
-    Config.map(Option.filter((value: string) => value.trim() !== ""))
-  )
-
-/**
- * The standard OpenTelemetry variables for traces over OTLP/HTTP: the endpoint (the base, to
- * which `/v1/traces` is added, or the traces URL itself), the protocol (protobuf by default, as
- * the specification says), headers, `OTEL_SERVICE_NAME`, `OTEL_BSP_SCHEDULE_DELAY`;
- * `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true` turn it off.
- */
-const tracingConfig: Config.Config<TracingSettings | undefined> = Config.all({
-  base: optionalString(HttpUrl, "OTEL_EXPORTER_OTLP_ENDPOINT"),
-  traces: optionalString(HttpUrl, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
-  exporter: Config.String("OTEL_TRACES_EXPORTER").pipe(Config.withDefault("otlp")),
-  disabled: Config.Boolean("OTEL_SDK_DISABLED").pipe(Config.withDefault(false)),
-  protocol: optionalString(OtlpProtocol, "OTEL_EXPORTER_OTLP_PROTOCOL"),
-  tracesProtocol: optionalString(OtlpProtocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
-  headers: optionalString(OtlpHeaders, "OTEL_EXPORTER_OTLP_HEADERS"),
-  tracesHeaders: optionalString(OtlpHeaders, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
-  serviceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("messaging-api")),
-  exportInterval: Config.Int("OTEL_BSP_SCHEDULE_DELAY").pipe(Config.withDefault(5000))
-}).pipe(
-  Config.map((otel): TracingSettings | undefined => {
-    const url = Option.isSome(otel.traces)
-      ? otel.traces.value
-      : Option.isSome(otel.base)
-        ? `${otel.base.value.replace(/\/+$/, "")}/v1/traces`
-        : undefined
-    const exporters = otel.exporter.split(",").map((name) => name.trim().toLowerCase())
-    if (url === undefined || otel.disabled || !exporters.includes("otlp")) return undefined
-    const protocol = Option.getOrElse(
-      Option.orElse(otel.tracesProtocol, () => otel.protocol),
-      () => "http/protobuf"
-    )
-    const headers = Option.orElse(otel.tracesHeaders, () => otel.headers)
-    return {
-      url,
-      protocol: protocol.trim().toLowerCase() === "http/json" ? "http/json" : "http/protobuf",
-      serviceName: otel.serviceName.trim() === "" ? "messaging-api" : otel.serviceName.trim(),
-      headers: Option.match(headers, { onNone: () => ({}), onSome: parseHeaders }),
-      exportInterval: Duration.millis(Math.max(1, otel.exportInterval))
-    }
   })
 )
 
@@ -259,20 +105,8 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   ),
   dataDir: Config.String("DATA_DIR").pipe(Config.withDefault(".data")),
   publicUrl: Config.String("PUBLIC_URL").pipe(Config.option),
-  logLevel: Config.schema(LogLevelText, "LOG_LEVEL").pipe(
-    Config.withDefault("info"),
-    Config.map((text) => logLevels[text.trim().toLowerCase()] ?? "Info")
-  ),
-  logFormat: Config.schema(LogFormatText, "LOG_FORMAT").pipe(
-    Config.option,
-    Config.map(
-      (format): LogFormat =>
-        Option.match(format, {
-          onNone: () => (process.stdout.isTTY ? "pretty" : "json"),
-          onSome: (text) => (text.trim().toLowerCase() === "json" ? "json" : "pretty")
-        })
-    )
-  ),
+  logLevel: logLevelConfig,
+  logFormat: logFormatConfig,
   metricsPublic: Config.Boolean("METRICS_PUBLIC").pipe(Config.withDefault(false)),
   tracing: tracingConfig,
   adminToken: Config.schema(AdminTokenText, "MESSAGING_API_ADMIN_TOKEN").pipe(
@@ -297,8 +131,8 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   requestBodyTimeout: Config.Duration("REQUEST_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   maxStreamsPerToken: Config.Int("MAX_STREAMS_PER_TOKEN").pipe(Config.withDefault(20)),
   maxConnections: Config.Int("MAX_CONNECTIONS").pipe(Config.withDefault(10_000)),
-  rateLimitPerToken: rateLimit("RATE_LIMIT_PER_TOKEN", "100/s"),
-  authFailuresPerIp: rateLimit("AUTH_FAILURES_PER_IP", "20/s"),
+  rateLimitPerToken: rateLimitConfig("RATE_LIMIT_PER_TOKEN", "100/s"),
+  authFailuresPerIp: rateLimitConfig("AUTH_FAILURES_PER_IP", "20/s"),
   allowedEndpointNetworks: Config.schema(NetworksText, "ALLOWED_ENDPOINT_NETWORKS").pipe(Config.option),
   secretRotationOverlap: Config.Duration("SECRET_ROTATION_OVERLAP").pipe(
     Config.withDefault(Duration.hours(24))
