@@ -1,28 +1,19 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
-import { Context, Deferred, Effect, Exit, Layer, Option, Queue, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { InstantFromDate } from "./Instant.ts"
+import * as LiveTokens from "./LiveTokens.ts"
+import { hashMatches, newToken, sha256, tokenIdOf } from "./TokenSecrets.ts"
 import { hotSpan } from "./Tracing.ts"
 
+export { tokenIdOf } from "./TokenSecrets.ts"
+
 /**
- * Personal access tokens: `mapi_<id>_<secret>`, where `<id>` (16 hex digits) finds the row and
- * `<secret>` is 32 random bytes in base64url. Only the SHA-256 of the whole string is stored
- * (the secret is high-entropy, so a slow hash buys nothing), compared in constant time.
- *
- * Authentication reads a copy of the live tokens kept in memory, reloaded every `cacheTtl` (a
- * token revoked by another process is refused within a second). A presented token that the copy
- * does not accept waits for one fresh reload before it is refused, so a token another process just
- * created works at once. Unknown ids and known ones with a wrong secret take exactly that same
- * path (a hash, a constant-time comparison, a wait for a reload shared by every refusal in flight,
- * at most one per `RELOAD_SPACING`): timing tells a caller nothing, and a flood of bad tokens
- * costs the database a bounded number of reads rather than one each.
+ * Personal access tokens: the tokens as the API shows them, and the service that creates, lists,
+ * revokes and authenticates them. The token string (its format, its hash) is `TokenSecrets.ts`;
+ * authentication reads the copy of the live tokens in `LiveTokens.ts` (a revoked token refused
+ * within a second, a new one accepted at once, the same work and wait for every refusal).
  */
-
-export const cacheTtl = "500 millis"
-
-/** The shortest time between two reloads asked for by refused tokens. */
-export const RELOAD_SPACING = "50 millis"
 
 /** The name of the token seeded from the environment, unless told otherwise. */
 export const defaultSeedName = "MESSAGING_API_ADMIN_TOKEN"
@@ -81,25 +72,6 @@ export class InvalidSeedToken extends Schema.TaggedError<InvalidSeedToken>()("In
   message: Schema.String
 }) {}
 
-const PREFIX = "mapi_"
-const tokenPattern = /^mapi_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/
-
-const sha256 = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest()
-
-/**
- * The row id of a presented token: the id inside a `mapi_` token, or for any other string (a
- * seeded token) one derived from its hash.
- */
-export const tokenIdOf = (token: string): string => {
-  const match = tokenPattern.exec(token)
-  return match === null ? `env${sha256(token).toString("hex").slice(0, 16)}` : match[1]!
-}
-
-const newToken = (): { readonly id: string; readonly token: string } => {
-  const id = randomBytes(8).toString("hex")
-  return { id, token: `${PREFIX}${id}_${randomBytes(32).toString("base64url")}` }
-}
-
 /**
  * An access_tokens row, selected under the token's names (`columns`): the token as the API shows
  * it, with its times read from timestamptz, and the hash it is checked against.
@@ -112,23 +84,9 @@ const AccessTokenRow = Schema.Struct({
 })
 type AccessTokenRow = typeof AccessTokenRow.Type
 
-const hashMatches = (row: AccessTokenRow, presented: Buffer): boolean => {
-  const stored = Buffer.from(row.secretHash, "hex")
-  return stored.length === presented.length && timingSafeEqual(stored, presented)
-}
-
-/** A live token as authentication sees it: the token and its hash, decoded once per reload. */
-interface LiveToken {
-  readonly token: AccessToken
-  readonly hash: Uint8Array
-}
-
-/** Compared against when the id is unknown, so that a miss does the same work as a wrong secret. */
-const noHash = new Uint8Array(32)
-
 const tokenOf = ({ secretHash: _, ...token }: AccessTokenRow): AccessToken => new AccessToken(token)
 
-const liveTokenOf = (row: AccessTokenRow): LiveToken => ({
+const liveTokenOf = (row: AccessTokenRow): LiveTokens.LiveToken<AccessToken> => ({
   token: tokenOf(row),
   hash: Buffer.from(row.secretHash, "hex")
 })
@@ -194,37 +152,9 @@ export class AccessTokens extends Context.Service<
         `
       })
 
-      // The live tokens, by id: loaded now, then by one fiber for as long as the layer lives: every
-      // `cacheTtl`, or sooner for refused tokens waiting on a fresh copy (a failed reload keeps the
-      // copy it has, a row that does not decode included).
-      let live = new Map<string, LiveToken>()
-      const reload = liveRows().pipe(
-        Effect.map((rows) => {
-          live = new Map(rows.map((row) => [row.id, liveTokenOf(row)]))
-          return live.size
-        }),
-        Effect.asVoid
-      )
-      yield* reload.pipe(Effect.catchTag("SchemaError", Effect.die))
-      const waiting = yield* Queue.unbounded<Deferred.Deferred<void>>()
-      yield* Effect.gen(function* () {
-        const waiters = yield* Queue.takeAll(waiting).pipe(Effect.timeoutOption(cacheTtl))
-        yield* reload.pipe(
-          Effect.catch((error) =>
-            Effect.logWarning("access tokens: reloading failed; keeping the last copy", error)
-          )
-        )
-        if (Option.isSome(waiters)) {
-          for (const waiter of waiters.value) Deferred.doneUnsafe(waiter, Exit.void)
-          yield* Effect.sleep(RELOAD_SPACING)
-        }
-      }).pipe(Effect.forever, Effect.forkScoped)
-      /** Waits for a reload that starts after this is asked. */
-      const fresh = Effect.gen(function* () {
-        const waiter = yield* Deferred.make<void>()
-        yield* Queue.offer(waiting, waiter)
-        yield* Deferred.await(waiter)
-      })
+      const live = yield* LiveTokens.make(
+        liveRows().pipe(Effect.map((rows) => rows.map((row) => [row.id, liveTokenOf(row)] as const)))
+      ).pipe(Effect.catchTag("SchemaError", Effect.die))
 
       const create = Effect.fn("AccessTokens.create")(function* (input: NewAccessToken) {
         if (input.admin && input.installationIds !== null) return yield* new AdminTokenRestricted()
@@ -260,22 +190,11 @@ export class AccessTokens extends Context.Service<
         return yield* get(id)
       })
 
-      /** The live row a token belongs to: the same work whether its id is known or not. */
-      const accepted = (token: string): AccessToken | undefined => {
-        const found = live.get(tokenIdOf(token))
-        const presented = sha256(token)
-        const matches = timingSafeEqual(
-          found?.hash.length === presented.length ? found.hash : noHash,
-          presented
-        )
-        return found !== undefined && matches ? found.token : undefined
-      }
-
       const authenticate = Effect.fnUntraced(function* (token: string) {
-        let accessToken = accepted(token)
+        let accessToken = live.accepted(token)
         if (accessToken === undefined) {
-          yield* fresh
-          accessToken = accepted(token)
+          yield* live.fresh
+          accessToken = live.accepted(token)
         }
         if (accessToken === undefined) return yield* new InvalidAccessToken()
         return accessToken
@@ -299,7 +218,11 @@ export class AccessTokens extends Context.Service<
               ON CONFLICT (id) DO NOTHING
             `
             const row = yield* findRow(id)
-            if (Option.isNone(row) || !hashMatches(row.value, sha256(token)) || !row.value.admin) {
+            if (
+              Option.isNone(row) ||
+              !hashMatches(Buffer.from(row.value.secretHash, "hex"), sha256(token)) ||
+              !row.value.admin
+            ) {
               return yield* new InvalidSeedToken({ message: "the admin token collides with another token" })
             }
             if (row.value.revokedAt !== null) {
@@ -314,7 +237,7 @@ export class AccessTokens extends Context.Service<
             return row.value
           })
         )
-        yield* reload.pipe(Effect.catchTag("SchemaError", Effect.die))
+        yield* live.reload.pipe(Effect.catchTag("SchemaError", Effect.die))
         return tokenOf(seeded)
       })
 
