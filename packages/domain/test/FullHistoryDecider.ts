@@ -1,4 +1,5 @@
 import { HashMap, Result } from "effect"
+import { recorded, repeated } from "../src/CommandOutcomes.ts"
 import type { ConversationState } from "../src/Conversation.ts"
 import {
   type ConversationCommand,
@@ -6,7 +7,7 @@ import {
   NotDeadLettered,
   UnknownBotMessage
 } from "../src/ConversationCommands.ts"
-import { type Decision, recorded, repeated } from "../src/ConversationDecider.ts"
+import type { Decision } from "../src/ConversationDecider.ts"
 import { allows } from "../src/InstallationScope.ts"
 
 /**
