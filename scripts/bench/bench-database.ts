@@ -1,7 +1,5 @@
 import { randomBytes } from "node:crypto"
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted } from "effect"
-import { SqlClient } from "effect/sql"
+import { type CreatedDatabase, createDatabase, query } from "../postgres-databases.ts"
 
 /**
  * The bench's databases: each measurement gets a fresh one on the local Postgres
@@ -14,19 +12,6 @@ export const serverUrl =
   process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== ""
     ? process.env.DATABASE_URL
     : "postgres://postgres@127.0.0.1:5432/postgres"
-
-/** Runs one statement on a database with a connection of its own. */
-export const query = <A extends object>(url: string, statement: string): Promise<ReadonlyArray<A>> =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    return yield* sql.unsafe<A>(statement)
-  }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })), Effect.runPromise)
-
-export interface BenchDatabase {
-  readonly name: string
-  readonly url: string
-  readonly drop: () => Promise<void>
-}
 
 const prefix = "messaging_api_bench_"
 const runId = `${process.pid}_${randomBytes(3).toString("hex")}`
@@ -56,19 +41,10 @@ export const dropAbandonedDatabases = async (): Promise<ReadonlyArray<string>> =
   return abandoned
 }
 
-export const createBenchDatabase = async (label: string): Promise<BenchDatabase> => {
+export const createBenchDatabase = async (label: string): Promise<CreatedDatabase> => {
   const name = `${prefix}${runId}_${label.replace(/[^a-z0-9]/gi, "_").toLowerCase()}`
   await query(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-  await query(serverUrl, `CREATE DATABASE ${name}`)
-  const url = new URL(serverUrl)
-  url.pathname = `/${name}`
-  return {
-    name,
-    url: url.toString(),
-    drop: async () => {
-      await query(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    }
-  }
+  return createDatabase(serverUrl, name)
 }
 
 export const postgresVersion = async (): Promise<string> => {

@@ -1,5 +1,6 @@
+import { query } from "../postgres-databases.ts"
 import { type BenchContext, profileDir } from "./bench-context.ts"
-import { createBenchDatabase, query } from "./bench-database.ts"
+import { createBenchDatabase } from "./bench-database.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { sendBacklog } from "./message-sender.ts"
 import { startReceiver } from "./receiver.ts"
