@@ -1,11 +1,12 @@
 import { performance } from "node:perf_hooks"
+import { freePort } from "../serve-child.ts"
 import type { BenchContext } from "./bench-context.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { type SendSummary, sendBacklog } from "./message-sender.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
-import { freePort, type ServiceProcess, sleep, startService, waitUntil } from "./service-process.ts"
+import { type ServiceProcess, sleep, startService, waitUntil } from "./service-process.ts"
 
 /**
  * 7. Several processes (effect/cluster runners on one database, `CLUSTER_PORT`):

@@ -1,12 +1,13 @@
 import { fileURLToPath } from "node:url"
 import autocannon from "autocannon"
+import { freePort } from "../serve-child.ts"
 import { type BenchContext, profileDir } from "./bench-context.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import { cpuPerMessage, cpuSnapshot } from "./cpu-usage.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
-import { freePort, sleep, spawnChild, startService } from "./service-process.ts"
+import { sleep, spawnChild, startService } from "./service-process.ts"
 
 /**
  * 1. Inbound accept: sustained messages/s and latency of `POST /webhooks/{id}` under autocannon

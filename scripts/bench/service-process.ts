@@ -1,15 +1,12 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process"
 import { mkdirSync, readFileSync } from "node:fs"
-import { createServer } from "node:net"
-import { fileURLToPath } from "node:url"
+import { freePort, spawnServe, untilReady } from "../serve-child.ts"
 
 /**
- * The real service in a child process, started as an operator starts it
- * (`node packages/server/src/bin.ts serve`), so the bench can read its RSS, SIGKILL it and
- * start it again. `cpuProfDir` adds `--cpu-prof`: the profile is written when it exits cleanly.
+ * The real service in a child process (`serve-child.ts`), so the bench can read its RSS, SIGKILL
+ * it and start it again; every child dies with the bench. `cpuProfDir` adds `--cpu-prof`: the
+ * profile is written when it exits cleanly.
  */
-
-export const binPath = fileURLToPath(new URL("../../packages/server/src/bin.ts", import.meta.url))
 
 /** Every child process the bench starts, killed if the bench exits without stopping them. */
 const children = new Set<ChildProcess>()
@@ -31,17 +28,6 @@ export const spawnChild = (
 }
 
 export const adminToken = "messaging-api-bench-admin-token"
-
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -89,7 +75,6 @@ export interface ServiceProcess {
 
 export const startService = async (options: ServiceOptions): Promise<ServiceProcess> => {
   const port = options.port ?? (await freePort())
-  const url = `http://127.0.0.1:${port}`
   const nodeArgs: Array<string> = []
   if (options.cpuProfDir !== undefined) {
     mkdirSync(options.cpuProfDir, { recursive: true })
@@ -97,65 +82,34 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
   }
   const inspectPort = options.inspect === true ? await freePort() : undefined
   if (inspectPort !== undefined) nodeArgs.push(`--inspect=127.0.0.1:${inspectPort}`)
-  const child = spawnChild(process.execPath, [...nodeArgs, binPath, "serve"], {
-    env: {
-      ...process.env,
-      LOG_LEVEL: "Warn",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      PUBLIC_URL: url,
-      DATABASE_URL: options.databaseUrl,
-      MESSAGING_API_ADMIN_TOKEN: adminToken,
-      // The bench drives the service from one token and one address, far above per-caller limits.
-      RATE_LIMIT_PER_TOKEN: "off",
-      AUTH_FAILURES_PER_IP: "off",
-      // Receivers and bots are on loopback, which the endpoint guard refuses unless opened.
-      ALLOWED_ENDPOINT_NETWORKS: "127.0.0.0/8",
-      ...options.env
-    },
-    stdio: ["ignore", "pipe", "pipe"]
+  const serve = spawnServe({
+    port,
+    adminToken,
+    env: { DATABASE_URL: options.databaseUrl, ...options.env },
+    nodeArgs,
+    keepOutput: 20_000,
+    spawn: spawnChild
   })
-  let output = ""
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString("utf8")).slice(-20_000)
-  }
-  child.stdout?.on("data", keep)
-  child.stderr?.on("data", keep)
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
-  const alive = () => child.exitCode === null && child.signalCode === null
-
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (!alive()) throw new Error(`the service exited before it was ready:\n${output}`)
-    const ready = await fetch(`${url}/readyz`).then(
-      (response) => response.ok,
-      () => false
-    )
-    if (ready) break
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL")
-      throw new Error(`the service was not ready within 60 s:\n${output}`)
-    }
-    await sleep(50)
-  }
+  const { child, alive } = serve
+  await untilReady(serve, 60_000)
 
   const kill = async () => {
     if (alive()) child.kill("SIGKILL")
-    await exited
+    await serve.exited
   }
   const stop = async (graceMs = 20_000) => {
     if (!alive()) return
     child.kill("SIGTERM")
     const timer = setTimeout(() => child.kill("SIGKILL"), graceMs)
-    await exited
+    await serve.exited
     clearTimeout(timer)
   }
   return {
-    url,
+    url: serve.url,
     port,
     inspectPort,
     pid: child.pid!,
-    output: () => output,
+    output: serve.output,
     rss: () => rssOf(child.pid!),
     stop,
     kill

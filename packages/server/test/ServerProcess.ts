@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer as createNetServer } from "node:net"
-import { fileURLToPath } from "node:url"
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
+import { freePort as anyFreePort, binPath, spawnServe, untilReady } from "../../../scripts/serve-child.ts"
 
 /**
  * The real service as an operator runs it: `node packages/server/src/bin.ts …` in a child
- * process, so tests can send it signals (SIGTERM, SIGKILL) and start it again.
+ * process (`scripts/serve-child.ts`), so tests can send it signals (SIGTERM, SIGKILL) and start it
+ * again.
  */
 
 /**
@@ -13,8 +13,6 @@ import { Effect, Schedule } from "effect"
  * so tests sharing a database share this one.
  */
 export const adminToken = "test-admin-token-for-server-tests"
-
-export const binPath = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 
 export interface CommandResult {
   readonly code: number | null
@@ -51,14 +49,7 @@ export const runCli = (
     child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
   })
 
-export const freePort = Effect.callback<number>((resume) => {
-  const server = createNetServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+export const freePort = Effect.promise(anyFreePort)
 
 export interface RunningServer {
   readonly url: string
@@ -72,49 +63,18 @@ export interface RunningServer {
 export const startServer = (env: Readonly<Record<string, string>>) =>
   Effect.gen(function* () {
     const port = yield* freePort
-    const url = `http://127.0.0.1:${port}`
-    let output = ""
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, [binPath, "serve"], {
-          env: {
-            ...process.env,
-            LOG_LEVEL: "Warn",
-            HOST: "127.0.0.1",
-            PORT: String(port),
-            PUBLIC_URL: url,
-            MESSAGING_API_ADMIN_TOKEN: adminToken,
-            // Tests send bursts from one token and one address.
-            RATE_LIMIT_PER_TOKEN: "off",
-            AUTH_FAILURES_PER_IP: "off",
-            // Receivers and bots are on loopback, which the endpoint guard refuses unless opened.
-            ALLOWED_ENDPOINT_NETWORKS: "127.0.0.0/8",
-            ...env
-          },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-      ),
-      (child) =>
+    const serve = yield* Effect.acquireRelease(
+      Effect.sync(() => spawnServe({ port, adminToken, env })),
+      (serve) =>
         Effect.sync(() => {
-          if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+          if (serve.alive()) serve.child.kill("SIGKILL")
         })
     )
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString("utf8")
-    })
-    child.stderr?.on("data", (chunk: Buffer) => {
-      output += chunk.toString("utf8")
-    })
-    const exitPromise = new Promise<number | null>((resolve) => {
-      child.on("exit", (code) => resolve(code))
-    })
-    const exited = Effect.promise(() => exitPromise)
-    yield* Effect.tryPromise(() =>
-      fetch(`${url}/readyz`).then((response) => response.ok || Promise.reject())
-    ).pipe(
-      Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
-      Effect.mapError(() => new Error(`the server did not become ready:\n${output}`)),
-      Effect.orDie
-    )
-    return { url, child, output: () => output, exited } satisfies RunningServer
+    yield* Effect.promise(() => untilReady(serve, 60_000)).pipe(Effect.orDie)
+    return {
+      url: serve.url,
+      child: serve.child,
+      output: serve.output,
+      exited: Effect.promise(() => serve.exited)
+    } satisfies RunningServer
   })
