@@ -1,16 +1,15 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import {
-  ConversationCommands,
   ConversationDecider,
   ConversationStream,
   Database,
-  type DecisionState,
   EventStore,
   Ids,
   Installations
 } from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
+import * as ConversationSteps from "@messaging-api/domain/test/ConversationSteps"
 import { Duration, Effect, Layer, References, Result, Schema, Stream } from "effect"
 import { inject } from "vitest"
 import { Bot } from "../src/Bot.ts"
@@ -53,18 +52,14 @@ const Actors = ConversationsEngine.layerNoBot.pipe(
   Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
 )
 
-const Small = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))
-
+/** The steps of a life in which the endpoint is never paused (the schedule resumes none of this file's). */
 const Step = Schema.Union([
-  Schema.TaggedStruct("Receive", { message: Small, user: Small, edited: Schema.Boolean }),
-  Schema.TaggedStruct("Complete", { turn: Small, replies: Small }),
-  Schema.TaggedStruct("Fail", { turn: Small, giveUp: Schema.Boolean }),
-  Schema.TaggedStruct("Post", { otherInstallation: Schema.Boolean }),
-  Schema.TaggedStruct("Attempt", {
-    message: Small,
-    outcome: Schema.Literals(["delivered", "retry", "dead_letter"])
-  }),
-  Schema.TaggedStruct("Redeliver", { message: Small })
+  ConversationSteps.Receive,
+  ConversationSteps.Complete,
+  ConversationSteps.Fail,
+  ConversationSteps.Post,
+  ConversationSteps.Attempt,
+  ConversationSteps.Redeliver
 ])
 type Step = typeof Step.Type
 
@@ -106,98 +101,20 @@ layer(Storage, { timeout: 120_000, excludeTestServices: true })("Actor state", (
         const external = `actor-${randomUUID()}`
         const conversationId = Ids.conversationIdFor(installation.id, external)
         const emitted: Array<Ids.MessageId> = []
-        let clock = Date.parse("2026-11-25T12:00:00.000Z")
-        const at = () => {
-          clock += 1000
-          return new Date(clock).toISOString()
-        }
-        const nth = <A>(items: ReadonlyArray<A>, i: number): A | undefined =>
-          items.length === 0 ? undefined : items[i % items.length]
-
-        const commandFor = (
-          step: Step,
-          state: DecisionState.DecisionState
-        ): ConversationCommands.ConversationCommand => {
-          switch (step._tag) {
-            case "Receive": {
-              // The same message again is a duplicate; with another text, a reused id.
-              const externalMessageId = `${external}-m${step.message}`
-              const text = step.edited ? `edited ${step.message}` : `text ${step.message}`
-              const user = `user-${step.user}`
-              return new ConversationCommands.ReceiveUserMessage({
-                conversationId,
-                installationId: installation.id,
-                externalConversationId: external,
-                messageId: Ids.userMessageIdFor(installation.id, externalMessageId),
-                externalMessageId,
-                userId: Ids.userIdFor(installation.id, user),
-                externalUserId: user,
-                type: "text",
-                text,
-                payload: { text },
-                fingerprint: text,
-                at: at()
-              })
-            }
-            case "Complete":
-              return new ConversationCommands.CompleteBotTurn({
-                userMessageId: nth(state.openTurns, step.turn)?.userMessageId ?? Ids.newMessageId(),
-                messages: Array.from({ length: step.replies }, (_, i) => ({
-                  messageId: Ids.newMessageId(),
-                  type: "text",
-                  payload: { text: `reply ${i}` }
-                })),
-                at: at()
-              })
-            case "Fail":
-              return new ConversationCommands.FailBotTurn({
-                userMessageId: nth(state.openTurns, step.turn)?.userMessageId ?? Ids.newMessageId(),
-                reason: "bot unavailable",
-                retryAt: step.giveUp ? null : at(),
-                at: at()
-              })
-            case "Post":
-              return new ConversationCommands.PostBotMessage({
-                message: { messageId: Ids.newMessageId(), type: "text", payload: { text: "posted" } },
-                ...(step.otherInstallation ? { installationId: randomUUID() as Ids.InstallationId } : {}),
-                at: at()
-              })
-            case "Attempt": {
-              // Mostly the outbox's head (the only message attempts are recorded for), sometimes another.
-              const messageId =
-                (step.message < 3 ? state.outbox[0]?.messageId : undefined) ??
-                nth(emitted, step.message) ??
-                Ids.newMessageId()
-              const time = at()
-              const outcome =
-                step.outcome === "delivered"
-                  ? { _tag: "Delivered" as const, status: 200 }
-                  : step.outcome === "retry"
-                    ? { _tag: "Retry" as const, status: 503, error: "HTTP 503", nextAttemptAt: time }
-                    : { _tag: "DeadLetter" as const, status: 410, reason: "HTTP 410" }
-              return new ConversationCommands.RecordDeliveryAttempt({
-                messageId,
-                outcome,
-                durationMs: 5,
-                at: time
-              })
-            }
-            case "Redeliver": {
-              const dead = state.deadLetters.map((message) => message.messageId)
-              return new ConversationCommands.RequestRedelivery({
-                messageId: nth(dead, step.message) ?? nth(emitted, step.message) ?? Ids.newMessageId(),
-                at: at()
-              })
-            }
-          }
-        }
+        const at = ConversationSteps.ticking()
 
         /** One command through the front door: the actor answers as the decider does on the state it holds. */
         const run = (step: Step, index: number) =>
           Effect.gen(function* () {
             const conversations = yield* Conversations
             const before = yield* assertActorAgreesWithLog(conversationId, `before step ${index}`)
-            const command = commandFor(step, before.state)
+            const command = ConversationSteps.commandFor(step, {
+              installationId: installation.id,
+              externalConversationId: external,
+              at,
+              ...ConversationSteps.heldBy(before.state),
+              emitted
+            })
             const expected = ConversationDecider.decide(command, before.state)
             const answer = yield* Effect.result(conversations.execute(conversationId, command))
             if (Result.isFailure(expected)) {
@@ -214,10 +131,8 @@ layer(Storage, { timeout: 120_000, excludeTestServices: true })("Actor state", (
             yield* assertActorAgreesWithLog(conversationId, `after step ${index}`)
           })
 
-        // Every conversation starts with a user message; the rest is up to chance.
-        const opening: Step = { _tag: "Receive", message: 0, user: 0, edited: false }
         const held = yield* Effect.gen(function* () {
-          yield* Effect.forEach([opening, ...first], run, { discard: true })
+          yield* Effect.forEach([ConversationSteps.opening, ...first], run, { discard: true })
           return yield* assertActorAgreesWithLog(conversationId, "at the end of the first life")
         }).pipe(Effect.provide(Actors, { local: true }))
 

@@ -2,31 +2,16 @@ import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { Effect, HashMap, Result, Schema } from "effect"
 import { type ConversationState, fold, initialState } from "../src/Conversation.ts"
-import {
-  CompleteBotTurn,
-  type ConversationCommand,
-  FailBotTurn,
-  PauseDeliveries,
-  PostBotMessage,
-  RecordDeliveryAttempt,
-  RequestRedelivery,
-  ResumeDeliveries
-} from "../src/ConversationCommands.ts"
 import { decide } from "../src/ConversationDecider.ts"
 import type { ConversationEvent } from "../src/ConversationEvents.ts"
 import { load, loadDecisionState, toNewEvent } from "../src/ConversationStream.ts"
 import * as DecisionState from "../src/DecisionState.ts"
 import { EventStore } from "../src/EventStore.ts"
-import { conversationIdFor, conversationStream, type MessageId, newMessageId } from "../src/Ids.ts"
+import { conversationIdFor, conversationStream, type MessageId } from "../src/Ids.ts"
 import { foldUntil, readTimeline } from "../src/Timeline.ts"
+import * as ConversationSteps from "./ConversationSteps.ts"
 import * as FullHistory from "./FullHistoryDecider.ts"
-import {
-  assertAgreesWithFold,
-  newInstallation,
-  projectedUpTo,
-  receive,
-  TestLayer
-} from "./ProjectionFixtures.ts"
+import { assertAgreesWithFold, newInstallation, projectedUpTo, TestLayer } from "./ProjectionFixtures.ts"
 
 /**
  * Replaying a conversation from the store gives the state its writer held. A random sequence of
@@ -75,24 +60,7 @@ const sameDecision = (compact: Decision, full: Decision, emitted: ReadonlyArray<
     : false
 }
 
-const Small = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))
-
-const Step = Schema.Union([
-  Schema.TaggedStruct("Receive", { message: Small, user: Small, edited: Schema.Boolean }),
-  Schema.TaggedStruct("Complete", { turn: Small, replies: Small }),
-  Schema.TaggedStruct("Fail", { turn: Small, giveUp: Schema.Boolean }),
-  Schema.TaggedStruct("Post", { unknownConversation: Schema.Boolean }),
-  Schema.TaggedStruct("Attempt", {
-    message: Small,
-    outcome: Schema.Literals(["delivered", "retry", "dead_letter"])
-  }),
-  Schema.TaggedStruct("Redeliver", { message: Small }),
-  Schema.TaggedStruct("Pause", {}),
-  Schema.TaggedStruct("Resume", {})
-])
-type Step = typeof Step.Type
-
-const Steps = Schema.Array(Step).check(Schema.isMinLength(8), Schema.isMaxLength(40))
+const Steps = Schema.Array(ConversationSteps.Step).check(Schema.isMinLength(8), Schema.isMaxLength(40))
 
 /** A state with its hash maps as sorted entry lists, so two states compare field by field. */
 const comparable = (state: ConversationState) =>
@@ -120,91 +88,26 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Replay", (it)
         let state = initialState
         let compact = DecisionState.initialState
         let version = 0
-        let clock = Date.parse("2026-11-25T12:00:00.000Z")
-        const at = () => {
-          clock += 1000
-          return new Date(clock).toISOString()
-        }
+        const at = ConversationSteps.ticking()
 
         const deadLettered = () =>
           emitted.filter((id) => {
             const message = HashMap.get(state.botMessages, id)
             return message._tag === "Some" && message.value.status === "dead_lettered"
           })
-        const commandFor = (step: Step): ConversationCommand => {
-          const nth = <A>(items: ReadonlyArray<A>, i: number): A | undefined =>
-            items.length === 0 ? undefined : items[i % items.length]
-          switch (step._tag) {
-            case "Receive":
-              return receive(
-                installation,
-                external,
-                `${external}-m${step.message}`,
-                step.edited ? `edited ${step.message}` : `text ${step.message}`,
-                at(),
-                `user-${step.user}`
-              )
-            case "Complete":
-              return new CompleteBotTurn({
-                userMessageId: nth(state.openTurns, step.turn)?.userMessageId ?? newMessageId(),
-                messages: Array.from({ length: step.replies }, (_, i) => ({
-                  messageId: newMessageId(),
-                  type: "text",
-                  payload: { text: `reply ${i}` }
-                })),
-                at: at()
-              })
-            case "Fail":
-              return new FailBotTurn({
-                userMessageId: nth(state.openTurns, step.turn)?.userMessageId ?? newMessageId(),
-                reason: "bot unavailable",
-                retryAt: step.giveUp ? null : at(),
-                at: at()
-              })
-            case "Post":
-              return new PostBotMessage({
-                message: { messageId: newMessageId(), type: "text", payload: { text: "posted" } },
-                ...(step.unknownConversation ? { installationId: newInstallation() } : {}),
-                at: at()
-              })
-            case "Attempt": {
-              // Mostly the outbox's head (the only message attempts are recorded for), sometimes another.
-              const messageId =
-                (step.message < 3 ? state.outbox[0] : undefined) ??
-                nth(emitted, step.message) ??
-                newMessageId()
-              const time = at()
-              const outcome =
-                step.outcome === "delivered"
-                  ? { _tag: "Delivered" as const, status: 200 }
-                  : step.outcome === "retry"
-                    ? { _tag: "Retry" as const, status: 503, error: "HTTP 503", nextAttemptAt: time }
-                    : { _tag: "DeadLetter" as const, status: 410, reason: "HTTP 410" }
-              return new RecordDeliveryAttempt({ messageId, outcome, durationMs: 5, at: time })
-            }
-            case "Redeliver":
-              return new RequestRedelivery({
-                messageId: nth(deadLettered(), step.message) ?? nth(emitted, step.message) ?? newMessageId(),
-                at: at()
-              })
-            case "Pause": {
-              const time = at()
-              return new PauseDeliveries({
-                failingSince: time,
-                endpointPausedAt: time,
-                lastError: "HTTP 503",
-                at: time
-              })
-            }
-            case "Resume":
-              return new ResumeDeliveries({ at: at() })
-          }
-        }
+        /** The conversation as the full state holds it. */
+        const conversation = (): ConversationSteps.Conversation => ({
+          installationId: installation,
+          externalConversationId: external,
+          at,
+          openTurns: state.openTurns.map((turn) => turn.userMessageId),
+          outboxHead: state.outbox[0],
+          deadLetters: deadLettered(),
+          emitted
+        })
 
-        // Every conversation starts with a user message; the rest is up to chance.
-        const opening: Step = { _tag: "Receive", message: 0, user: 0, edited: false }
-        for (const step of [opening, ...steps]) {
-          const command = commandFor(step)
+        for (const step of [ConversationSteps.opening, ...steps]) {
+          const command = ConversationSteps.commandFor(step, conversation())
           const decision = decide(command, compact)
           const reference = FullHistory.decide(command, state)
           assert.isTrue(
