@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
+import { onPostgresServer } from "../../../scripts/test-file-database.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
-import { startReceiver } from "./Receiver.ts"
+import { type Arrival, startReceiver } from "./Receiver.ts"
 import { adminToken, freePort, type RunningServer, runCli, startServer } from "./ServerProcess.ts"
 
 /**
@@ -199,23 +200,81 @@ const deliveredCount = (load: Load, arrivals: ReadonlyArray<{ body: string; answ
 const versionConflicts = (runners: ReadonlyArray<Runner>) =>
   runners.reduce((sum, runner) => sum + runner.output().split("version conflict").length - 1, 0)
 
+/** `count` runners on one database, once every shard is held by one of them. */
+const startCluster = (databaseUrl: string, count: number, env: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function* () {
+    const runners = yield* Effect.all(Array.from({ length: count }, () => startRunner(databaseUrl, env)))
+    yield* waitFor(allShardsHeldBy(runners), `${count} runners holding all shards`)
+    return runners
+  })
+
+const newLoad = (
+  prefix: string,
+  size: Pick<Load, "conversations" | "perConversation">,
+  targets: () => ReadonlyArray<Runner>,
+  webhookPath: string
+): Load => ({ prefix, ...size, targets, webhookPath, acknowledged: { count: 0 } })
+
+/** Sends the load in the background; returns once 100 of its messages are acknowledged. */
+const sendUnderWay = (load: Load) =>
+  Effect.gen(function* () {
+    const sending = yield* Effect.forkChild(sendLoad(load))
+    yield* waitFor(
+      Effect.sync(() => load.acknowledged.count >= 100),
+      "the load under way"
+    )
+    return sending
+  })
+
+/** Waits for a reply to every message of the load, then checks them (`assertAnsweredInOrder`). */
+const assertEveryReply = (load: Load, receiver: { readonly arrivals: ReadonlyArray<Arrival> }) =>
+  Effect.gen(function* () {
+    const total = load.conversations * load.perConversation
+    yield* waitFor(
+      Effect.sync(() => deliveredCount(load, receiver.arrivals) === total),
+      `${total} replies`
+    )
+    assertAnsweredInOrder(load, receiver.arrivals)
+  })
+
+/**
+ * Three runners under load; once it is under way the second leaves (`leave`: a kill, a stop). Every
+ * acknowledged message is answered, in order, once the leaver's shards have moved to the other two.
+ */
+const oneRunnerLeavesMidLoad = (options: {
+  readonly databaseUrl: string
+  readonly prefix: string
+  readonly lease: string
+  readonly leave: (runner: Runner) => Effect.Effect<void>
+}) =>
+  Effect.gen(function* () {
+    const receiver = yield* startReceiver()
+    const runners = yield* startCluster(options.databaseUrl, 3, { CLUSTER_LEASE: options.lease })
+    const webhookPath = yield* createInstallation(runners[0]!, receiver.url)
+    let live: ReadonlyArray<Runner> = runners
+    const load = newLoad(options.prefix, { conversations: 100, perConversation: 4 }, () => live, webhookPath)
+    const sending = yield* sendUnderWay(load)
+    live = [runners[0]!, runners[2]!]
+    yield* options.leave(runners[1]!)
+    yield* waitFor(allShardsHeldBy(live), "the leaving runner's shards taken by the others")
+    yield* Fiber.join(sending)
+    yield* assertEveryReply(load, receiver)
+    return runners
+  })
+
 /**
  * Runners share a Postgres server: each takes its shards with session advisory locks. The embedded
  * database is one session for every client, so every runner would hold every lock; the service
  * refuses CLUSTER_PORT there, and this file runs only against a Postgres server (as CI does).
  */
-const embedded = process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === ""
-
-describe.skipIf(embedded)("several processes (effect/cluster runners on one database)", () => {
+describe.skipIf(!onPostgresServer)("several processes (effect/cluster runners on one database)", () => {
   it.live(
     "3 runners, 200 conversations round-robin: every reply, in order, one writer per conversation; a 4th runner joins under load and takes shards",
     () =>
       Effect.gen(function* () {
         const database = databases[0]!
         const receiver = yield* startReceiver()
-        const first = yield* startRunner(database)
-        const runners = [first, ...(yield* Effect.all([startRunner(database), startRunner(database)]))]
-        yield* waitFor(allShardsHeldBy(runners), "3 runners holding all shards")
+        const runners = [...(yield* startCluster(database, 3))]
         // The CLI lists the runners and the shards each reports holding.
         yield* waitFor(
           runCli(["cluster", "--json"], { DATABASE_URL: database }).pipe(
@@ -237,23 +296,16 @@ describe.skipIf(embedded)("several processes (effect/cluster runners on one data
           ),
           "the CLI listing 3 runners holding every shard once"
         )
-        const webhookPath = yield* createInstallation(first, receiver.url)
+        const webhookPath = yield* createInstallation(runners[0]!, receiver.url)
 
-        const load: Load = {
-          prefix: "spread",
-          conversations: 200,
-          perConversation: 3,
-          targets: () => runners,
-          webhookPath,
-          acknowledged: { count: 0 }
-        }
-        yield* sendLoad(load)
-        const total = load.conversations * load.perConversation
-        yield* waitFor(
-          Effect.sync(() => deliveredCount(load, receiver.arrivals) === total),
-          `${total} replies`
+        const spread = newLoad(
+          "spread",
+          { conversations: 200, perConversation: 3 },
+          () => runners,
+          webhookPath
         )
-        assertAnsweredInOrder(load, receiver.arrivals)
+        yield* sendLoad(spread)
+        yield* assertEveryReply(spread, receiver)
         assert.strictEqual(
           versionConflicts(runners),
           0,
@@ -261,23 +313,19 @@ describe.skipIf(embedded)("several processes (effect/cluster runners on one data
         )
 
         // A fourth runner joins while messages keep coming.
-        const joining: Load = { ...load, prefix: "joining", perConversation: 4, acknowledged: { count: 0 } }
-        const sending = yield* Effect.forkChild(sendLoad(joining))
-        yield* waitFor(
-          Effect.sync(() => joining.acknowledged.count >= 100),
-          "the load under way"
+        const joining = newLoad(
+          "joining",
+          { conversations: 200, perConversation: 4 },
+          () => runners,
+          webhookPath
         )
+        const sending = yield* sendUnderWay(joining)
         const fourth = yield* startRunner(database)
         runners.push(fourth)
         yield* waitFor(allShardsHeldBy(runners), "the shards spread over 4 runners")
         assert.isAbove(yield* shardsOf(fourth), 0, "the new runner holds shards")
         yield* Fiber.join(sending)
-        const joiningTotal = joining.conversations * joining.perConversation
-        yield* waitFor(
-          Effect.sync(() => deliveredCount(joining, receiver.arrivals) === joiningTotal),
-          `${joiningTotal} replies`
-        )
-        assertAnsweredInOrder(joining, receiver.arrivals)
+        yield* assertEveryReply(joining, receiver)
         console.log(`version conflicts while a runner joined: ${versionConflicts(runners)}`)
       }),
     { timeout: 120_000 }
@@ -286,44 +334,15 @@ describe.skipIf(embedded)("several processes (effect/cluster runners on one data
   it.live(
     "kill -9 one runner mid-load: every acknowledged message is answered, in order, once its shards move",
     () =>
-      Effect.gen(function* () {
-        const database = databases[1]!
-        const receiver = yield* startReceiver()
-        const env = { CLUSTER_LEASE: "2 seconds" }
-        const runners = yield* Effect.all([
-          startRunner(database, env),
-          startRunner(database, env),
-          startRunner(database, env)
-        ])
-        yield* waitFor(allShardsHeldBy(runners), "3 runners holding all shards")
-        const webhookPath = yield* createInstallation(runners[0]!, receiver.url)
-
-        let live: ReadonlyArray<Runner> = runners
-        const load: Load = {
-          prefix: "killed",
-          conversations: 100,
-          perConversation: 4,
-          targets: () => live,
-          webhookPath,
-          acknowledged: { count: 0 }
-        }
-        const sending = yield* Effect.forkChild(sendLoad(load))
-        yield* waitFor(
-          Effect.sync(() => load.acknowledged.count >= 100),
-          "the load under way"
-        )
-        const victim = runners[1]!
-        live = [runners[0]!, runners[2]!]
-        victim.child.kill("SIGKILL")
-        yield* victim.exited
-        yield* waitFor(allShardsHeldBy(live), "the dead runner's shards taken by the others")
-        yield* Fiber.join(sending)
-        const total = load.conversations * load.perConversation
-        yield* waitFor(
-          Effect.sync(() => deliveredCount(load, receiver.arrivals) === total),
-          `${total} replies`
-        )
-        assertAnsweredInOrder(load, receiver.arrivals)
+      oneRunnerLeavesMidLoad({
+        databaseUrl: databases[1]!,
+        prefix: "killed",
+        lease: "2 seconds",
+        leave: (victim) =>
+          Effect.gen(function* () {
+            victim.child.kill("SIGKILL")
+            yield* victim.exited
+          })
       }),
     { timeout: 120_000 }
   )
@@ -332,44 +351,17 @@ describe.skipIf(embedded)("several processes (effect/cluster runners on one data
     "SIGTERM one runner mid-load: nothing lost, its shards handed off without waiting for the lease",
     () =>
       Effect.gen(function* () {
-        const database = databases[2]!
-        const receiver = yield* startReceiver()
-        // A lease far longer than this test: the shards can only move because they were handed off.
-        const env = { CLUSTER_LEASE: "10 minutes" }
-        const runners = yield* Effect.all([
-          startRunner(database, env),
-          startRunner(database, env),
-          startRunner(database, env)
-        ])
-        yield* waitFor(allShardsHeldBy(runners), "3 runners holding all shards")
-        const webhookPath = yield* createInstallation(runners[0]!, receiver.url)
-
-        let live: ReadonlyArray<Runner> = runners
-        const load: Load = {
+        const runners = yield* oneRunnerLeavesMidLoad({
+          databaseUrl: databases[2]!,
           prefix: "stopped",
-          conversations: 100,
-          perConversation: 4,
-          targets: () => live,
-          webhookPath,
-          acknowledged: { count: 0 }
-        }
-        const sending = yield* Effect.forkChild(sendLoad(load))
-        yield* waitFor(
-          Effect.sync(() => load.acknowledged.count >= 100),
-          "the load under way"
-        )
-        const leaving = runners[1]!
-        live = [runners[0]!, runners[2]!]
-        leaving.child.kill("SIGTERM")
-        assert.strictEqual(yield* leaving.exited, 0, "a clean exit")
-        yield* waitFor(allShardsHeldBy(live), "the stopped runner's shards taken by the others")
-        yield* Fiber.join(sending)
-        const total = load.conversations * load.perConversation
-        yield* waitFor(
-          Effect.sync(() => deliveredCount(load, receiver.arrivals) === total),
-          `${total} replies`
-        )
-        assertAnsweredInOrder(load, receiver.arrivals)
+          // A lease far longer than this test: the shards can only move because they were handed off.
+          lease: "10 minutes",
+          leave: (leaving) =>
+            Effect.gen(function* () {
+              leaving.child.kill("SIGTERM")
+              assert.strictEqual(yield* leaving.exited, 0, "a clean exit")
+            })
+        })
         assert.strictEqual(versionConflicts(runners), 0, "no version conflict across the handoff")
       }),
     { timeout: 120_000 }
