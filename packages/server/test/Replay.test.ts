@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import { assertUserError, ndjson, succeeded } from "./CliResult.ts"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
 import { startReceiver } from "./Receiver.ts"
-import { request } from "./ServerApi.ts"
+import { converse, eventually, installationWithToken, request } from "./ServerApi.ts"
 import { adminToken, runCli, startServer } from "./ServerProcess.ts"
 
 // `messaging-api replay` as an operator runs it: a conversation written by a real `serve` (webhook
@@ -33,40 +33,42 @@ interface StoredEvent {
 const deliveredConversation = Effect.gen(function* () {
   const receiver = yield* startReceiver(() => 200)
   const server = yield* startServer(env)
-  const created = yield* request("POST", `${server.url}/v1/installations`, adminToken, {
+  const installation = yield* installationWithToken(server.url, {
     bot: { _tag: "echo" },
     responseUrl: receiver.url,
-    retrySchedule: "10ms,20ms",
-    skipVerify: true
+    retrySchedule: "10ms,20ms"
   })
-  assert.strictEqual(created.status, 201, created.text)
   const external = `replay-${randomUUID()}`
-  let conversationId = ""
-  for (const text of ["first", "second"]) {
-    const sent = yield* request("POST", created.json.webhookUrl, adminToken, {
-      userId: "replay-user",
-      messageId: randomUUID(),
-      conversationId: external,
-      type: "text",
-      text
-    })
-    assert.strictEqual(sent.status, 200, sent.text)
-    conversationId = sent.json.conversation.id
-  }
-  while (true) {
-    const page = yield* request(
-      "GET",
-      `${server.url}/v1/conversations/${conversationId}/events?limit=100`,
-      adminToken
-    )
-    assert.strictEqual(page.status, 200, page.text)
-    const events = page.json.items as ReadonlyArray<StoredEvent>
-    if (events.filter((event) => event.type === "MessageDelivered").length === 2) {
-      return { installationId: created.json.id as string, external, conversationId, events }
-    }
-    yield* Effect.sleep("50 millis")
-  }
+  const conversationId = yield* converse(installation, ["first", "second"], {
+    conversation: external,
+    user: "replay-user"
+  })
+  const events = yield* storedEvents(
+    server.url,
+    conversationId,
+    (events) => events.filter((event) => event.type === "MessageDelivered").length === 2
+  )
+  return { installationId: installation.id, external, conversationId, events }
 })
+
+/** The conversation's events as the API returns them from the log, once `complete` says all are there. */
+const storedEvents = (
+  serverUrl: string,
+  conversationId: string,
+  complete: (events: ReadonlyArray<StoredEvent>) => boolean
+) =>
+  eventually(
+    Effect.gen(function* () {
+      const page = yield* request(
+        "GET",
+        `${serverUrl}/v1/conversations/${conversationId}/events?limit=100`,
+        adminToken
+      )
+      assert.strictEqual(page.status, 200, page.text)
+      const events = page.json.items as ReadonlyArray<StoredEvent>
+      return complete(events) ? events : undefined
+    })
+  )
 
 describe("messaging-api replay", () => {
   it.live(
@@ -196,31 +198,14 @@ describe("messaging-api replay", () => {
       // Given a conversation whose reply the response endpoint refuses with a 404
       const receiver = yield* startReceiver(() => 404)
       const server = yield* startServer(env)
-      const created = yield* request("POST", `${server.url}/v1/installations`, adminToken, {
+      const installation = yield* installationWithToken(server.url, {
         bot: { _tag: "echo" },
-        responseUrl: receiver.url,
-        skipVerify: true
+        responseUrl: receiver.url
       })
-      assert.strictEqual(created.status, 201, created.text)
-      const sent = yield* request("POST", created.json.webhookUrl, adminToken, {
-        userId: "replay-user",
-        messageId: randomUUID(),
-        conversationId: `replay-404-${randomUUID()}`,
-        type: "text",
-        text: "refused"
-      })
-      assert.strictEqual(sent.status, 200, sent.text)
-      const conversationId = sent.json.conversation.id
-      while (true) {
-        const page = yield* request(
-          "GET",
-          `${server.url}/v1/conversations/${conversationId}/events`,
-          adminToken
-        )
-        const types = (page.json.items as ReadonlyArray<StoredEvent>).map((event) => event.type)
-        if (types.includes("MessageDeadLettered")) break
-        yield* Effect.sleep("50 millis")
-      }
+      const conversationId = yield* converse(installation, ["refused"], { user: "replay-user" })
+      yield* storedEvents(server.url, conversationId, (events) =>
+        events.some((event) => event.type === "MessageDeadLettered")
+      )
       // When it is replayed
       const text = succeeded(yield* runCli(["replay", conversationId], env))
       // Then the failed attempt says it was not retried, and the dead letter follows it

@@ -64,17 +64,21 @@ export const installationWithToken = (serverUrl: string, body: Readonly<Record<s
     }
   })
 
-/** Sends user messages `texts` to one new conversation, each answered 200; answers its botpress conversation id. */
+/**
+ * Sends user messages `texts` to one conversation (a new one unless `conversation` names it), each
+ * answered 200; answers its botpress conversation id.
+ */
 export const converse = (
   target: { readonly webhookUrl: string; readonly token: string },
-  texts: ReadonlyArray<string>
+  texts: ReadonlyArray<string>,
+  options: { readonly conversation?: string; readonly user?: string } = {}
 ) =>
   Effect.gen(function* () {
-    const external = `conversation-${randomUUID()}`
+    const external = options.conversation ?? `conversation-${randomUUID()}`
     let conversationId = ""
     for (const text of texts) {
       const sent = yield* request("POST", target.webhookUrl, target.token, {
-        userId: "user-1",
+        userId: options.user ?? "user-1",
         messageId: randomUUID(),
         conversationId: external,
         type: "text",
