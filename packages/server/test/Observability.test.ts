@@ -1,7 +1,8 @@
-import { createServer, type IncomingHttpHeaders } from "node:http"
+import type { IncomingHttpHeaders } from "node:http"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { fileDatabaseUrl } from "./FileDatabase.ts"
+import { listenOnLoopback } from "./LoopbackServer.ts"
 import { startReceiver } from "./Receiver.ts"
 import { converse, eventually, installationWithToken, request } from "./ServerApi.ts"
 import { adminToken, type RunningServer, startServer } from "./ServerProcess.ts"
@@ -108,63 +109,39 @@ interface ExportedSpan {
 const startCollector = Effect.gen(function* () {
   const spans: Array<ExportedSpan> = []
   const contentTypes: Array<string> = []
-  const server = yield* Effect.acquireRelease(
-    Effect.callback<ReturnType<typeof createServer>>((resume) => {
-      const server = createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          contentTypes.push(String(request.headers["content-type"]))
-          if (request.url !== "/v1/traces" || !String(request.headers["content-type"]).includes("json")) {
-            response.statusCode = 415
-            response.end()
-            return
-          }
-          const body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
-          for (const resource of body.resourceSpans ?? []) {
-            for (const scope of resource.scopeSpans ?? []) spans.push(...(scope.spans ?? []))
-          }
-          response.setHeader("content-type", "application/json")
-          response.end("{}")
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.callback<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
-  return { url: `http://127.0.0.1:${port}`, spans, contentTypes }
+  const url = yield* listenOnLoopback((request, response) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      contentTypes.push(String(request.headers["content-type"]))
+      if (request.url !== "/v1/traces" || !String(request.headers["content-type"]).includes("json")) {
+        response.statusCode = 415
+        response.end()
+        return
+      }
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
+      for (const resource of body.resourceSpans ?? []) {
+        for (const scope of resource.scopeSpans ?? []) spans.push(...(scope.spans ?? []))
+      }
+      response.setHeader("content-type", "application/json")
+      response.end("{}")
+    })
+  })
+  return { url, spans, contentTypes }
 })
 
 /** An http bot on 127.0.0.1 that answers every turn with one text message and keeps the headers it got. */
 const startBot = Effect.gen(function* () {
   const calls: Array<IncomingHttpHeaders> = []
-  const server = yield* Effect.acquireRelease(
-    Effect.callback<ReturnType<typeof createServer>>((resume) => {
-      const server = createServer((request, response) => {
-        request.resume()
-        request.on("end", () => {
-          calls.push(request.headers)
-          response.setHeader("content-type", "application/json")
-          response.end(JSON.stringify([{ type: "text", payload: { text: "traced" } }]))
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.callback<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
-  return { url: `http://127.0.0.1:${port}/bot`, calls }
+  const url = yield* listenOnLoopback((request, response) => {
+    request.resume()
+    request.on("end", () => {
+      calls.push(request.headers)
+      response.setHeader("content-type", "application/json")
+      response.end(JSON.stringify([{ type: "text", payload: { text: "traced" } }]))
+    })
+  })
+  return { url: `${url}/bot`, calls }
 })
 
 const parseTraceparent = (header: unknown) => {
