@@ -18,6 +18,7 @@ import { BotConfig, encodeBotConfig, Installation } from "./Installation.ts"
 import { InstantFromDate } from "./Instant.ts"
 import { RetrySchedule } from "./RetrySchedule.ts"
 
+/** No live installation by that id (or webhook id, for `findByWebhookId`), named as the caller gave it. */
 export class InstallationNotFound extends Schema.TaggedError<InstallationNotFound>()("InstallationNotFound", {
   id: Schema.String
 }) {}
@@ -161,7 +162,7 @@ export class Installations extends Context.Service<
       const lookupById = Effect.fnUntraced(function* (given: string) {
         const id = yield* decoded(given)
         const row = yield* rowById(id).pipe(Effect.catchTag("SchemaError", Effect.die))
-        if (Option.isNone(row)) return yield* new InstallationNotFound({ id })
+        if (Option.isNone(row)) return yield* new InstallationNotFound({ id: given })
         return row.value
       })
 

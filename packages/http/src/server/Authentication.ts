@@ -1,15 +1,13 @@
 import { AccessTokens } from "@messaging-api/domain"
 import { Effect, Layer, Redacted } from "effect"
-import { databaseUnavailable, Forbidden, Unauthorized } from "../api/ApiErrors.ts"
+import { Forbidden, Unauthorized } from "../api/ApiErrors.ts"
 import { AdminOnly, Authentication, CurrentAccessToken } from "../api/Authentication.ts"
+import { answer } from "./ErrorAnswers.ts"
 
 const missingToken = () =>
   new Unauthorized({
     error: { code: "missing_token", message: "send Authorization: Bearer <personal access token>" }
   })
-
-const invalidToken = () =>
-  new Unauthorized({ error: { code: "invalid_token", message: "the access token is unknown or revoked" } })
 
 export const AuthenticationLayer = Layer.effect(
   Authentication,
@@ -19,12 +17,7 @@ export const AuthenticationLayer = Layer.effect(
       bearer: Effect.fnUntraced(function* (httpEffect, { credential }) {
         const presented = Redacted.value(credential)
         if (presented === "") return yield* missingToken()
-        const token = yield* tokens.authenticate(presented).pipe(
-          Effect.catchTags({
-            InvalidAccessToken: () => Effect.fail(invalidToken()),
-            SqlError: () => Effect.fail(databaseUnavailable())
-          })
-        )
+        const token = yield* tokens.authenticate(presented).pipe(Effect.mapError(answer))
         return yield* Effect.provideService(httpEffect, CurrentAccessToken, token)
       })
     })

@@ -5,21 +5,16 @@ import {
   Ids,
   InstallationScope,
   Installations,
-  type ReadModels
+  ReadModels
 } from "@messaging-api/domain"
 import { Cache, Effect, Option, Schema } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import type { SqlError } from "effect/sql"
 import { Api } from "../Api.ts"
-import {
-  databaseUnavailable,
-  InvalidRequest,
-  NotFound,
-  type ServiceUnavailable,
-  TooManyRequests
-} from "../api/ApiErrors.ts"
+import { InvalidRequest } from "../api/ApiErrors.ts"
 import { CurrentAccessToken } from "../api/Authentication.ts"
-import { EventStreams, parsePositionId, parseVersionId, type TooManyStreams } from "./EventStreams.ts"
+import { answering } from "./ErrorAnswers.ts"
+import { EventStreams, parsePositionId, parseVersionId } from "./EventStreams.ts"
 
 /** What a token may read: every installation (admin tokens, unrestricted tokens) or its own. */
 const scopeOf = (token: AccessTokens.AccessToken): InstallationScope.InstallationScope =>
@@ -27,21 +22,6 @@ const scopeOf = (token: AccessTokens.AccessToken): InstallationScope.Installatio
 
 const decodeInstallationId = Schema.decodeUnknownOption(Ids.InstallationId)
 const decodeConversationId = Schema.decodeUnknownOption(Ids.ConversationId)
-
-const conversationNotFound = (id: string) =>
-  new NotFound({ error: { code: "conversation_not_found", message: `no conversation ${id}` } })
-
-const messageNotFound = (id: string) =>
-  new NotFound({ error: { code: "message_not_found", message: `no message ${id} in this conversation` } })
-
-/** Not allowed and unknown look the same, so a token learns nothing about other installations. */
-const installationNotFound = (id: string) =>
-  new NotFound({ error: { code: "installation_not_found", message: `no installation ${id}` } })
-
-const invalidCursor = (message: string) =>
-  new InvalidRequest({
-    error: { code: "invalid_cursor", message, details: [{ field: "cursor", message }] }
-  })
 
 const invalidLastEventId = (id: string) =>
   new InvalidRequest({
@@ -52,26 +32,6 @@ const invalidLastEventId = (id: string) =>
     }
   })
 
-/** The read errors, as the API answers them. */
-const readError = (
-  error:
-    | ReadModels.ConversationNotFound
-    | ReadModels.MessageNotFound
-    | ReadModels.InvalidCursor
-    | SqlError.SqlError
-): NotFound | InvalidRequest | ServiceUnavailable => {
-  switch (error._tag) {
-    case "ConversationNotFound":
-      return conversationNotFound(error.conversationId)
-    case "MessageNotFound":
-      return messageNotFound(error.messageId)
-    case "InvalidCursor":
-      return invalidCursor(error.message)
-    case "SqlError":
-      return databaseUnavailable()
-  }
-}
-
 /** `text/event-stream` among the media types the client accepts. */
 const wantsEventStream = (accept: string | undefined): boolean =>
   (accept ?? "").split(",").some((range) => range.split(";")[0]!.trim().toLowerCase() === "text/event-stream")
@@ -81,17 +41,6 @@ const lastEventIdOf = (
   headers: { readonly "last-event-id"?: string },
   query: { readonly lastEventId?: string }
 ): string | undefined => headers["last-event-id"] ?? query.lastEventId
-
-/** A stream refused: over the token's open streams (429), or the log unreachable (503). */
-const streamError = (error: TooManyStreams | SqlError.SqlError) =>
-  error._tag === "TooManyStreams"
-    ? new TooManyRequests({
-        error: {
-          code: "too_many_streams",
-          message: `this token already holds ${error.limit} open live streams; close one first`
-        }
-      })
-    : databaseUnavailable()
 
 export const HistoryHandlers = HttpApiBuilder.group(
   Api,
@@ -108,14 +57,9 @@ export const HistoryHandlers = HttpApiBuilder.group(
       const scope = scopeOf(yield* CurrentAccessToken)
       const id = decodeInstallationId(installationId)
       if (Option.isNone(id) || !InstallationScope.allows(scope, id.value)) {
-        return yield* installationNotFound(installationId)
+        return yield* new Installations.InstallationNotFound({ id: installationId })
       }
-      const installation = yield* installations.get(id.value).pipe(
-        Effect.catchTags({
-          InstallationNotFound: () => Effect.fail(installationNotFound(installationId)),
-          SqlError: () => Effect.fail(databaseUnavailable())
-        })
-      )
+      const installation = yield* installations.get(installationId)
       return installation.id
     })
 
@@ -124,7 +68,7 @@ export const HistoryHandlers = HttpApiBuilder.group(
       installationId: string | undefined
     ): Effect.fn.Return<
       InstallationScope.InstallationScope,
-      NotFound | ServiceUnavailable,
+      Installations.InstallationNotFound | SqlError.SqlError,
       CurrentAccessToken
     > {
       if (installationId === undefined) return scopeOf(yield* CurrentAccessToken)
@@ -163,59 +107,51 @@ export const HistoryHandlers = HttpApiBuilder.group(
       fromVersion: number | undefined
     ) {
       const conversationId = decodeConversationId(id)
-      if (Option.isNone(conversationId)) return yield* conversationNotFound(id)
-      const token = yield* CurrentAccessToken
-      const owner = yield* owners.ownerOf(conversationId.value).pipe(Effect.mapError(databaseUnavailable))
-      if (Option.isNone(owner) || !InstallationScope.allows(scopeOf(token), owner.value)) {
-        return yield* conversationNotFound(id)
+      if (Option.isNone(conversationId)) {
+        return yield* new ReadModels.ConversationNotFound({ conversationId: id })
       }
-      return yield* streams
-        .conversation(
-          conversationId.value,
-          Option.getOrElse(afterVersion, () => Math.max(0, (fromVersion ?? 1) - 1)),
-          { tokenId: token.id, allowed: stillAllowed(token.id, owner.value) }
-        )
-        .pipe(Effect.mapError(streamError))
+      const token = yield* CurrentAccessToken
+      const owner = yield* owners.ownerOf(conversationId.value)
+      if (Option.isNone(owner) || !InstallationScope.allows(scopeOf(token), owner.value)) {
+        return yield* new ReadModels.ConversationNotFound({ conversationId: id })
+      }
+      return yield* streams.conversation(
+        conversationId.value,
+        Option.getOrElse(afterVersion, () => Math.max(0, (fromVersion ?? 1) - 1)),
+        { tokenId: token.id, allowed: stillAllowed(token.id, owner.value) }
+      )
     })
 
-    return handlers.handleAll({
+    return answering(handlers).handleAll({
       listConversations: Effect.fn("History.listConversations")(function* ({ query }) {
         const installationIds = yield* listScope(query.installationId)
-        return yield* history
-          .listConversations({
-            installationIds,
-            externalConversationId: query.externalConversationId,
-            cursor: query.cursor,
-            limit: query.limit
-          })
-          .pipe(Effect.mapError(readError))
+        return yield* history.listConversations({
+          installationIds,
+          externalConversationId: query.externalConversationId,
+          cursor: query.cursor,
+          limit: query.limit
+        })
       }),
       getConversation: Effect.fn("History.getConversation")(function* ({ params }) {
         const token = yield* CurrentAccessToken
-        return yield* history
-          .getConversation(params.conversationId, scopeOf(token))
-          .pipe(Effect.mapError(readError))
+        return yield* history.getConversation(params.conversationId, scopeOf(token))
       }),
       listMessages: Effect.fn("History.listMessages")(function* ({ params, query }) {
         const token = yield* CurrentAccessToken
-        return yield* history
-          .listMessages(params.conversationId, {
-            installationIds: scopeOf(token),
-            cursor: query.cursor,
-            limit: query.limit
-          })
-          .pipe(Effect.mapError(readError))
+        return yield* history.listMessages(params.conversationId, {
+          installationIds: scopeOf(token),
+          cursor: query.cursor,
+          limit: query.limit
+        })
       }),
       listAttempts: Effect.fn("History.listAttempts")(function* ({ params, query }) {
         const token = yield* CurrentAccessToken
-        return yield* history
-          .listDeliveryAttempts(params.conversationId, {
-            installationIds: scopeOf(token),
-            messageId: query.messageId,
-            cursor: query.cursor,
-            limit: query.limit
-          })
-          .pipe(Effect.mapError(readError))
+        return yield* history.listDeliveryAttempts(params.conversationId, {
+          installationIds: scopeOf(token),
+          messageId: query.messageId,
+          cursor: query.cursor,
+          limit: query.limit
+        })
       }),
       conversationEvents: Effect.fn("History.conversationEvents")(function* ({ params, query, headers }) {
         if (wantsEventStream(headers.accept)) {
@@ -227,14 +163,12 @@ export const HistoryHandlers = HttpApiBuilder.group(
           return yield* conversationStream(params.conversationId, afterVersion, query.fromVersion)
         }
         const token = yield* CurrentAccessToken
-        return yield* history
-          .readEvents(params.conversationId, {
-            installationIds: scopeOf(token),
-            fromVersion: query.fromVersion,
-            cursor: query.cursor,
-            limit: query.limit
-          })
-          .pipe(Effect.mapError(readError))
+        return yield* history.readEvents(params.conversationId, {
+          installationIds: scopeOf(token),
+          fromVersion: query.fromVersion,
+          cursor: query.cursor,
+          limit: query.limit
+        })
       }),
       installationEvents: Effect.fn("History.installationEvents")(function* ({ params, query, headers }) {
         const lastEventId = lastEventIdOf(headers, query)
@@ -242,12 +176,10 @@ export const HistoryHandlers = HttpApiBuilder.group(
         if (lastEventId !== undefined && Option.isNone(after)) return yield* invalidLastEventId(lastEventId)
         const installationId = yield* allowedInstallation(params.installationId)
         const token = yield* CurrentAccessToken
-        return yield* streams
-          .installation(installationId, Option.getOrUndefined(after), {
-            tokenId: token.id,
-            allowed: stillAllowed(token.id, installationId)
-          })
-          .pipe(Effect.mapError(streamError))
+        return yield* streams.installation(installationId, Option.getOrUndefined(after), {
+          tokenId: token.id,
+          allowed: stillAllowed(token.id, installationId)
+        })
       })
     })
   })

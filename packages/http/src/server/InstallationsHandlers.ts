@@ -2,11 +2,8 @@ import { EndpointHealth, type Installation, Installations } from "@messaging-api
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../Api.ts"
-import { databaseUnavailable, InvalidRequest, NotFound } from "../api/ApiErrors.ts"
 import { InstallationSetup } from "../InstallationSetup.ts"
-
-const notFound = (id: string) =>
-  new NotFound({ error: { code: "installation_not_found", message: `no installation ${id}` } })
+import { answering } from "./ErrorAnswers.ts"
 
 export const InstallationsHandlers = HttpApiBuilder.group(
   Api,
@@ -19,36 +16,8 @@ export const InstallationsHandlers = HttpApiBuilder.group(
     const withEndpoint = (installation: Installation.Installation) =>
       health.get(installation.id).pipe(Effect.map((endpoint) => setup.view(installation, endpoint)))
 
-    return handlers.handleAll({
-      create: ({ payload }) =>
-        setup.create(payload).pipe(
-          Effect.catchTags({
-            InvalidInstallation: (invalid) =>
-              Effect.fail(
-                new InvalidRequest({
-                  error: {
-                    code: invalid.code,
-                    message:
-                      invalid.code === "endpoint_not_allowed"
-                        ? `${invalid.field} is not allowed: ${invalid.message}`
-                        : `invalid ${invalid.field}: ${invalid.message}`,
-                    details: [{ field: invalid.field, message: invalid.message }]
-                  }
-                })
-              ),
-            EndpointVerificationFailed: (failure) =>
-              Effect.fail(
-                new InvalidRequest({
-                  error: {
-                    code: "response_endpoint_unverified",
-                    message: `the response endpoint did not accept the test message: ${failure.reason}`,
-                    details: [{ field: "responseUrl", message: failure.reason }]
-                  }
-                })
-              ),
-            SqlError: () => Effect.fail(databaseUnavailable())
-          })
-        ),
+    return answering(handlers).handleAll({
+      create: ({ payload }) => setup.create(payload),
       list: () =>
         installations.list.pipe(
           Effect.flatMap((all) =>
@@ -59,41 +28,19 @@ export const InstallationsHandlers = HttpApiBuilder.group(
                   all.map((installation) => setup.view(installation, endpoints.get(installation.id)))
                 )
               )
-          ),
-          Effect.mapError(databaseUnavailable)
+          )
         ),
-      get: ({ params }) =>
-        installations.get(params.id).pipe(
-          Effect.flatMap(withEndpoint),
-          Effect.catchTags({
-            InstallationNotFound: () => Effect.fail(notFound(params.id)),
-            SqlError: () => Effect.fail(databaseUnavailable())
-          })
-        ),
+      get: ({ params }) => installations.get(params.id).pipe(Effect.flatMap(withEndpoint)),
       resume: ({ params }) =>
         installations.get(params.id).pipe(
           Effect.tap((installation) => health.resume(installation.id)),
-          Effect.flatMap(withEndpoint),
-          Effect.catchTags({
-            InstallationNotFound: () => Effect.fail(notFound(params.id)),
-            SqlError: () => Effect.fail(databaseUnavailable())
-          })
+          Effect.flatMap(withEndpoint)
         ),
-      delete: ({ params }) =>
-        installations.delete(params.id).pipe(
-          Effect.catchTags({
-            InstallationNotFound: () => Effect.fail(notFound(params.id)),
-            SqlError: () => Effect.fail(databaseUnavailable())
-          })
-        ),
+      delete: ({ params }) => installations.delete(params.id),
       rotateSecret: ({ params }) =>
-        setup.rotateSecret(params.id).pipe(
-          Effect.map((rotated) => ({ signingSecret: rotated.signingSecret })),
-          Effect.catchTags({
-            InstallationNotFound: () => Effect.fail(notFound(params.id)),
-            SqlError: () => Effect.fail(databaseUnavailable())
-          })
-        )
+        setup
+          .rotateSecret(params.id)
+          .pipe(Effect.map((rotated) => ({ signingSecret: rotated.signingSecret })))
     })
   })
 )

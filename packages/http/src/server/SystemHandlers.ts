@@ -4,6 +4,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { SqlClient } from "effect/sql"
 import { Api } from "../Api.ts"
 import { databaseUnavailable, ServiceUnavailable } from "../api/ApiErrors.ts"
+import { answering } from "./ErrorAnswers.ts"
 
 export const SystemHandlers = HttpApiBuilder.group(
   Api,
@@ -15,11 +16,11 @@ export const SystemHandlers = HttpApiBuilder.group(
       SELECT max(migration_id) AS id FROM messaging_api_migrations
     `.pipe(
       Effect.map((rows) => rows[0]?.id ?? 0),
-      Effect.timeout("2 seconds"),
-      Effect.mapError(databaseUnavailable)
+      // Not ready is the answer to a database that does not answer.
+      Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.fail(databaseUnavailable()) })
     )
 
-    return handlers.handleAll({
+    return answering(handlers).handleAll({
       healthz: () => Effect.succeed({ status: "ok" as const }),
       readyz: Effect.fn("System.readyz")(function* () {
         const migration = yield* appliedMigration

@@ -2,8 +2,9 @@ import { AccessTokens } from "@messaging-api/domain"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api } from "../Api.ts"
-import { databaseUnavailable, InvalidRequest, NotFound } from "../api/ApiErrors.ts"
+import { InvalidRequest } from "../api/ApiErrors.ts"
 import { TokenIssuer } from "../TokenIssuer.ts"
+import { answering } from "./ErrorAnswers.ts"
 
 export const TokensHandlers = HttpApiBuilder.group(
   Api,
@@ -12,57 +13,32 @@ export const TokensHandlers = HttpApiBuilder.group(
     const tokens = yield* AccessTokens.AccessTokens
     const issuer = yield* TokenIssuer
 
-    return handlers.handleAll({
+    return answering(handlers).handleAll({
       create: Effect.fn("Tokens.create")(function* ({ payload }) {
         const installationIds = payload.installationIds ?? null
         const requested: ReadonlyArray<string> = installationIds ?? []
         const created = yield* issuer
           .create({ name: payload.name ?? "", admin: payload.admin ?? false, installationIds })
           .pipe(
-            Effect.catchTags({
-              InstallationNotFound: ({ id }) =>
-                Effect.fail(
-                  new InvalidRequest({
-                    error: {
-                      code: "unknown_installation",
-                      message: `no installation ${id}`,
-                      details: [
-                        {
-                          field: `installationIds.${requested.indexOf(id)}`,
-                          message: "no such installation"
-                        }
-                      ]
-                    }
-                  })
-                ),
-              AdminTokenRestricted: () =>
-                Effect.fail(
-                  new InvalidRequest({
-                    error: {
-                      code: "admin_token_restricted",
-                      message: "an admin token cannot be limited to some installations",
-                      details: [
-                        { field: "installationIds", message: "must be absent or null for an admin token" }
-                      ]
-                    }
-                  })
-                ),
-              SqlError: () => Effect.fail(databaseUnavailable())
-            })
+            // An id in the body, not in the path: a bad field (400) rather than a 404.
+            Effect.catchTag("InstallationNotFound", ({ id }) =>
+              Effect.fail(
+                new InvalidRequest({
+                  error: {
+                    code: "unknown_installation",
+                    message: `no installation ${id}`,
+                    details: [
+                      { field: `installationIds.${requested.indexOf(id)}`, message: "no such installation" }
+                    ]
+                  }
+                })
+              )
+            )
           )
         return { ...created.accessToken, token: created.token }
       }),
-      list: () => tokens.list.pipe(Effect.mapError(databaseUnavailable)),
-      revoke: ({ params }) =>
-        tokens.revoke(params.id).pipe(
-          Effect.catchTags({
-            AccessTokenNotFound: () =>
-              Effect.fail(
-                new NotFound({ error: { code: "token_not_found", message: `no access token ${params.id}` } })
-              ),
-            SqlError: () => Effect.fail(databaseUnavailable())
-          })
-        )
+      list: () => tokens.list,
+      revoke: ({ params }) => tokens.revoke(params.id)
     })
   })
 )

@@ -1,9 +1,10 @@
 import { Installations } from "@messaging-api/domain"
 import { Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
-import { databaseUnavailable, Forbidden, NotFound } from "../api/ApiErrors.ts"
+import { Forbidden, NotFound } from "../api/ApiErrors.ts"
 import { CurrentAccessToken } from "../api/Authentication.ts"
 import { CurrentInstallation, WebhookAccess } from "../api/WebhookAccess.ts"
+import { answer } from "./ErrorAnswers.ts"
 
 export const WebhookAccessLayer = Layer.effect(
   WebhookAccess,
@@ -15,13 +16,12 @@ export const WebhookAccessLayer = Layer.effect(
         const { params } = yield* HttpRouter.RouteContext
         const webhookId = params.webhookId ?? ""
         const installation = yield* installations.findByWebhookId(webhookId).pipe(
-          Effect.catchTags({
-            InstallationNotFound: () =>
-              Effect.fail(
-                new NotFound({ error: { code: "webhook_not_found", message: `no webhook ${webhookId}` } })
-              ),
-            SqlError: () => Effect.fail(databaseUnavailable())
-          })
+          // Looked up by its webhook id, an installation not found is a webhook not found.
+          Effect.mapError((error) =>
+            error._tag === "InstallationNotFound"
+              ? new NotFound({ error: { code: "webhook_not_found", message: `no webhook ${webhookId}` } })
+              : answer(error)
+          )
         )
         if (!token.allows(installation.id)) {
           return yield* new Forbidden({
