@@ -1,6 +1,6 @@
-import { GroupCommit } from "@messaging-api/domain"
 import type { ConversationId } from "@messaging-api/domain/Ids"
-import { Context, Effect, Exit, Layer, PubSub, type Scope } from "effect"
+import { Context, Effect, Exit, Layer, PubSub, Request, RequestResolver, type Scope, Semaphore } from "effect"
+import type { NonEmptyArray } from "effect/Array"
 import { SqlClient, type SqlError } from "effect/sql"
 
 /**
@@ -11,8 +11,9 @@ import { SqlClient, type SqlError } from "effect/sql"
  * - a conversation's actor, which has folded its stream up to some version, settles the row:
  *   marks it done (`due_at = infinity`, kept as a tombstone so that a late hint for an event the
  *   actor already handled is recognised as old) or moves it to the next due time. It never
- *   overrides a row that reflects a later version than it has seen. Settlements of many actors
- *   are group-committed, one statement for all that arrive together.
+ *   overrides a row that reflects a later version than it has seen. Settlements are not
+ *   latency-critical: they are requests batched by effect's `RequestResolver`, one statement
+ *   for all that arrive within a few milliseconds.
  * A row may be stale (the actor looks and finds nothing), never missing while work exists.
  */
 
@@ -25,12 +26,45 @@ export interface WorkHint {
   readonly version: number
 }
 
-/** What an actor writes down when its loop stops: its version, and when to look again (null: never). */
-interface Settlement {
+/**
+ * What an actor writes down when its loop stops: its version, and when to look again (null:
+ * never). Answered with whether it was written.
+ */
+interface Settlement extends Request.Request<boolean, SqlError.SqlError> {
   readonly conversationId: string
   readonly installationId: string | null
   readonly version: number
   readonly dueAt: string | null
+}
+const Settlement = Request.of<Settlement>()
+
+/** How long a batch of settlements collects before it is written. */
+const SETTLEMENT_WINDOW = "5 millis"
+
+/** Most settlements in one statement. */
+const SETTLEMENT_MAX_BATCH = 500
+
+/** Settlement statements in flight at once (each holds a connection while it runs). */
+const SETTLEMENT_WRITERS = 2
+
+/**
+ * A batch as statements in which each conversation appears once: the first settlement of each
+ * conversation, then the second, and so on, in the order they came (an `INSERT … ON CONFLICT`
+ * cannot update one row twice).
+ */
+const roundsByConversation = (
+  entries: ReadonlyArray<Request.Entry<Settlement>>
+): ReadonlyArray<NonEmptyArray<Request.Entry<Settlement>>> => {
+  const seen = new Map<string, number>()
+  const rounds: Array<NonEmptyArray<Request.Entry<Settlement>>> = []
+  for (const entry of entries) {
+    const round = seen.get(entry.request.conversationId) ?? 0
+    seen.set(entry.request.conversationId, round + 1)
+    const statement = rounds[round]
+    if (statement === undefined) rounds[round] = [entry]
+    else statement.push(entry)
+  }
+  return rounds
 }
 
 export class WorkIndex extends Context.Service<
@@ -134,12 +168,14 @@ export class WorkIndex extends Context.Service<
             `.pipe(Effect.asVoid, Effect.withSpan("WorkIndex.hint"))
 
       /**
-       * Settles many actors in one statement. A settled row is kept with `due_at = infinity` (a
-       * tombstone carrying the version), so a hint the projector writes late, for an event the
-       * actor has already handled, is recognised as old and changes nothing.
+       * Settles many actors in one statement, each conversation once, and answers each. A settled
+       * row is kept with `due_at = infinity` (a tombstone carrying the version), so a hint the
+       * projector writes late, for an event the actor has already handled, is recognised as old
+       * and changes nothing.
        */
-      const settleMany = (settlements: ReadonlyArray<Settlement>) =>
-        sql<{ conversation_id: string }>`
+      const settleMany = (entries: NonEmptyArray<Request.Entry<Settlement>>) => {
+        const settlements = entries.map((entry) => entry.request)
+        return sql<{ conversation_id: string }>`
           INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
           SELECT s."conversationId"::uuid, s."installationId"::uuid,
                  coalesce(s."dueAt"::timestamptz, 'infinity'), s.version
@@ -153,39 +189,36 @@ export class WorkIndex extends Context.Service<
           WHERE conversation_work.version <= EXCLUDED.version
           RETURNING conversation_id::text AS conversation_id
         `.pipe(
-          Effect.map((rows) => {
-            const settled = new Set(rows.map((row) => row.conversation_id))
-            return settlements.map((settlement) =>
+          Effect.matchCause({
+            onSuccess: (rows) => {
+              const settled = new Set(rows.map((row) => row.conversation_id))
               // Not written: the row reflects a later version than the actor has seen.
-              Exit.succeed(settled.has(settlement.conversationId))
-            )
-          }),
-          Effect.withSpan(
-            "WorkIndex.settleMany",
-            {
-              attributes: { settlements: settlements.length }
+              for (const entry of entries)
+                entry.completeUnsafe(Exit.succeed(settled.has(entry.request.conversationId)))
             },
-            { captureStackTrace: false }
-          )
+            onFailure: (cause) => {
+              for (const entry of entries) entry.completeUnsafe(Exit.failCause(cause))
+            }
+          })
         )
+      }
 
-      const submitSettlement = yield* GroupCommit.make({
-        maxBatch: 500,
-        writers: 2,
-        commit: (settlements: ReadonlyArray<Settlement>) =>
-          settleMany(settlements).pipe(
-            Effect.catch((error) => Effect.succeed(settlements.map(() => Exit.fail(error))))
-          ),
-        // A statement writes a row once.
-        keyOf: (settlement) => settlement.conversationId
-      })
+      const writers = yield* Semaphore.make(SETTLEMENT_WRITERS)
+      const settlements = RequestResolver.make<Settlement>((entries) =>
+        Effect.forEach(roundsByConversation(entries), settleMany, { discard: true }).pipe(writers.withPermit)
+      ).pipe(
+        RequestResolver.setDelay(SETTLEMENT_WINDOW),
+        RequestResolver.batchN(SETTLEMENT_MAX_BATCH),
+        // A span of its own per batch (not under whichever actor started it), linked to each caller's.
+        RequestResolver.withSpan("WorkIndex.settleMany", { root: true, captureStackTrace: false })
+      )
 
       const settle = (
         conversationId: string,
         version: number,
         installationId: string | null,
         dueAt: string | null
-      ) => submitSettlement({ conversationId, version, installationId, dueAt })
+      ) => Effect.request(Settlement({ conversationId, version, installationId, dueAt }), settlements)
 
       const notify = PubSub.publish(notifications, undefined).pipe(Effect.asVoid)
 

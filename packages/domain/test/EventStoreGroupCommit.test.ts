@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Exit, Layer, Random } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Random, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import * as Database from "../src/Database.ts"
@@ -214,5 +214,29 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore gro
         const transactions = new Set(burstRows.map((row) => row.tx)).size
         assert.isBelow(transactions, burst.length / 2)
       })
+  )
+
+  it.effect("appends still queued when the store closes are answered, none left waiting", () =>
+    Effect.gen(function* () {
+      // A store of its own (not the suite's memoized one), to close while appends wait.
+      const scope = yield* Scope.make()
+      const store = Context.get(yield* Layer.buildWithScope(Layer.fresh(EventStore.layer), scope), EventStore)
+      const fibers = yield* Effect.forEach(Array.from({ length: 300 }, streamName), (streamId) =>
+        Effect.forkChild(store.append(streamId, "no_stream", [newEvent()]))
+      )
+      // Every append is queued (each forked fiber runs up to its wait) and the writers have taken
+      // at most 3 x 64 of them when the store closes.
+      yield* Effect.yieldNow
+      yield* Scope.close(scope, Exit.void)
+      // Without the answers on close, the appends left in the queue would wait forever.
+      const exits = yield* Fiber.awaitAll(fibers).pipe(Effect.timeout("10 seconds"))
+      const interrupted = exits.filter((exit) => Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
+      assert.strictEqual(
+        exits.filter(Exit.isSuccess).length + interrupted.length,
+        exits.length,
+        "each append committed or was interrupted"
+      )
+      assert.isAbove(interrupted.length, 0)
+    })
   )
 })

@@ -1,0 +1,71 @@
+import { randomUUID } from "node:crypto"
+import { assert, layer } from "@effect/vitest"
+import { Database } from "@messaging-api/domain"
+import { Effect, Exit, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
+import { WorkIndex } from "../src/WorkIndex.ts"
+
+const TestLayer = WorkIndex.layer.pipe(
+  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 4 }))
+)
+
+layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("WorkIndex settlements", (it) => {
+  it.effect(
+    "concurrent settlements, several of one conversation, each get their own answer in few statements",
+    () =>
+      Effect.gen(function* () {
+        const index = yield* WorkIndex
+        const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+        const installation = randomUUID()
+        const later = new Date(Date.now() + 60_000).toISOString()
+
+        // Rows that reflect version 10: an actor that has seen less is stale and writes nothing.
+        const ahead = Array.from({ length: 20 }, () => randomUUID())
+        yield* index.hint(
+          ahead.map((conversationId) => ({
+            conversationId,
+            installationId: installation,
+            dueAt: later,
+            version: 10
+          }))
+        )
+        const fresh = Array.from({ length: 40 }, () => randomUUID())
+
+        const calls = [
+          ...ahead.map((conversationId) => ({
+            conversationId,
+            version: 5,
+            expected: false as boolean | undefined
+          })),
+          // Each fresh conversation is settled twice at once: the two must not share a statement
+          // (`ON CONFLICT` cannot update one row twice), and the later version is the one kept.
+          ...fresh.map((conversationId) => ({ conversationId, version: 3, expected: undefined })),
+          ...fresh.map((conversationId) => ({ conversationId, version: 4, expected: true }))
+        ]
+        const exits = yield* Effect.forEach(
+          calls,
+          (call) => Effect.exit(index.settle(call.conversationId, call.version, installation, null)),
+          { concurrency: "unbounded" }
+        )
+        calls.forEach((call, i) => {
+          const exit = exits[i]!
+          assert.isTrue(Exit.isSuccess(exit), `settling ${call.conversationId} at ${call.version} answered`)
+          if (call.expected !== undefined && Exit.isSuccess(exit)) {
+            assert.strictEqual(exit.value, call.expected, `${call.conversationId} at ${call.version}`)
+          }
+        })
+
+        const rows = yield* sql<{ conversation_id: string; version: number; done: boolean; tx: string }>`
+        SELECT conversation_id::text AS conversation_id, version, due_at = 'infinity' AS done, xmin::text AS tx
+        FROM conversation_work WHERE conversation_id::text IN ${sql.in([...ahead, ...fresh])}
+      `
+        const byId = new Map(rows.map((row) => [row.conversation_id, row]))
+        for (const id of ahead) assert.deepInclude(byId.get(id), { version: 10, done: false })
+        for (const id of fresh) assert.deepInclude(byId.get(id), { version: 4, done: true })
+        // Settlements arriving together share statements.
+        const statements = new Set(fresh.map((id) => byId.get(id)?.tx)).size
+        assert.isBelow(statements, fresh.length / 2)
+      })
+  )
+})
