@@ -23,7 +23,7 @@ import { Clock, Effect, Layer, Option } from "effect"
 import type { Sharding } from "effect/cluster"
 import type { SqlClient } from "effect/sql"
 import { Bot } from "./Bot.ts"
-import * as ConversationEntity from "./ConversationEntity.ts"
+import * as ConversationActor from "./ConversationActor.ts"
 import { Conversation } from "./ConversationEntity.ts"
 import { conversationOfMessage, unavailable, write } from "./ConversationWriter.ts"
 import { Deliverer } from "./Deliverer.ts"
@@ -119,7 +119,7 @@ export const layerOnSharding: Layer.Layer<
     return makeFrontDoor(store, execute, state)
   })
 ).pipe(
-  Layer.provide(ConversationEntity.layer),
+  Layer.provide(ConversationActor.layer),
   Layer.merge(DeliveryProjector.layer),
   Layer.provide(
     Layer.mergeAll(
