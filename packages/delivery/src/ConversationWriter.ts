@@ -108,6 +108,7 @@ const repeatOf = (
   store: EventStore.EventStore["Service"],
   command: ConversationCommands.ReceiveUserMessage
 ): Effect.Effect<never, RepeatAnswer> =>
+  // A user message's event id is its message id (`ConversationStream.eventIdOf`).
   store.readEvents([command.messageId]).pipe(
     Effect.mapError(unavailable),
     Effect.flatMap((found): Effect.Effect<never, RepeatAnswer> => {
