@@ -5,7 +5,7 @@ import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Duration, Effect, Option, Result, Stream } from "effect"
 import { Bot } from "./Bot.ts"
 import type { BotReply } from "./BotTurn.ts"
-import type { ConversationActor } from "./ConversationActor.ts"
+import type { Execute } from "./ConversationActor.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 
@@ -22,10 +22,7 @@ export const replyIdFor = (userMessageId: Ids.MessageId, index: number): Ids.Mes
 
 const iso = (millis: number) => new Date(millis).toISOString()
 
-export const make = Effect.fnUntraced(function* (
-  conversationId: Ids.ConversationId,
-  execute: ConversationActor["execute"]
-) {
+export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId, execute: Execute) {
   const installations = yield* Installations.Installations
   const bot = yield* Bot
   const settings = yield* DeliverySettings

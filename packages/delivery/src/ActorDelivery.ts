@@ -9,7 +9,7 @@ import {
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Effect } from "effect"
-import type { ConversationActor } from "./ConversationActor.ts"
+import type { Execute } from "./ConversationActor.ts"
 import { Deliverer } from "./Deliverer.ts"
 
 /**
@@ -27,10 +27,7 @@ const outcomeName = {
 
 const iso = (millis: number) => new Date(millis).toISOString()
 
-export const make = Effect.fnUntraced(function* (
-  conversationId: Ids.ConversationId,
-  execute: ConversationActor["execute"]
-) {
+export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId, execute: Execute) {
   const installations = yield* Installations.Installations
   const deliverer = yield* Deliverer
   const health = yield* EndpointHealth.EndpointHealth

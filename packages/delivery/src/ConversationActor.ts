@@ -4,15 +4,19 @@ import {
   EventStore,
   type Ids
 } from "@messaging-api/domain"
-import { Clock, Duration, Effect, Exit, Latch, Semaphore, Tracer } from "effect"
+import * as Metrics from "@messaging-api/domain/Metrics"
+import { Clock, Context, Duration, Effect, Exit, Latch, Layer, Metric, Semaphore, Tracer } from "effect"
+import { Entity } from "effect/cluster"
+import { Rpc } from "effect/rpc"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
 import * as ActorDelivery from "./ActorDelivery.ts"
 import * as ActorSnapshots from "./ActorSnapshots.ts"
 import * as ActorTraceOrigins from "./ActorTraceOrigins.ts"
+import { Conversation } from "./ConversationEntity.ts"
 import {
   type CommandError,
   type CommandResult,
-  type ConversationUnavailable,
+  ConversationUnavailable,
   type StateCache,
   unavailable,
   write
@@ -20,15 +24,17 @@ import {
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
 import { WorkIndex } from "./WorkIndex.ts"
+import * as WorkLoops from "./WorkLoops.ts"
 import { nextWork } from "./WorkPlan.ts"
 
 /**
- * One live conversation: its folded state in memory, its commands one at a time, and its work
- * loop. The loop asks the work plan (`WorkPlan.nextWork`) what is next and does it: the oldest open
- * bot turn (`ActorBotTurn`), then the head of the outbox, one attempt at a time (`ActorDelivery`),
- * each outcome recorded as an event before the next step; it sleeps until the next retry is due,
- * and ends when nothing is due within `passivateAfter` (after writing down in `conversation_work`
- * when to look again), so an idle conversation leaves memory.
+ * One live conversation: the handlers of its entity (`ConversationEntity`: effect/cluster calls
+ * them), its folded state in memory, its commands one at a time, and its work loop. The loop asks
+ * the work plan (`WorkPlan.nextWork`) what is next and does it: the oldest open bot turn
+ * (`ActorBotTurn`), then the head of the outbox, one attempt at a time (`ActorDelivery`), each
+ * outcome recorded as an event before the next step; it sleeps until the next retry is due, and
+ * ends when nothing is due within `passivateAfter` (after writing down in `conversation_work` when
+ * to look again), so an idle conversation leaves memory.
  * Commands and the loop's own writes take the same lock, so the loop's attempt in flight never
  * holds up an inbound message: only the append is serialised, not the HTTP call.
  * While the installation's endpoint is paused, a delivery that comes due is held: the conversation
@@ -37,25 +43,31 @@ import { nextWork } from "./WorkPlan.ts"
  * Each piece of work runs in the trace of what caused it (`ActorTraceOrigins`).
  */
 
-export interface ConversationActor {
-  execute<C extends ConversationCommands.ConversationCommand>(
-    command: C
-  ): Effect.Effect<CommandResult, CommandError<C>>
-  /** Runs the work loop unless it is already running; resolves when the loop ends. */
-  readonly run: Effect.Effect<void>
-  /** The state the actor holds (read from the log when it holds none), between commands. */
-  readonly inspect: Effect.Effect<ConversationStream.LoadedDecisionState, ConversationUnavailable>
-}
+/** Runs one command through the actor's command path (the loop's steps record their outcomes so). */
+export type Execute = <C extends ConversationCommands.ConversationCommand>(
+  command: C
+) => Effect.Effect<CommandResult, CommandError<C>>
 
 const iso = (millis: number) => new Date(millis).toISOString()
 
-export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId) {
+/**
+ * The handlers of the conversation entity at `Entity.CurrentAddress`: built when the cluster
+ * activates it, released when it passivates. A command that changed something starts the work
+ * loop through `loops`.
+ */
+export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Service"]) {
+  const address = yield* Entity.CurrentAddress
+  // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
+  const conversationId = address.entityId as string as Ids.ConversationId
   const store = yield* EventStore.EventStore
   const index = yield* WorkIndex
   const draining = yield* Draining
   const settings = yield* DeliverySettings
   const snapshots = yield* ActorSnapshots.make(conversationId)
   const origins = ActorTraceOrigins.make()
+  yield* Effect.acquireRelease(Metric.modify(Metrics.liveConversations, 1), () =>
+    Metric.modify(Metrics.liveConversations, -1)
+  )
 
   const lock = Semaphore.makeUnsafe(1)
   const cache: StateCache = { current: undefined }
@@ -65,21 +77,27 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   const changed = Latch.makeUnsafe(false)
   let running = false
 
-  const execute = <C extends ConversationCommands.ConversationCommand>(
-    command: C
+  /** One command under the lock; a change is remembered with its trace origin, wakes the loop, then runs `andThen`. */
+  const executeThen = <C extends ConversationCommands.ConversationCommand>(
+    command: C,
+    andThen: Effect.Effect<void>
   ): Effect.Effect<CommandResult, CommandError<C>> =>
     Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (origin) =>
       lock.withPermit(write(store, conversationId, command, cache, snapshots.load)).pipe(
-        Effect.tap((result) =>
-          result.events.length > 0
-            ? Effect.sync(() => {
-                origins.remember(result, origin)
-                changed.openUnsafe()
-              })
-            : Effect.void
-        )
+        Effect.tap((result) => {
+          if (result.events.length === 0) return Effect.void
+          origins.remember(result, origin)
+          changed.openUnsafe()
+          return andThen
+        })
       )
     )
+
+  /** The loop's own commands: the loop is already running. */
+  const execute: Execute = (command) => executeThen(command, Effect.void)
+
+  /** The front door's commands: one that changed something starts the loop here, where the conversation lives. */
+  const startLoop = loops.start(conversationId)
 
   const runTurn = yield* ActorBotTurn.make(conversationId, execute)
   const { deliver, endpointOf, pause, resume } = yield* ActorDelivery.make(conversationId, execute)
@@ -205,6 +223,33 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     )
   })
 
-  const actor: ConversationActor = { execute, run, inspect: Effect.mapError(current, unavailable) }
-  return actor
+  return Conversation.of({
+    Execute: ({ payload }) =>
+      executeThen(payload.command, startLoop).pipe(
+        Effect.catchDefect((defect) =>
+          Effect.fail(new ConversationUnavailable({ message: `command failed: ${String(defect)}` }))
+        )
+      ),
+    Run: () => Rpc.fork(run),
+    Inspect: () => Effect.mapError(current, unavailable)
+  })
 })
+
+/**
+ * The conversation entity on this runner, and the work loops it starts (`WorkLoops`): a command
+ * that changed something starts the conversation's loop here, where the conversation lives, so
+ * 200 for a message on any process means its bot turn and deliveries run on the owner.
+ */
+export const layer = Layer.effectContext(
+  Effect.gen(function* () {
+    const settings = yield* DeliverySettings
+    const clientFor = yield* Conversation.client
+    const { loops, drain } = yield* WorkLoops.make((conversationId) => clientFor(conversationId).Run())
+    const entity = yield* Layer.build(
+      Conversation.toLayer(make(loops), { maxIdleTime: settings.passivateAfter })
+    )
+    // Added after the entity, so on close the loops drain before the entity is stopped.
+    yield* Effect.addFinalizer(() => drain)
+    return Context.add(entity, WorkLoops.WorkLoops, loops)
+  })
+)

@@ -1,7 +1,7 @@
 import {
-  type ConversationCommands,
+  ConversationCommands,
   ConversationDecider,
-  type ConversationEvents,
+  ConversationEvents,
   ConversationStream,
   DecisionState,
   type EventStore,
@@ -12,15 +12,19 @@ import {
   type CommandResult,
   ConversationUnavailable
 } from "@messaging-api/domain/Conversations"
-import { Effect, Metric, Option, Result, Schedule } from "effect"
+import { Effect, Metric, Option, Result, Schedule, Schema } from "effect"
 import type { SqlError } from "effect/sql"
 
 /**
  * How one command becomes events in a conversation's stream: decide on the folded state, append
  * at the version it was folded to, and when another writer got there first, reload and decide
  * again. The event store's expected-version check is the guard; nothing is appended twice.
- * The front door without actors and the conversation actor both write through here; the actor
- * keeps the folded state between commands, the front door folds it afresh each time.
+ * A user message the log already holds (its event id is derived from (installation, messageId))
+ * is answered from the original event, as the decider answers a repeat it remembers: this is the
+ * idempotency across conversations and beyond the decision state's window.
+ * The conversation actor and the front door without actors (`Conversations.layerDirect`) both
+ * write through here; the actor keeps the folded state between commands, the front door folds it
+ * afresh each time.
  */
 
 // The port's types, for the writer's users inside this package.
@@ -39,20 +43,6 @@ export const unavailable = (error: SqlError.SqlError | ConversationStream.EventD
   new ConversationUnavailable({
     message: error._tag === "SqlError" ? "the event store is unavailable" : error.message
   })
-
-/** Event ids are derived from the command where a repeat must not append twice. */
-export const eventIdFor = (event: ConversationEvents.ConversationEvent): string => {
-  switch (event._tag) {
-    case "ConversationStarted":
-      return Ids.uuidV5("conversation-started", event.conversationId)
-    case "UserMessageReceived":
-      return event.messageId
-    case "BotMessageEmitted":
-      return Ids.uuidV5("bot-message-emitted", event.messageId)
-    default:
-      return crypto.randomUUID()
-  }
-}
 
 /**
  * Appends refused because another writer got to the conversation first. With one writer per
@@ -91,7 +81,7 @@ const once = <C extends ConversationCommands.ConversationCommand>(
     const appended = yield* store.append(
       Ids.conversationStream(conversationId),
       loaded.version,
-      events.map((event) => ConversationStream.toNewEvent(event, eventIdFor(event)))
+      ConversationStream.toNewEvents(events)
     )
     cache.current = { state: DecisionState.fold(events, loaded.state), version: appended.version }
     return { events, version: appended.version }
@@ -104,6 +94,40 @@ const isStoreFailure = (error: {
   readonly _tag: string
 }): error is SqlError.SqlError | ConversationStream.EventDecodeError =>
   error._tag === "SqlError" || error._tag === "UnknownEventType" || error._tag === "MalformedEvent"
+
+const decodeReceived = Schema.decodeUnknownOption(ConversationEvents.UserMessageReceived)
+
+type RepeatAnswer = CommandError<ConversationCommands.ReceiveUserMessage>
+
+/**
+ * The answer to a user message whose event id the log already holds: the decider's answer to a
+ * repeat (the same body is a duplicate, another a reuse), naming the conversation the original
+ * went to.
+ */
+const repeatOf = (
+  store: EventStore.EventStore["Service"],
+  command: ConversationCommands.ReceiveUserMessage
+): Effect.Effect<never, RepeatAnswer> =>
+  // A user message's event id is its message id (`ConversationStream.eventIdOf`).
+  store.readEvents([command.messageId]).pipe(
+    Effect.mapError(unavailable),
+    Effect.flatMap((found): Effect.Effect<never, RepeatAnswer> => {
+      const recorded = found[0]
+      const original = decodeReceived({ ...(recorded?.data as object), _tag: recorded?.type })
+      const conversationId = recorded && Ids.conversationOfStream(recorded.streamId)
+      if (conversationId === undefined || Option.isNone(original)) {
+        return Effect.fail(new ConversationUnavailable({ message: "the original message could not be read" }))
+      }
+      const rejection = ConversationDecider.repeated(command, original.value)
+      return Effect.fail(
+        rejection._tag === "MessageIdReused"
+          ? rejection
+          : new ConversationCommands.DuplicateUserMessage({
+              original: { ...rejection.original, conversationId }
+            })
+      )
+    })
+  )
 
 export const write = <C extends ConversationCommands.ConversationCommand>(
   store: EventStore.EventStore["Service"],
@@ -129,12 +153,18 @@ export const write = <C extends ConversationCommands.ConversationCommand>(
       schedule: Schedule.spaced("1 millis"),
       times: 20
     }),
-    Effect.mapError((error) =>
-      isConflict(error)
-        ? new ConversationUnavailable({ message: "too many concurrent writers on one conversation" })
-        : isStoreFailure(error)
-          ? unavailable(error)
-          : error
+    Effect.catch(
+      (error): Effect.Effect<never, CommandError<C>> =>
+        isConflict(error)
+          ? Effect.fail(
+              new ConversationUnavailable({ message: "too many concurrent writers on one conversation" })
+            )
+          : isStoreFailure(error)
+            ? Effect.fail(unavailable(error))
+            : // `CommandError<C>` holds no `DuplicateEventId` for a user message: it is answered here.
+              error._tag === "DuplicateEventId" && command._tag === "ReceiveUserMessage"
+              ? (repeatOf(store, command) as Effect.Effect<never, CommandError<C>>)
+              : Effect.fail(error as CommandError<C>)
     ),
     // Hot path: no stack captured per span.
     Effect.withSpan(
@@ -151,7 +181,7 @@ export const conversationOfMessage = (
   store: EventStore.EventStore["Service"],
   messageId: Ids.MessageId
 ): Effect.Effect<Option.Option<Ids.ConversationId>, ConversationUnavailable> =>
-  store.readEvents([Ids.uuidV5("bot-message-emitted", messageId)]).pipe(
+  store.readEvents([ConversationStream.botMessageEventId(messageId)]).pipe(
     Effect.map((found) => Option.fromUndefinedOr(found[0] && Ids.conversationOfStream(found[0].streamId))),
     Effect.mapError(unavailable)
   )

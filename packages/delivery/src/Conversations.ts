@@ -1,6 +1,5 @@
 import {
   ConversationCommands,
-  ConversationEvents,
   ConversationSnapshots,
   ConversationStream,
   EndpointHealth,
@@ -20,11 +19,12 @@ import {
   type NewBotMessage,
   type ReceivedMessage
 } from "@messaging-api/domain/Conversations"
-import { Clock, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
 import type { Sharding } from "effect/cluster"
 import type { SqlClient } from "effect/sql"
 import { Bot } from "./Bot.ts"
-import * as ConversationEntity from "./ConversationEntity.ts"
+import * as ConversationActor from "./ConversationActor.ts"
+import { Conversation } from "./ConversationEntity.ts"
 import { conversationOfMessage, unavailable, write } from "./ConversationWriter.ts"
 import { Deliverer } from "./Deliverer.ts"
 import * as DeliveryProjector from "./DeliveryProjector.ts"
@@ -37,22 +37,27 @@ import * as WorkScheduler from "./WorkScheduler.ts"
 
 /**
  * The delivery engine's answers to the domain's `Conversations` port (the front door: every
- * command goes through here).
- * - `layer`: one actor per live conversation (effect/cluster entities in this process), each
- *   running its bot turns and deliveries; the delivery projector and the durable schedule bring
- *   back every conversation with pending work after a restart.
+ * command goes through here). It only addresses commands: what they do is the writer's.
+ * - `layer`: a client of the conversation entities (`ConversationEntity`, answered by
+ *   `ConversationActor` on the runner that owns each conversation, in this process alone or in a
+ *   cluster), each actor running its bot turns and deliveries; the delivery projector and the
+ *   durable schedule bring back every conversation with pending work after a restart.
  * - `layerDirect`: load → decide → append per command, nothing runs in the background (for
  *   tools such as the CLI; a running server picks up what they append).
  * Both write through `ConversationWriter`: the event store's expected-version check is the guard,
- * and the decider the one check that a scoped caller's conversation is its installation's.
+ * a repeated user message is answered from the original event, and the decider is the one check
+ * that a scoped caller's conversation is its installation's.
  */
 
 export const layerDirect = Layer.effect(
   Conversations,
   Effect.gen(function* () {
     const store = yield* EventStore.EventStore
-    return makeFrontDoor(store, makeExecute(store), (conversationId) =>
-      ConversationStream.loadDecisionState(store, conversationId).pipe(Effect.mapError(unavailable))
+    return makeFrontDoor(
+      store,
+      (conversationId, command) => write(store, conversationId, command),
+      (conversationId) =>
+        ConversationStream.loadDecisionState(store, conversationId).pipe(Effect.mapError(unavailable))
     )
   })
 )
@@ -70,7 +75,7 @@ export const layerOnSharding: Layer.Layer<
   Conversations,
   Effect.gen(function* () {
     const store = yield* EventStore.EventStore
-    const clientFor = yield* ConversationEntity.Conversation.client
+    const clientFor = yield* Conversation.client
     const loops = yield* WorkLoops
 
     // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
@@ -78,6 +83,7 @@ export const layerOnSharding: Layer.Layer<
       conversationId: Ids.ConversationId,
       command: C
     ): Effect.Effect<CommandResult, CommandError<C>> =>
+      // The entity's wire schema names every command's errors; its actor fails with C's only.
       clientFor(conversationId)
         .Execute({ command })
         .pipe(
@@ -90,10 +96,8 @@ export const layerOnSharding: Layer.Layer<
               Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" })),
             EntityNotAssignedToRunner: () =>
               Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" }))
-          }),
-          // The entity's wire schema names every command's errors; its actor fails with C's only.
-          Effect.mapError((error) => error as CommandError<C>)
-        )
+          })
+        ) as Effect.Effect<CommandResult, CommandError<C>>
 
     const state = (conversationId: Ids.ConversationId) =>
       clientFor(conversationId)
@@ -115,7 +119,7 @@ export const layerOnSharding: Layer.Layer<
     return makeFrontDoor(store, execute, state)
   })
 ).pipe(
-  Layer.provide(ConversationEntity.layer),
+  Layer.provide(ConversationActor.layer),
   Layer.merge(DeliveryProjector.layer),
   Layer.provide(
     Layer.mergeAll(
@@ -155,7 +159,20 @@ const makeFrontDoor = (
   execute: Conversations["Service"]["execute"],
   state: Conversations["Service"]["state"]
 ): Conversations["Service"] => {
-  const receive = makeReceive(store, execute)
+  // The writer answers a repeat (remembered by the decider, or caught by the log's unique event id
+  // and read back) as a `DuplicateUserMessage` naming the original.
+  const receive = (command: ConversationCommands.ReceiveUserMessage) =>
+    execute(command.conversationId, command).pipe(
+      Effect.as<ReceivedMessage>({
+        messageId: command.messageId,
+        userId: command.userId,
+        conversationId: command.conversationId,
+        duplicate: false
+      }),
+      Effect.catchTag("DuplicateUserMessage", (duplicate) =>
+        Effect.succeed<ReceivedMessage>({ ...duplicate.original, duplicate: true })
+      )
+    )
 
   const post = Effect.fn("Conversations.post")(function* (
     conversationId: Ids.ConversationId,
@@ -209,69 +226,3 @@ const makeFrontDoor = (
 
   return Conversations.of({ receive, execute, state, post, redeliver })
 }
-
-export const makeExecute =
-  (store: EventStore.EventStore["Service"]) =>
-  <C extends ConversationCommands.ConversationCommand>(
-    conversationId: Ids.ConversationId,
-    command: C
-  ): Effect.Effect<CommandResult, CommandError<C>> =>
-    write(store, conversationId, command)
-
-/**
- * Receiving is `execute` plus idempotency across conversations: the user message's event id is
- * derived from (installation, messageId), so a repeat aimed at another conversation is caught by
- * the event store's unique event id and answered from the original event.
- */
-export const makeReceive =
-  (store: EventStore.EventStore["Service"], execute: Conversations["Service"]["execute"]) =>
-  (
-    command: ConversationCommands.ReceiveUserMessage
-  ): Effect.Effect<ReceivedMessage, ConversationCommands.MessageIdReused | ConversationUnavailable> =>
-    execute(command.conversationId, command).pipe(
-      Effect.as<ReceivedMessage>({
-        messageId: command.messageId,
-        userId: command.userId,
-        conversationId: command.conversationId,
-        duplicate: false
-      }),
-      Effect.catchTags({
-        DuplicateUserMessage: (duplicate) => Effect.succeed({ ...duplicate.original, duplicate: true }),
-        DuplicateEventId: () => originalOf(store, command)
-      })
-    )
-
-const decodeReceived = Schema.decodeUnknownOption(ConversationEvents.UserMessageReceived)
-
-const originalOf = (
-  store: EventStore.EventStore["Service"],
-  command: ConversationCommands.ReceiveUserMessage
-): Effect.Effect<ReceivedMessage, ConversationCommands.MessageIdReused | ConversationUnavailable> =>
-  store.readEvents([command.messageId]).pipe(
-    Effect.mapError(unavailable),
-    Effect.flatMap(
-      (
-        found
-      ): Effect.Effect<ReceivedMessage, ConversationCommands.MessageIdReused | ConversationUnavailable> => {
-        const recorded = found[0]
-        const original = decodeReceived({ ...(recorded?.data as object), _tag: recorded?.type })
-        const conversationId = recorded && Ids.conversationOfStream(recorded.streamId)
-        if (conversationId === undefined || original._tag === "None") {
-          return Effect.fail(
-            new ConversationUnavailable({ message: "the original message could not be read" })
-          )
-        }
-        if (original.value.fingerprint !== command.fingerprint) {
-          return Effect.fail(
-            new ConversationCommands.MessageIdReused({ externalMessageId: command.externalMessageId })
-          )
-        }
-        return Effect.succeed<ReceivedMessage>({
-          messageId: original.value.messageId,
-          userId: original.value.userId,
-          conversationId,
-          duplicate: true
-        })
-      }
-    )
-  )

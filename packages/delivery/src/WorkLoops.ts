@@ -9,7 +9,7 @@ import { Draining } from "./Draining.ts"
  * entity after a command that changed something, the work schedule for a conversation whose work
  * has come due. So the loops a process waits for on shutdown are its own.
  * Closing drains: no new attempts, in-flight ones get `drainTimeout`, then they are interrupted
- * (and resumed by whichever runner owns the conversation next). `ConversationEntity.layer`
+ * (and resumed by whichever runner owns the conversation next). `ConversationActor.layer`
  * provides it.
  */
 export class WorkLoops extends Context.Service<

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto"
 import { Effect, Result, Schema, Stream } from "effect"
 import type { SqlError } from "effect/sql"
 import { type ConversationState, evolve, initialState } from "./Conversation.ts"
@@ -10,9 +11,18 @@ import {
   type NewEvent,
   type RecordedEvent
 } from "./EventStore.ts"
-import { type ConversationId, conversationStream, isConversationStream } from "./Ids.ts"
+import {
+  type ConversationId,
+  conversationStream,
+  isConversationStream,
+  type MessageId,
+  uuidV5
+} from "./Ids.ts"
 
-/** How conversation events go into and come out of the log: `type` is the tag, `data` the fields. */
+/**
+ * How conversation events go into and come out of the log: `type` is the tag, `data` the fields,
+ * and the event id derived where the log's unique id must refuse a repeat (`toNewEvents`).
+ */
 
 export class UnknownEventType extends Schema.TaggedError<UnknownEventType>()("UnknownEventType", {
   streamId: Schema.String,
@@ -35,10 +45,36 @@ export interface EventMetadata {
   readonly [key: string]: unknown
 }
 
+/** One event for the log under the given event id (`toNewEvents` derives the ids). */
 export const toNewEvent = (event: ConversationEvent, eventId: string, metadata?: EventMetadata): NewEvent => {
   const { _tag, ...data } = encode(event)
   return { eventId, type: _tag, data, metadata }
 }
+
+/** The event id a bot message's `BotMessageEmitted` is stored under: how its conversation is found. */
+export const botMessageEventId = (messageId: MessageId): string => uuidV5("bot-message-emitted", messageId)
+
+/**
+ * An event's id in the log. Derived from the command where a repeat must not append twice (the
+ * log's unique event id refuses it): a conversation starts once, a user message's event id *is*
+ * its message id, a bot message is emitted once. Random otherwise.
+ */
+export const eventIdOf = (event: ConversationEvent): string => {
+  switch (event._tag) {
+    case "ConversationStarted":
+      return uuidV5("conversation-started", event.conversationId)
+    case "UserMessageReceived":
+      return event.messageId
+    case "BotMessageEmitted":
+      return botMessageEventId(event.messageId)
+    default:
+      return randomUUID()
+  }
+}
+
+/** A decision's events as the log stores them: each encoded, under its event id (`eventIdOf`). */
+export const toNewEvents = (events: ReadonlyArray<ConversationEvent>): Array<NewEvent> =>
+  events.map((event) => toNewEvent(event, eventIdOf(event)))
 
 /** One decoder per event type: the row's type names its schema, so no union member is tried in vain (about 30 % faster). */
 const decoders: ReadonlyMap<

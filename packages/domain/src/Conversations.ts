@@ -22,11 +22,16 @@ export class ConversationUnavailable extends Schema.TaggedError<ConversationUnav
 
 /**
  * Why a command changed nothing: the decider's rejection (each command's own), an event already
- * recorded, or the store.
+ * recorded, or the store. A user message already recorded is answered as the decider answers a
+ * repeat it remembers (`DuplicateUserMessage` naming the original, or `MessageIdReused`), even when
+ * only the log's unique event id caught it (an older repeat, or one aimed at another conversation).
  */
 export type CommandError<
   C extends ConversationCommands.ConversationCommand = ConversationCommands.ConversationCommand
-> = ConversationCommands.RejectionOf<C> | DuplicateEventId | ConversationUnavailable
+> =
+  | ConversationCommands.RejectionOf<C>
+  | (C extends ConversationCommands.ReceiveUserMessage ? never : DuplicateEventId)
+  | ConversationUnavailable
 
 export interface CommandResult {
   readonly events: ReadonlyArray<ConversationEvent>

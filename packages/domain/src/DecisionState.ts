@@ -14,7 +14,7 @@ import { LoggedInstant } from "./Instant.ts"
  *
  * What leaves the state is still guarded, by the event store: a user message repeated after it
  * left the window, or a bot message id used again, is refused by the unique event id (the ids
- * are derived from the caller's ids), and the front door answers it from the stored event.
+ * are derived from the caller's ids), and the writer answers it from the stored event.
  */
 
 /** How many of the latest user messages are kept for answering a repeat from memory. */

@@ -1,0 +1,88 @@
+import { randomUUID } from "node:crypto"
+import { assert, layer } from "@effect/vitest"
+import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
+import { Conversations } from "@messaging-api/domain/Conversations"
+import { Effect, Layer } from "effect"
+import { inject } from "vitest"
+import * as ConversationsEngine from "../src/Conversations.ts"
+import { write } from "../src/ConversationWriter.ts"
+import { userMessage } from "./UserMessages.ts"
+
+const Storage = Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer).pipe(
+  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 4 }))
+)
+
+// The front door without actors: what the CLI uses. Nothing runs in the background.
+const TestLayer = ConversationsEngine.layerDirect.pipe(Layer.provideMerge(Storage))
+
+const install = Effect.gen(function* () {
+  const installations = yield* Installations.Installations
+  return yield* installations.create({ bot: { _tag: "echo" }, responseUrl: null, retrySchedule: [5] })
+})
+
+/** The same message id (and so the same event id) aimed at another conversation of the installation. */
+const elsewhere = (command: ConversationCommands.ReceiveUserMessage, fingerprint = command.fingerprint) => {
+  const conversation = `conv-${randomUUID()}`
+  return new ConversationCommands.ReceiveUserMessage({
+    ...command,
+    conversationId: Ids.conversationIdFor(command.installationId, conversation),
+    externalConversationId: conversation,
+    fingerprint
+  })
+}
+
+layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWriter", (it) => {
+  it.effect(
+    "answers a user message the log holds elsewhere as the decider answers a repeat, naming the original's conversation",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const installation = yield* install
+        const first = userMessage(installation, `conv-${randomUUID()}`, "hello")
+        const written = yield* write(store, first.conversationId, first)
+        assert.deepStrictEqual(
+          written.events.map((event) => event._tag),
+          ["ConversationStarted", "UserMessageReceived"]
+        )
+
+        // The other conversation's decision state knows nothing of it: the log's unique event id
+        // refuses the append, and the writer reads the original back.
+        const same = elsewhere(first)
+        const duplicate = yield* Effect.flip(write(store, same.conversationId, same))
+        assert.strictEqual(duplicate._tag, "DuplicateUserMessage")
+        assert.deepStrictEqual(duplicate._tag === "DuplicateUserMessage" ? duplicate.original : undefined, {
+          messageId: first.messageId,
+          userId: first.userId,
+          conversationId: first.conversationId
+        })
+
+        const other = elsewhere(first, "another body")
+        const reused = yield* Effect.flip(write(store, other.conversationId, other))
+        assert.strictEqual(reused._tag, "MessageIdReused")
+
+        // Nothing was appended to either stream.
+        assert.strictEqual(yield* store.streamVersion(Ids.conversationStream(same.conversationId)), 0)
+        assert.strictEqual(yield* store.streamVersion(Ids.conversationStream(other.conversationId)), 0)
+        assert.strictEqual(yield* store.streamVersion(Ids.conversationStream(first.conversationId)), 2)
+      })
+  )
+
+  it.effect(
+    "lets the front door without actors answer such a repeat as a duplicate, or 409's MessageIdReused",
+    () =>
+      Effect.gen(function* () {
+        const conversations = yield* Conversations
+        const installation = yield* install
+        const first = userMessage(installation, `conv-${randomUUID()}`, "hi")
+        assert.isFalse((yield* conversations.receive(first)).duplicate)
+        assert.deepStrictEqual(yield* conversations.receive(elsewhere(first)), {
+          messageId: first.messageId,
+          userId: first.userId,
+          conversationId: first.conversationId,
+          duplicate: true
+        })
+        const reused = yield* Effect.flip(conversations.receive(elsewhere(first, "another body")))
+        assert.strictEqual(reused._tag, "MessageIdReused")
+      })
+  )
+})
