@@ -17,6 +17,9 @@ import type { ConversationEvent } from "./ConversationEvents.ts"
 import type { DecisionState } from "./DecisionState.ts"
 import * as InstallationScope from "./InstallationScope.ts"
 
+/** The answer to a user message whose id was already seen (the writer asks it too, for repeats the log holds). */
+export { repeated }
+
 /** The result of a command: the events to append (possibly none), or why nothing changes. */
 export type Decision<C extends ConversationCommand = ConversationCommand> = Result.Result<
   ReadonlyArray<ConversationEvent>,
