@@ -30,8 +30,8 @@ const accept = (...events: ReadonlyArray<ConversationEvent>): Decision<never> =>
 
 /**
  * A repeat of one of the latest user messages is answered here; an older one is appended again
- * and refused by the event store (its event id is the message id), whose answer the front door
- * turns into the same duplicate or conflict.
+ * and refused by the event store (its event id is the message id), whose answer the writer
+ * (`ConversationWriter`) turns into the same duplicate or conflict.
  */
 const receiveUserMessage = (
   command: ReceiveUserMessage,
