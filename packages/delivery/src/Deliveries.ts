@@ -1,9 +1,9 @@
-import { ConversationHistory, InstallationScope } from "@messaging-api/domain"
+import { ConversationHistory, InstallationScope, OwnRows } from "@messaging-api/domain"
 import { Deliveries, type DeliveryFilter, DeliveryRecord } from "@messaging-api/domain/Deliveries"
 import { DeliveryFields, deliveryColumns } from "@messaging-api/domain/HistoryRows"
 import { InstantFromDate } from "@messaging-api/domain/Instant"
 import { Effect, Layer, Schema } from "effect"
-import { SqlClient, SqlSchema } from "effect/sql"
+import { SqlClient } from "effect/sql"
 
 /**
  * The deliveries read model over `rm_messages`: its bot messages, kept current from the log by
@@ -23,7 +23,7 @@ export const layer = Layer.effect(
   Effect.gen(function* () {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
 
-    const deliveries = SqlSchema.findAll({
+    const deliveries = OwnRows.findAll({
       Request: Schema.Struct({
         dead: Schema.UndefinedOr(Schema.Boolean),
         scope: Schema.toType(InstallationScope.InstallationScope),
@@ -54,7 +54,7 @@ export const layer = Layer.effect(
         dead: filter.dead,
         scope: filter.installationIds,
         limit: ConversationHistory.pageSize(filter.limit)
-      }).pipe(Effect.catchTag("SchemaError", Effect.die))
+      })
     )
 
     return Deliveries.of({ list })

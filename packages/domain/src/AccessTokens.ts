@@ -1,8 +1,9 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { InstantFromDate } from "./Instant.ts"
 import * as LiveTokens from "./LiveTokens.ts"
+import * as OwnRows from "./OwnRows.ts"
 import { hashMatches, newToken, sha256, tokenIdOf } from "./TokenSecrets.ts"
 import { hotSpan } from "./Tracing.ts"
 
@@ -119,23 +120,22 @@ export class AccessTokens extends Context.Service<
       const columns = sql`id, name, secret_hash AS "secretHash", admin, installation_ids AS "installationIds",
         source, created_at AS "createdAt", revoked_at AS "revokedAt"`
 
-      const rowById = SqlSchema.findOneOption({
+      const rowById = OwnRows.findOneOption({
         Request: Schema.String,
         Result: AccessTokenRow,
         execute: (id) => sql`SELECT ${columns} FROM access_tokens WHERE id = ${id}`
       })
-      const findRow = (id: string) => rowById(id).pipe(Effect.catchTag("SchemaError", Effect.die))
-      const liveRows = SqlSchema.findAll({
+      const liveRows = OwnRows.findAll({
         Request: Schema.Void,
         Result: AccessTokenRow,
         execute: () => sql`SELECT ${columns} FROM access_tokens WHERE revoked_at IS NULL`
       })
-      const allRows = SqlSchema.findAll({
+      const allRows = OwnRows.findAll({
         Request: Schema.Void,
         Result: AccessTokenRow,
         execute: () => sql`SELECT ${columns} FROM access_tokens ORDER BY created_at, id`
       })
-      const insertRow = SqlSchema.findOne({
+      const insertRow = OwnRows.returning({
         Request: Schema.Struct({
           id: Schema.String,
           name: Schema.String,
@@ -154,7 +154,7 @@ export class AccessTokens extends Context.Service<
 
       const live = yield* LiveTokens.make(
         liveRows().pipe(Effect.map((rows) => rows.map((row) => [row.id, liveTokenOf(row)] as const)))
-      ).pipe(Effect.catchTag("SchemaError", Effect.die))
+      )
 
       const create = Effect.fn("AccessTokens.create")(function* (input: NewAccessToken) {
         if (input.admin && input.installationIds !== null) return yield* new AdminTokenRestricted()
@@ -166,20 +166,19 @@ export class AccessTokens extends Context.Service<
             secretHash: sha256(token).toString("hex"),
             admin: input.admin,
             installationIds: input.installationIds
-          }).pipe(Effect.catchTag(["SchemaError", "NoSuchElementError"], Effect.die))
+          })
         )
         live.set(id, inserted)
         return { accessToken: inserted.token, token }
       })
 
       const list = allRows().pipe(
-        Effect.catchTag("SchemaError", Effect.die),
         Effect.map((rows) => rows.map(tokenOf)),
         Effect.withSpan("AccessTokens.list")
       )
 
       const get = Effect.fn("AccessTokens.get")(function* (id: string) {
-        const row = yield* findRow(id)
+        const row = yield* rowById(id)
         if (Option.isNone(row)) return yield* new AccessTokenNotFound({ id })
         return tokenOf(row.value)
       })
@@ -217,7 +216,7 @@ export class AccessTokens extends Context.Service<
               VALUES (${id}, ${name}, ${sha256(token).toString("hex")}, true, NULL, 'environment')
               ON CONFLICT (id) DO NOTHING
             `
-            const row = yield* findRow(id)
+            const row = yield* rowById(id)
             if (
               Option.isNone(row) ||
               !hashMatches(Buffer.from(row.value.secretHash, "hex"), sha256(token)) ||
@@ -237,7 +236,7 @@ export class AccessTokens extends Context.Service<
             return row.value
           })
         )
-        yield* live.reload.pipe(Effect.catchTag("SchemaError", Effect.die))
+        yield* live.reload
         return tokenOf(seeded)
       })
 

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
-import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import { ConversationOwners } from "./ConversationOwners.ts"
 import { EventStore } from "./EventStore.ts"
 import {
@@ -12,6 +12,7 @@ import {
 } from "./HistoryRows.ts"
 import { ConversationId, conversationStream, MessageId } from "./Ids.ts"
 import { allows, InstallationScope, sqlFilter } from "./InstallationScope.ts"
+import * as OwnRows from "./OwnRows.ts"
 import * as PageCursor from "./PageCursor.ts"
 import {
   ConversationNotFound,
@@ -103,7 +104,7 @@ function make() {
 
     const visible = (scope: InstallationScope) => sqlFilter(sql, scope)
 
-    const conversationsPage = SqlSchema.findAll({
+    const conversationsPage = OwnRows.findAll({
       Request: Schema.Struct({
         scope: Scope,
         externalConversationId: Schema.UndefinedOr(Schema.String),
@@ -124,7 +125,7 @@ function make() {
         LIMIT ${limit + 1}
       `
     })
-    const conversationById = SqlSchema.findOneOption({
+    const conversationById = OwnRows.findOneOption({
       Request: Schema.Struct({ id: Schema.toType(ConversationId), scope: Scope }),
       Result: ConversationRow,
       execute: ({ id, scope }) => sql`
@@ -132,7 +133,7 @@ function make() {
         WHERE conversation_id = ${id}::uuid AND ${visible(scope)}
       `
     })
-    const messagesPage = SqlSchema.findAll({
+    const messagesPage = OwnRows.findAll({
       Request: Schema.Struct({
         conversationId: Schema.toType(ConversationId),
         after: Schema.Int,
@@ -146,7 +147,7 @@ function make() {
         LIMIT ${limit + 1}
       `
     })
-    const messageById = SqlSchema.findOneOption({
+    const messageById = OwnRows.findOneOption({
       Request: Schema.Struct({
         id: Schema.toType(MessageId),
         scope: Scope,
@@ -159,7 +160,7 @@ function make() {
           AND ${conversationId === undefined ? sql`TRUE` : sql`conversation_id = ${conversationId}::uuid`}
       `
     })
-    const attemptsPage = SqlSchema.findAll({
+    const attemptsPage = OwnRows.findAll({
       Request: Schema.Struct({
         conversationId: Schema.toType(ConversationId),
         messageId: Schema.UndefinedOr(Schema.toType(MessageId)),
@@ -186,7 +187,7 @@ function make() {
         externalConversationId: options.externalConversationId,
         after,
         limit
-      }).pipe(Effect.catchTag("SchemaError", Effect.die))
+      })
       return toPage(rows, limit, (last) => PageCursor.encodeTime({ t: last.startedAt, id: last.id }))
     })
 
@@ -194,9 +195,7 @@ function make() {
       Effect.gen(function* () {
         const id = decodeConversationId(conversationId)
         if (Option.isNone(id)) return yield* new ConversationNotFound({ conversationId })
-        const row = yield* conversationById({ id: id.value, scope }).pipe(
-          Effect.catchTag("SchemaError", Effect.die)
-        )
+        const row = yield* conversationById({ id: id.value, scope })
         if (Option.isNone(row)) return yield* new ConversationNotFound({ conversationId })
         return row.value
       })
@@ -214,9 +213,7 @@ function make() {
       const after =
         options.cursor === undefined ? 0 : yield* PageCursor.decodeVersion("messages", options.cursor)
       const conversation = yield* findConversation(conversationId, options.installationIds)
-      const rows = yield* messagesPage({ conversationId: conversation.id, after, limit }).pipe(
-        Effect.catchTag("SchemaError", Effect.die)
-      )
+      const rows = yield* messagesPage({ conversationId: conversation.id, after, limit })
       return toPage(rows, limit, (last) => PageCursor.encodeVersion("messages", last.position))
     })
 
@@ -224,9 +221,7 @@ function make() {
       Effect.gen(function* () {
         const id = decodeMessageId(messageId)
         if (Option.isNone(id)) return yield* new MessageNotFound({ messageId })
-        const row = yield* messageById({ id: id.value, scope, conversationId }).pipe(
-          Effect.catchTag("SchemaError", Effect.die)
-        )
+        const row = yield* messageById({ id: id.value, scope, conversationId })
         if (Option.isNone(row)) return yield* new MessageNotFound({ messageId })
         return row.value
       })
@@ -252,7 +247,7 @@ function make() {
         messageId: message?.id,
         after,
         limit
-      }).pipe(Effect.catchTag("SchemaError", Effect.die))
+      })
       return toPage(rows, limit, (last) => PageCursor.encodeVersion("attempts", last.position))
     })
 

@@ -1,7 +1,8 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { InstantFromDate } from "./Instant.ts"
+import * as OwnRows from "./OwnRows.ts"
 
 /**
  * The health of each installation's response endpoint (table `endpoint_health`), Svix-like:
@@ -98,7 +99,7 @@ export class EndpointHealth extends Context.Service<
 
       const columns = sql`installation_id::text AS "installationId", failing_since AS "failingSince",
         last_error AS "lastError", paused_at AS "pausedAt"`
-      const rowsOf = SqlSchema.findAll({
+      const rowsOf = OwnRows.findAll({
         Request: Schema.Array(Schema.String),
         Result: HealthRow,
         execute: (ids) => sql`
@@ -106,7 +107,7 @@ export class EndpointHealth extends Context.Service<
           WHERE installation_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))
         `
       })
-      const failedRow = SqlSchema.findOneOption({
+      const failedRow = OwnRows.findOneOption({
         Request: Schema.Struct({
           installationId: Schema.String,
           at: Schema.String,
@@ -133,8 +134,7 @@ export class EndpointHealth extends Context.Service<
 
       const getMany = Effect.fn("EndpointHealth.getMany")(function* (installationIds: ReadonlyArray<string>) {
         const ids = installationIds.filter(isUuid)
-        const rows =
-          ids.length === 0 ? [] : yield* rowsOf(ids).pipe(Effect.catchTag("SchemaError", Effect.die))
+        const rows = ids.length === 0 ? [] : yield* rowsOf(ids)
         const byId = new Map(rows.map((row) => [row.installationId, row]))
         return new Map(installationIds.map((id) => [id, statusOf(byId.get(id))]))
       })
@@ -162,7 +162,7 @@ export class EndpointHealth extends Context.Service<
           at,
           error,
           pauseAfterMillis: Duration.toMillis(pauseAfter)
-        }).pipe(Effect.catchTag("SchemaError", Effect.die))
+        })
         return yield* remember(installationId, statusOf(Option.getOrUndefined(row)))
       })
 

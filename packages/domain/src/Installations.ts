@@ -12,10 +12,11 @@ import {
   SchemaGetter,
   Struct
 } from "effect"
-import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { BotConfig, encodeBotConfig, Installation } from "./Installation.ts"
 import { InstantFromDate } from "./Instant.ts"
+import * as OwnRows from "./OwnRows.ts"
 import { RetrySchedule } from "./RetrySchedule.ts"
 
 /** No live installation by that id (or webhook id, for `findByWebhookId`), named as the caller gave it. */
@@ -95,7 +96,7 @@ export class Installations extends Context.Service<
         signing_secret AS "signingSecret", previous_signing_secret AS "previousSigningSecret",
         previous_secret_expires_at AS "previousSecretExpiresAt", retry_schedule AS "retrySchedule",
         created_at AS "createdAt"`
-      const insertRow = SqlSchema.findOne({
+      const insertRow = OwnRows.returning({
         Request: Schema.Struct({
           id: Schema.String,
           webhookId: Schema.String,
@@ -112,26 +113,26 @@ export class Installations extends Context.Service<
           RETURNING ${columns}
         `
       })
-      const rowById = SqlSchema.findOneOption({
+      const rowById = OwnRows.findOneOption({
         Request: Schema.toType(InstallationId),
         Result: InstallationRow,
         execute: (id) =>
           sql`SELECT ${columns} FROM installations WHERE id = ${id}::uuid AND deleted_at IS NULL`
       })
-      const rowByWebhookId = SqlSchema.findOneOption({
+      const rowByWebhookId = OwnRows.findOneOption({
         Request: Schema.String,
         Result: InstallationRow,
         execute: (webhookId) =>
           sql`SELECT ${columns} FROM installations WHERE webhook_id = ${webhookId} AND deleted_at IS NULL`
       })
-      const allRows = SqlSchema.findAll({
+      const allRows = OwnRows.findAll({
         Request: Schema.Void,
         Result: InstallationRow,
         execute: () =>
           sql`SELECT ${columns} FROM installations WHERE deleted_at IS NULL ORDER BY created_at, id`
       })
       // On the right of SET, signing_secret is the value before this update.
-      const rotateRow = SqlSchema.findOneOption({
+      const rotateRow = OwnRows.findOneOption({
         Request: Schema.Struct({
           id: Schema.toType(InstallationId),
           signingSecret: Schema.String,
@@ -156,18 +157,18 @@ export class Installations extends Context.Service<
           responseUrl: input.responseUrl,
           signingSecret: newSigningSecret(),
           retrySchedule: input.retrySchedule
-        }).pipe(Effect.catchTag(["SchemaError", "NoSuchElementError"], Effect.die))
+        })
       })
 
       const lookupById = Effect.fnUntraced(function* (given: string) {
         const id = yield* decoded(given)
-        const row = yield* rowById(id).pipe(Effect.catchTag("SchemaError", Effect.die))
+        const row = yield* rowById(id)
         if (Option.isNone(row)) return yield* new InstallationNotFound({ id: given })
         return row.value
       })
 
       const lookupByWebhookId = Effect.fnUntraced(function* (webhookId: string) {
-        const row = yield* rowByWebhookId(webhookId).pipe(Effect.catchTag("SchemaError", Effect.die))
+        const row = yield* rowByWebhookId(webhookId)
         if (Option.isNone(row)) return yield* new InstallationNotFound({ id: webhookId })
         return row.value
       })
@@ -192,10 +193,7 @@ export class Installations extends Context.Service<
           Effect.withSpan("Installations.get", undefined, { captureStackTrace: false })
         )
 
-      const list = allRows().pipe(
-        Effect.catchTag("SchemaError", Effect.die),
-        Effect.withSpan("Installations.list")
-      )
+      const list = allRows().pipe(Effect.withSpan("Installations.list"))
 
       const remove = Effect.fn("Installations.delete")(function* (given: string) {
         const id = yield* decoded(given)
@@ -219,7 +217,7 @@ export class Installations extends Context.Service<
           id,
           signingSecret: newSigningSecret(),
           expiresAt: expiresAt.toISOString()
-        }).pipe(Effect.catchTag("SchemaError", Effect.die))
+        })
         if (Option.isNone(row)) return yield* new InstallationNotFound({ id: given })
         const rotated = row.value
         // This process signs with the new secret at once; others within `cacheTtl`.
