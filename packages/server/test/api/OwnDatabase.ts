@@ -1,5 +1,5 @@
 import { inject } from "vitest"
-import { fileDatabaseOnServer, onPostgresServer } from "../../../scripts/test-file-database.ts"
+import { fileDatabaseOnServer, onPostgresServer } from "../../../../scripts/test-file-database.ts"
 
 /**
  * A database of the calling test file's own on the run's Postgres server, dropped after its tests:
