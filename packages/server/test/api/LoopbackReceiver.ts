@@ -1,5 +1,6 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http"
+import type { IncomingHttpHeaders } from "node:http"
 import { Effect, Schedule } from "effect"
+import { listenOnLoopback } from "../LoopbackServer.ts"
 
 /**
  * A real HTTP server on 127.0.0.1 (port 0) standing in for what the service calls out to: the
@@ -28,39 +29,26 @@ export interface Answer {
 export const startReceiver = (answer: (arrival: Arrival) => Answer = () => ({ status: 200 })) =>
   Effect.gen(function* () {
     const arrivals: Array<Arrival> = []
-    const server = yield* Effect.acquireRelease(
-      Effect.callback<Server>((resume) => {
-        const server = createServer((request, response) => {
-          const chunks: Array<Buffer> = []
-          request.on("data", (chunk: Buffer) => chunks.push(chunk))
-          request.on("end", () => {
-            const body = Buffer.concat(chunks).toString("utf8")
-            let json: unknown = null
-            try {
-              json = body === "" ? null : JSON.parse(body)
-            } catch {}
-            const arrival: Arrival = { path: request.url ?? "", headers: request.headers, body, json }
-            arrivals.push(arrival)
-            const answered = answer(arrival)
-            response.statusCode = answered.status
-            for (const [name, value] of Object.entries(answered.headers ?? {}))
-              response.setHeader(name, value)
-            if (answered.json === undefined) return response.end()
-            response.setHeader("content-type", "application/json")
-            response.end(JSON.stringify(answered.json))
-          })
-        })
-        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-      }),
-      (server) =>
-        Effect.callback<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const address = server.address()
-    if (address === null || typeof address === "string") return yield* Effect.die("the receiver has no port")
-    return { url: `http://127.0.0.1:${address.port}`, port: address.port, arrivals }
+    const url = yield* listenOnLoopback((request, response) => {
+      const chunks: Array<Buffer> = []
+      request.on("data", (chunk: Buffer) => chunks.push(chunk))
+      request.on("end", () => {
+        const body = Buffer.concat(chunks).toString("utf8")
+        let json: unknown = null
+        try {
+          json = body === "" ? null : JSON.parse(body)
+        } catch {}
+        const arrival: Arrival = { path: request.url ?? "", headers: request.headers, body, json }
+        arrivals.push(arrival)
+        const answered = answer(arrival)
+        response.statusCode = answered.status
+        for (const [name, value] of Object.entries(answered.headers ?? {})) response.setHeader(name, value)
+        if (answered.json === undefined) return response.end()
+        response.setHeader("content-type", "application/json")
+        response.end(JSON.stringify(answered.json))
+      })
+    })
+    return { url, port: Number(new URL(url).port), arrivals }
   })
 
 /** Polls `find` every 20 ms until it gives a value; the test's timeout bounds it. */
