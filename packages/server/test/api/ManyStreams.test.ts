@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { ownDatabaseUrl } from "./OwnDatabase.ts"
+import { fileDatabaseUrl } from "../FileDatabase.ts"
 import { connect, type EventSourceLike, events } from "./SseClient.ts"
 import { installationWithToken, makeTestLayer, userMessage } from "./TestServer.ts"
 
@@ -11,7 +11,7 @@ import { installationWithToken, makeTestLayer, userMessage } from "./TestServer.
  * database while the streams sit idle, with one stream open and then with 200.
  */
 
-const TestLayer = makeTestLayer(await ownDatabaseUrl(), {
+const TestLayer = makeTestLayer(await fileDatabaseUrl(), {
   heartbeatInterval: "100 millis",
   maxStreamsPerToken: 1000
 })

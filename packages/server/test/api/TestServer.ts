@@ -13,13 +13,13 @@ import {
   type Ids,
   Installations
 } from "@messaging-api/domain"
+import { makeClient } from "@messaging-api/http/Client"
+import { makeHttpLayer } from "@messaging-api/http/HttpApp"
+import type { HttpSettingsShape } from "@messaging-api/http/HttpSettings"
 import { Context, Duration, Effect, Layer, References } from "effect"
 import { FetchHttpClient, HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
-import { makeClient } from "../src/Client.ts"
-import { makeHttpLayer } from "../src/HttpApp.ts"
-import type { HttpSettingsShape } from "../src/HttpSettings.ts"
 import { type Arrival, startReceiver } from "./LoopbackReceiver.ts"
 
 /**
