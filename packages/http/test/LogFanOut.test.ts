@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { Database, EventStore } from "@messaging-api/domain"
-import { Effect, Fiber, Layer, Stream } from "effect"
+import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
 import { inject } from "vitest"
 import * as LogFanOut from "../src/server/LogFanOut.ts"
 
@@ -108,8 +108,19 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the shared log
           )
         })
       )
-      // Appended while nobody follows: not for the next subscriber, which starts from now.
-      yield* appendTo(key, 1)
+      // Appended while nobody follows: not for the next subscriber, which starts from the head.
+      // The head is the newest position every earlier transaction on the server has committed
+      // past, so wait until it passes version 2 (another test's open transaction can hold it back).
+      const store = yield* EventStore.EventStore
+      const second = yield* store.append(key, "any", [
+        { eventId: randomUUID(), type: "Tested", data: { n: 2 } }
+      ])
+      yield* store.head.pipe(
+        Effect.repeat({
+          until: (head) => head.position >= second.positions[0]!,
+          schedule: Schedule.spaced("10 millis")
+        })
+      )
       const again = yield* feed.subscribe(key)
       yield* appendTo(key, 1)
       assert.deepStrictEqual(
