@@ -57,6 +57,8 @@ export interface ServiceOptions {
   readonly cpuProfDir?: string | undefined
   /** Open the DevTools inspector on a free port (see inspector-probe.ts). */
   readonly inspect?: boolean
+  /** More of Node's own flags (a V8 setting to compare, `--trace-gc`, …). */
+  readonly nodeArgs?: ReadonlyArray<string>
 }
 
 export interface ServiceProcess {
@@ -75,7 +77,7 @@ export interface ServiceProcess {
 
 export const startService = async (options: ServiceOptions): Promise<ServiceProcess> => {
   const port = options.port ?? (await freePort())
-  const nodeArgs: Array<string> = []
+  const nodeArgs: Array<string> = [...(options.nodeArgs ?? [])]
   if (options.cpuProfDir !== undefined) {
     mkdirSync(options.cpuProfDir, { recursive: true })
     nodeArgs.push("--cpu-prof", "--cpu-prof-dir", options.cpuProfDir)

@@ -15,6 +15,7 @@ import { Sharding } from "effect/cluster"
 import { HttpRouter, HttpServer } from "effect/http"
 import { DatabaseWithConfig } from "../DatabaseLive.ts"
 import * as DemoInbox from "../DemoInbox.ts"
+import * as IdleMemory from "../IdleMemory.ts"
 import { ObservabilityLive } from "../Observability.ts"
 import { EndpointGuardLive, ServerConfig, type ServerConfigShape } from "../ServerConfig.ts"
 
@@ -239,6 +240,7 @@ const announce = Effect.gen(function* () {
 
 export const ServeLive = Layer.effectDiscard(Effect.all([announce, startDemo], { discard: true })).pipe(
   Layer.provideMerge(HttpLive),
+  Layer.provideMerge(IdleMemory.layer),
   // Seeded before the server listens, so a ready server already accepts the token.
   Layer.provideMerge(Layer.effectDiscard(seedAdminToken)),
   Layer.provideMerge(DeliveryLive),
