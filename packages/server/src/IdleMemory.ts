@@ -11,7 +11,7 @@ import { Effect, Layer, Schedule } from "effect"
  * (V8 13.6) that check never passes in a process that allocates nothing on the C++ (cppgc) heap:
  * the embedder allocation rate is then exactly 0, which `Heap::ComputeMutatorUtilization` reads as
  * the worst case, so the reducer answers "high alloc" on every tick and only its 100 s watchdog,
- * reset by every ordinary full GC, can start it (V8 issue 570738027, nodejs/node#66564).
+ * reset by every ordinary full GC, can start it (seen here with `--trace-memory-reducer`).
  *
  * Node allocates on that heap for `node:vm` scripts, so compiling an empty one now and then keeps
  * the embedder rate above zero and decaying: the reducer sees the quiet it is looking for and
