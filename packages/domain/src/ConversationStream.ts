@@ -3,14 +3,8 @@ import type { SqlError } from "effect/sql"
 import { type ConversationState, evolve, initialState } from "./Conversation.ts"
 import { ConversationEvent } from "./ConversationEvents.ts"
 import * as DecisionState from "./DecisionState.ts"
-import {
-  type EventStore,
-  type LogPosition,
-  logStart,
-  type NewEvent,
-  type RecordedEvent
-} from "./EventStore.ts"
-import { type ConversationId, conversationStream, isConversationStream } from "./Ids.ts"
+import type { EventStore, NewEvent, RecordedEvent } from "./EventStore.ts"
+import { type ConversationId, conversationStream } from "./Ids.ts"
 
 /** How conversation events go into and come out of the log: `type` is the tag, `data` the fields. */
 
@@ -53,7 +47,7 @@ const decoders: ReadonlyMap<
 
 /** Decodes one recorded event, without an Effect per event (the fold of a whole log calls it a million times). */
 export const decodeRecorded = (
-  recorded: RecordedEvent
+  recorded: Pick<RecordedEvent, "streamId" | "version" | "type" | "data">
 ): Result.Result<ConversationEvent, EventDecodeError> => {
   const decode = decoders.get(recorded.type)
   if (decode === undefined) {
@@ -112,38 +106,3 @@ export const load = loadWith(initialState, evolve)
 
 /** Reads a conversation's stream and folds what deciding needs (what a writer holds). */
 export const loadDecisionState = loadWith(DecisionState.initialState, DecisionState.evolve)
-
-/**
- * Folds every conversation of the global log (from a position on): one state per stream, as
- * `load` would give for each. Pages of the log are read ahead while the previous one is folded.
- * Streams that are not conversations are left out, and so are events of types this version does
- * not know (written by a newer one), as the read-model projector does; a known event that does
- * not match its schema fails the fold.
- */
-export const foldLog = (
-  store: EventStore["Service"],
-  options?: { readonly from?: LogPosition; readonly batchSize?: number }
-): Effect.Effect<Map<string, LoadedConversation>, SqlError.SqlError | EventDecodeError> =>
-  Effect.suspend(() => {
-    const folded = new Map<string, LoadedConversation>()
-    return store.readAll(options?.from ?? logStart, options?.batchSize ?? 5_000).pipe(
-      Stream.bufferArray({ capacity: 2 }),
-      Stream.runForEachArray((page) => {
-        for (const recorded of page) {
-          if (!isConversationStream(recorded.streamId)) continue
-          const event = decodeRecorded(recorded)
-          if (Result.isFailure(event)) {
-            if (event.failure._tag === "UnknownEventType") continue
-            return Effect.fail(event.failure)
-          }
-          const current = folded.get(recorded.streamId)
-          folded.set(recorded.streamId, {
-            state: evolve(current?.state ?? initialState, event.success),
-            version: recorded.version
-          })
-        }
-        return Effect.void
-      }),
-      Effect.as(folded)
-    )
-  })
