@@ -34,16 +34,29 @@ export const toNewEvent = (event: ConversationEvent, eventId: string, metadata?:
   return { eventId, type: _tag, data, metadata }
 }
 
-/** One decoder per event type: the row's type names its schema, so no union member is tried in vain (about 30 % faster). */
-const decoders: ReadonlyMap<
-  string,
-  (input: unknown) => Result.Result<ConversationEvent, Schema.SchemaError>
-> = new Map(
-  Object.entries(ConversationEvent.cases).map(([type, schema]) => [
-    type,
-    Schema.decodeUnknownResult(schema as Schema.Codec<ConversationEvent, unknown>)
-  ])
-)
+/**
+ * One decoder per event type: the row's type names its schema, so no union member is tried in vain
+ * (about 30 % faster). Each decodes the row's data with the struct of its class's own fields, every
+ * check included, and makes the instance from the fields that decode returned, as the class's
+ * own decode does once it has checked them: through the class schema the same event costs a
+ * declaration layer and a constructor pass more, about 30 % of the decode on the replay benchmark's
+ * events. `DecodeRecorded.test.ts` holds the two equal for every event type.
+ */
+const decoderOf = (type: string, schema: (typeof ConversationEvent.cases)[ConversationEvent["_tag"]]) => {
+  const { _tag, ...fields }: Schema.Struct.Fields = schema.fields
+  // Typed loosely, as the fields of any one event type: every field's schema needs no service.
+  const decodeFields = Schema.decodeUnknownResult(Schema.Struct(fields) as unknown as Schema.Decoder<object>)
+  const prototype: object = schema.prototype
+  return (data: unknown): Result.Result<ConversationEvent, Schema.SchemaError> =>
+    Result.map(decodeFields(data), (value) => {
+      const event = Object.create(prototype)
+      event._tag = type
+      return Object.assign(event, value)
+    })
+}
+
+const decoders: ReadonlyMap<string, (data: unknown) => Result.Result<ConversationEvent, Schema.SchemaError>> =
+  new Map(Object.entries(ConversationEvent.cases).map(([type, schema]) => [type, decoderOf(type, schema)]))
 
 /** Decodes one recorded event, without an Effect per event (the fold of a whole log calls it a million times). */
 export const decodeRecorded = (
@@ -56,7 +69,7 @@ export const decodeRecorded = (
     )
   }
   return Result.mapError(
-    decode({ ...(recorded.data as object), _tag: recorded.type }),
+    decode(recorded.data),
     (error) =>
       new MalformedEvent({
         streamId: recorded.streamId,
