@@ -6,6 +6,7 @@ import {
   ConversationStream,
   Database,
   EventStore,
+  FoldLog,
   type Ids
 } from "@messaging-api/domain"
 import { Effect, Layer, Stream } from "effect"
@@ -16,8 +17,8 @@ import type { Figures } from "./report.ts"
 
 /**
  * 5. Replay: folding a 1,000,000-event log from Postgres in-process with the domain's own code
- * (EventStore.readAll → ConversationStream.fromRecorded → Conversation.evolve, one state per
- * stream) through the same PgClient the service uses. The log is written directly with SQL:
+ * (FoldLog.foldLog: pages of the log → ConversationStream.decodeRecorded → Conversation.evolve,
+ * one state per stream) through the same PgClient the service uses. The log is written directly with SQL:
  * 10,000 conversations × 100 events (ConversationStarted, then turns of UserMessageReceived,
  * BotMessageEmitted, BotTurnCompleted, MessageDelivered), interleaved across conversations in
  * the global log as live traffic would leave them. Also reported, to show where the time goes:
@@ -96,8 +97,8 @@ export const measureReplay = async (context: BenchContext): Promise<Figures> => 
       yield* sql.unsafe("VACUUM ANALYZE events")
       context.log(`replay: written in ${write.seconds.toFixed(1)} s; folding`)
 
-      const read = yield* timed(Stream.runCount(store.readAll()))
-      const fold = yield* timed(ConversationStream.foldLog(store))
+      const read = yield* timed(Stream.runCount(FoldLog.readLog()))
+      const fold = yield* timed(FoldLog.foldLog())
       // Decoding and folding alone: a slice of the log already in memory.
       const slice = yield* Stream.runCollect(store.readAll().pipe(Stream.take(Math.min(total, 200_000))))
       const inMemory = yield* timed(

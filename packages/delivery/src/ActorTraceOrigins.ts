@@ -17,6 +17,12 @@ export interface TraceOrigins {
   readonly continuing: <A, E, R>(id: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
+/**
+ * `withParentSpan` captures a stack trace (an `Error`) per call for the stack frame it adds, unless
+ * told not to; this runs for every bot turn and every delivery (docs/PERFORMANCE.md).
+ */
+const noStackTrace = { captureStackTrace: false } as const
+
 export const make = (): TraceOrigins => {
   /** The span each open bot turn (by user message id) and each pending bot message (by id) continues. */
   const origins = new Map<string, Tracer.AnySpan>()
@@ -43,7 +49,7 @@ export const make = (): TraceOrigins => {
     },
     continuing: (id, effect) => {
       const origin = origins.get(id)
-      return origin === undefined ? effect : Effect.withParentSpan(effect, origin)
+      return origin === undefined ? effect : Effect.withParentSpan(effect, origin, noStackTrace)
     }
   }
 }
