@@ -165,7 +165,7 @@ export class WorkIndex extends Context.Service<
                               THEN LEAST(conversation_work.due_at, EXCLUDED.due_at)
                               ELSE conversation_work.due_at END,
                 version = GREATEST(conversation_work.version, EXCLUDED.version)
-            `.pipe(Effect.asVoid, Effect.withSpan("WorkIndex.hint"))
+            `.pipe(Effect.asVoid, Effect.withSpan("WorkIndex.hint", undefined, { captureStackTrace: false }))
 
       /**
        * Settles many actors in one statement, each conversation once, and answers each. A settled

@@ -33,22 +33,6 @@ const twoConversations = Effect.gen(function* () {
   assert.strictEqual(created.status, 201, created.text)
   const older = `older-${randomUUID()}`
   const newer = `newer-${randomUUID()}`
-  const ids: Record<string, string> = {}
-  for (const [conversation, text] of [
-    [older, "first"],
-    [older, "second"],
-    [newer, "refuse me"]
-  ] as const) {
-    const sent = yield* request("POST", created.json.webhookUrl, adminToken, {
-      userId: "cli-user",
-      messageId: randomUUID(),
-      conversationId: conversation,
-      type: "text",
-      text
-    })
-    assert.strictEqual(sent.status, 200, sent.text)
-    ids[conversation] = sent.json.conversation.id
-  }
   const settled = (conversationId: string, outcomes: number) =>
     Effect.gen(function* () {
       while (true) {
@@ -63,8 +47,24 @@ const twoConversations = Effect.gen(function* () {
         yield* Effect.sleep("50 millis")
       }
     })
-  yield* settled(ids[older]!, 2)
-  yield* settled(ids[newer]!, 1)
+  const ids: Record<string, string> = {}
+  // Each message once the one before it is answered, so every conversation reads user, bot, user, bot.
+  for (const [conversation, text, outcomes] of [
+    [older, "first", 1],
+    [older, "second", 2],
+    [newer, "refuse me", 1]
+  ] as const) {
+    const sent = yield* request("POST", created.json.webhookUrl, adminToken, {
+      userId: "cli-user",
+      messageId: randomUUID(),
+      conversationId: conversation,
+      type: "text",
+      text
+    })
+    assert.strictEqual(sent.status, 200, sent.text)
+    ids[conversation] = sent.json.conversation.id
+    yield* settled(ids[conversation]!, outcomes)
+  }
   return {
     server,
     installationId: created.json.id as string,
