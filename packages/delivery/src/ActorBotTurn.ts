@@ -1,4 +1,4 @@
-import { ConversationCommands, type DecisionState, Ids, Installations } from "@messaging-api/domain"
+import { ConversationCommands, type DecisionState, Ids, Installations, Instant } from "@messaging-api/domain"
 import * as MessagePayload from "@messaging-api/domain/MessagePayload"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
@@ -20,8 +20,6 @@ import { DeliverySettings } from "./DeliverySettings.ts"
 export const replyIdFor = (userMessageId: Ids.MessageId, index: number): Ids.MessageId =>
   Ids.uuidV5("bot-reply", userMessageId, String(index)) as Ids.MessageId
 
-const iso = (millis: number) => new Date(millis).toISOString()
-
 export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId, execute: Execute) {
   const installations = yield* Installations.Installations
   const bot = yield* Bot
@@ -30,7 +28,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   return Effect.fnUntraced(function* (state: DecisionState.DecisionState, turn: DecisionState.OpenTurn) {
     const started = state.started
     const message = turn.message
-    const at = iso(yield* Clock.currentTimeMillis)
+    const at = Instant.ofMillis(yield* Clock.currentTimeMillis)
     if (started === null) {
       return yield* execute(
         new ConversationCommands.FailBotTurn({
@@ -94,7 +92,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
         Effect.result
       )
     const doneMillis = yield* Clock.currentTimeMillis
-    const done = iso(doneMillis)
+    const done = Instant.ofMillis(doneMillis)
     yield* Metrics.botTurn(
       Result.isSuccess(replies) ? "completed" : "failed",
       (doneMillis - turnStarted) / 1000
@@ -129,7 +127,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
         reason: failure.error,
         retryAt: Option.match(wait, {
           onNone: () => null,
-          onSome: (delay) => iso(Date.parse(done) + Duration.toMillis(delay))
+          onSome: (delay) => Instant.ofMillis(Date.parse(done) + Duration.toMillis(delay))
         }),
         at: done
       })

@@ -4,7 +4,8 @@ import {
   type DecisionState,
   EndpointHealth,
   type Ids,
-  Installations
+  Installations,
+  Instant
 } from "@messaging-api/domain"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
@@ -24,8 +25,6 @@ const outcomeName = {
   Retry: "retry",
   DeadLetter: "dead_letter"
 } as const satisfies Record<ConversationCommands.AttemptOutcome["_tag"], Metrics.DeliveryOutcome>
-
-const iso = (millis: number) => new Date(millis).toISOString()
 
 export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId, execute: Execute) {
   const installations = yield* Installations.Installations
@@ -50,7 +49,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
           messageId: message.messageId,
           outcome: { _tag: "DeadLetter", status: null, reason: "the installation no longer exists" },
           durationMs: 0,
-          at: iso(yield* Clock.currentTimeMillis)
+          at: Instant.ofMillis(yield* Clock.currentTimeMillis)
         })
       )
     }
@@ -92,16 +91,16 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       execute(
         new ConversationCommands.PauseDeliveries({
-          failingSince: endpoint.failingSince ?? iso(now),
-          endpointPausedAt: endpoint.pausedAt ?? iso(now),
+          failingSince: endpoint.failingSince ?? Instant.ofMillis(now),
+          endpointPausedAt: endpoint.pausedAt ?? Instant.ofMillis(now),
           lastError: endpoint.lastError ?? null,
-          at: iso(now)
+          at: Instant.ofMillis(now)
         })
       )
     )
 
   const resume = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    execute(new ConversationCommands.ResumeDeliveries({ at: iso(now) }))
+    execute(new ConversationCommands.ResumeDeliveries({ at: Instant.ofMillis(now) }))
   )
 
   return { deliver, endpointOf, pause, resume } as const

@@ -2,7 +2,8 @@ import {
   type ConversationCommands,
   type ConversationStream,
   EventStore,
-  type Ids
+  type Ids,
+  Instant
 } from "@messaging-api/domain"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { Clock, Context, Duration, Effect, Exit, Latch, Layer, Metric, Semaphore, Tracer } from "effect"
@@ -47,8 +48,6 @@ import { nextWork } from "./WorkPlan.ts"
 export type Execute = <C extends ConversationCommands.ConversationCommand>(
   command: C
 ) => Effect.Effect<CommandResult, CommandError<C>>
-
-const iso = (millis: number) => new Date(millis).toISOString()
 
 /**
  * The handlers of the conversation entity at `Entity.CurrentAddress`: built when the cluster
@@ -169,7 +168,7 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
               Effect.raceFirst(changed.await),
               Effect.raceFirst(draining.started)
             )
-          } else if (!(yield* settle(loaded, iso(now)))) {
+          } else if (!(yield* settle(loaded, Instant.ofMillis(now)))) {
             yield* forget
           } else if (yield* release) {
             return
@@ -181,7 +180,7 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
               Effect.raceFirst(changed.await),
               Effect.raceFirst(draining.started)
             )
-          } else if (!(yield* settle(loaded, iso(work.until)))) {
+          } else if (!(yield* settle(loaded, Instant.ofMillis(work.until)))) {
             yield* forget
           } else if (yield* release) {
             return

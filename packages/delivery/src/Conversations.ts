@@ -7,6 +7,7 @@ import {
   Ids,
   type InstallationScope,
   type Installations,
+  Instant,
   MessagePayload,
   ReadModels
 } from "@messaging-api/domain"
@@ -186,7 +187,7 @@ const makeFrontDoor = (
       new ConversationCommands.PostBotMessage({
         message: { messageId, type: message.type, payload: message.payload },
         ...(scope === "all" ? {} : { scope }),
-        at: new Date(yield* Clock.currentTimeMillis).toISOString()
+        at: Instant.ofMillis(yield* Clock.currentTimeMillis)
       })
     ).pipe(
       Effect.catchTags({
@@ -209,7 +210,7 @@ const makeFrontDoor = (
       new ConversationCommands.RequestRedelivery({
         messageId,
         ...(scope === "all" ? {} : { scope }),
-        at: new Date(yield* Clock.currentTimeMillis).toISOString()
+        at: Instant.ofMillis(yield* Clock.currentTimeMillis)
       })
     ).pipe(
       Effect.catchTags({

@@ -102,6 +102,8 @@ export const layer = Layer.effectDiscard(
           version: item.version
         })
       }
+      // A conversation started in this batch names its owner itself; the others are looked up.
+      for (const item of decoded) if (item.event._tag === "ConversationStarted") owners.started(item.event)
       const installations = yield* owners.ownersOf([...hints.keys()])
 
       yield* sql.withTransaction(

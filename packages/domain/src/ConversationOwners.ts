@@ -1,6 +1,7 @@
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Result } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { ConversationStarted } from "./ConversationEvents.ts"
+import type { ConversationStarted } from "./ConversationEvents.ts"
+import { decodeRecorded } from "./ConversationStream.ts"
 import { type ConversationId, conversationOfStream, conversationStream, type InstallationId } from "./Ids.ts"
 
 /**
@@ -18,6 +19,11 @@ export class ConversationOwners extends Context.Service<
     ownersOf(
       conversationIds: ReadonlyArray<ConversationId>
     ): Effect.Effect<ReadonlyMap<ConversationId, InstallationId>, SqlError.SqlError>
+    /**
+     * The owner a `ConversationStarted` just read from the log names: remembered, so the
+     * conversation's later events need no read (a follower sees its start before them).
+     */
+    started(event: ConversationStarted): void
   }
 >()("@messaging-api/domain/ConversationOwners") {
   /** Over the SqlClient, reading the `events` table the event store writes. */
@@ -26,8 +32,6 @@ export class ConversationOwners extends Context.Service<
 
 /** Owners remembered; past it, the oldest is forgotten (and read again when asked). */
 const maxRemembered = 10_000
-
-const decodeStarted = Schema.decodeUnknownOption(ConversationStarted)
 
 function make() {
   return Effect.gen(function* () {
@@ -54,10 +58,16 @@ function make() {
       `
       for (const row of rows) {
         const conversationId = conversationOfStream(row.stream_id)
-        const started = decodeStarted({ ...(row.data as object), _tag: row.type })
-        if (conversationId === undefined || Option.isNone(started)) continue
-        remember(conversationId, started.value.installationId)
-        owners.set(conversationId, started.value.installationId)
+        const started = decodeRecorded({
+          streamId: row.stream_id,
+          version: 1,
+          type: row.type,
+          data: row.data
+        })
+        if (conversationId === undefined || Result.isFailure(started)) continue
+        if (started.success._tag !== "ConversationStarted") continue
+        remember(conversationId, started.success.installationId)
+        owners.set(conversationId, started.success.installationId)
       }
       return owners
     })
@@ -67,6 +77,8 @@ function make() {
         Effect.map((owners) => Option.fromUndefinedOr(owners.get(conversationId)))
       )
 
-    return ConversationOwners.of({ ownerOf, ownersOf })
+    const started = (event: ConversationStarted) => remember(event.conversationId, event.installationId)
+
+    return ConversationOwners.of({ ownerOf, ownersOf, started })
   })
 }

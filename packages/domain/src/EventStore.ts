@@ -190,7 +190,8 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
       // "any" races only with other writers of the same stream: take the new version and go again.
       Effect.retry({
         times: 50,
-        while: (error) => expected === "any" && error._tag === "SqlError"
+        while: (error) =>
+          expected === "any" && error._tag === "SqlError" && error.reason._tag === "UniqueViolation"
       }),
       Effect.flatMap((rows) =>
         rows.length === 0

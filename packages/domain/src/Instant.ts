@@ -35,3 +35,6 @@ export const InstantFromDate = Schema.Date.pipe(
     })
   )
 )
+
+/** The instant of a clock reading (`Clock.currentTimeMillis`), as commands and events carry it. */
+export const ofMillis = (millis: number): string => new Date(millis).toISOString()

@@ -29,8 +29,6 @@ import { finishRows, loadMessages, loadRows, writeRows } from "./ReadModelStatem
  * makes instead of being counted again from rm_messages.
  */
 
-export { conversationOfStream } from "./Ids.ts"
-
 /** The events of one conversation from `from` to `upTo`: the known ones, or else read from its stream. */
 const eventsToApply = (
   store: EventStore["Service"],

@@ -1,5 +1,5 @@
-import { ConversationOwners, EventStore, Ids, ReadModelProjection, ReadModels } from "@messaging-api/domain"
-import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { ConversationOwners, ConversationStream, EventStore, Ids, ReadModels } from "@messaging-api/domain"
+import { Context, Effect, Layer, Option, Result, Schema, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpServerResponse } from "effect/http"
 import type { SqlError } from "effect/sql"
@@ -108,7 +108,8 @@ function make() {
         openStreams.set(tokenId, open + 1)
         return Effect.void
       })
-    const installationOf = (yield* ConversationOwners.ConversationOwners).ownerOf
+    const owners = yield* ConversationOwners.ConversationOwners
+    const installationOf = owners.ownerOf
 
     /** Completes once `allowed` answers false (an error asking it keeps the stream: it is no answer). */
     const accessLost = (allowed: Effect.Effect<boolean>) =>
@@ -148,8 +149,16 @@ function make() {
     const conversationFeed = yield* ConversationFeed
 
     const installationKeyOf = (event: EventStore.RecordedEvent) => {
-      const conversationId = ReadModelProjection.conversationOfStream(event.streamId)
+      const conversationId = Ids.conversationOfStream(event.streamId)
       if (conversationId === undefined) return Effect.succeed(undefined)
+      // A conversation's first event names its owner: remembered, no read for it or its next events.
+      if (event.version === 1 && event.type === "ConversationStarted") {
+        const started = ConversationStream.decodeRecorded(event)
+        if (Result.isSuccess(started) && started.success._tag === "ConversationStarted") {
+          owners.started(started.success)
+          return Effect.succeed<string | undefined>(started.success.installationId)
+        }
+      }
       return installationOf(conversationId as Ids.ConversationId).pipe(
         Effect.map((owner) => (Option.isSome(owner) ? owner.value : undefined))
       )
@@ -274,7 +283,7 @@ function make() {
                       id: positionId(EventStore.logPositionOf(event)),
                       event: event.type,
                       data: {
-                        conversationId: ReadModelProjection.conversationOfStream(event.streamId) ?? "",
+                        conversationId: Ids.conversationOfStream(event.streamId) ?? "",
                         ...storedEvent(event)
                       }
                     })

@@ -1,10 +1,8 @@
+import type { HttpSettings } from "@messaging-api/http"
 import { Config, Duration, Schema } from "effect"
 
-/** A rate limit as the environment gives it: `100/s`, `600/m`, `1000/h`, or `off`. */
-export interface RateLimit {
-  readonly limit: number
-  readonly window: Duration.Duration
-}
+/** A rate limit as the environment gives it (`100/s`, `600/m`, `1000/h`, or `off`), as http applies it. */
+export type RateLimit = HttpSettings.RateLimit
 
 const windows: Record<string, Duration.Duration> = {
   s: Duration.seconds(1),
