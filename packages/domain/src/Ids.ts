@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto"
+import { hash, randomUUID } from "node:crypto"
 import { Schema, SchemaTransformation } from "effect"
 
 /**
@@ -34,13 +34,21 @@ const NAMESPACE = Uint8Array.from("6f1c3a529b1e4d0aa7f32d64c1b8e0a9".match(/../g
   Number.parseInt(byte, 16)
 )
 
-/** RFC 4122 version-5 (name-based, SHA-1) UUID: the same names always give the same id. */
+const HEX = "0123456789abcdef"
+
+/**
+ * RFC 4122 version-5 (name-based, SHA-1) UUID: the same names always give the same id. One-shot
+ * `hash` over namespace + names (no Hash object per call: several ids are derived per message),
+ * formatted from the hex digest with the version (5) and variant (10xx) bits set.
+ */
 export const uuidV5 = (...names: ReadonlyArray<string>): string => {
-  const hash = createHash("sha1").update(NAMESPACE).update(names.join("\u0000")).digest()
-  hash[6] = (hash[6]! & 0x0f) | 0x50
-  hash[8] = (hash[8]! & 0x3f) | 0x80
-  const hex = hash.subarray(0, 16).toString("hex")
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  const text = names.join("\u0000")
+  const input = Buffer.allocUnsafe(NAMESPACE.length + Buffer.byteLength(text))
+  input.set(NAMESPACE, 0)
+  input.write(text, NAMESPACE.length)
+  const hex = hash("sha1", input, "hex")
+  const variant = HEX[(Number.parseInt(hex[16]!, 16) & 0x3) | 0x8]
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import { hash, randomBytes, timingSafeEqual } from "node:crypto"
 
 /**
  * The string of a personal access token: `mapi_<id>_<secret>`, where `<id>` (16 hex digits) finds
@@ -10,7 +10,7 @@ const PREFIX = "mapi_"
 const tokenPattern = /^mapi_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/
 
 /** The hash stored for a token, and compared with a presented one's. */
-export const sha256 = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest()
+export const sha256 = (value: string): Buffer => hash("sha256", value, "buffer")
 
 /**
  * The row id of a presented token: the id inside a `mapi_` token, or for any other string (a

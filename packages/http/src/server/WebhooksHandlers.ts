@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { ConversationCommands, Conversations, Ids, type Installation } from "@messaging-api/domain"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { DateTime, Effect, Predicate, type Schema } from "effect"
@@ -76,17 +76,17 @@ const fingerprintOf = (message: {
   readonly text: string
   readonly payload: Schema.Json
 }): string =>
-  createHash("sha256")
-    .update(
-      canonicalJson({
-        userId: message.userId,
-        conversationId: message.conversationId,
-        type: message.type,
-        text: message.text,
-        payload: message.payload
-      })
-    )
-    .digest("hex")
+  hash(
+    "sha256",
+    canonicalJson({
+      userId: message.userId,
+      conversationId: message.conversationId,
+      type: message.type,
+      text: message.text,
+      payload: message.payload
+    }),
+    "hex"
+  )
 
 /**
  * The command for one webhook call; every id is derived from the installation and the caller's ids.
