@@ -76,9 +76,6 @@ export class TooManyStreams extends Schema.TaggedError<TooManyStreams>()("TooMan
  */
 export const ACCESS_CHECK_INTERVAL = "250 millis"
 
-/** Events a live stream may have waiting to be sent (see `ConversationFeed.FEED_BUFFER`). */
-export const STREAM_BUFFER = FEED_BUFFER
-
 const encodeConversationEvent = Schema.encodeSync(ConversationSseEvent)
 const encodeInstallationEvent = Schema.encodeSync(InstallationSseEvent)
 
@@ -175,7 +172,7 @@ function make() {
       head: store.head,
       follow: (from) => store.subscribe(from),
       keyOf: installationKeyOf,
-      buffer: STREAM_BUFFER
+      buffer: FEED_BUFFER
     })
 
     /**
