@@ -111,6 +111,27 @@ layer(Storage, { timeout: 120_000, excludeTestServices: true })(
       })
     )
 
+    it.effect("finds work appended after an event of the log it cannot read", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const receiver = yield* Receiver.make()
+        const installation = yield* install(receiver.url)
+        // A conversation stream whose event this version cannot decode, earlier in the log.
+        const stray = Ids.conversationStream(randomUUID() as Ids.ConversationId)
+        yield* store.append(stray, "no_stream", [
+          { eventId: randomUUID(), type: "SomethingFromTheFuture", data: { hello: true } }
+        ])
+        const command = userMessage(installation, `conv-${randomUUID()}`, "after it")
+        yield* write(store, command.conversationId, command)
+
+        // Only the delivery projector's hint brings the turn back: it read past the stray event.
+        yield* receiver
+          .waitFor((requests) => Receiver.firstAccepted(requests).length >= 1)
+          .pipe(Effect.provide(actors()))
+        assert.deepStrictEqual(Receiver.firstAccepted(receiver.requests).map(textOf), ["after it"])
+      })
+    )
+
     it.effect("fails for good the turn of a conversation whose installation was deleted", () =>
       Effect.gen(function* () {
         const store = yield* EventStore.EventStore
