@@ -7,6 +7,7 @@ import { type SendSummary, sendBacklog } from "./message-sender.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
 import { type ServiceProcess, sleep, startService, waitUntil } from "./service-process.ts"
+import { teardown } from "./teardown.ts"
 
 /**
  * 7. Several processes (effect/cluster runners on one database, `CLUSTER_PORT`):
@@ -50,10 +51,16 @@ const allShardsHeld = async (runners: ReadonlyArray<Runner>, timeoutMs: number):
 const throughput = async (context: BenchContext, processes: number) => {
   const conversations = context.quick ? 30 : 90
   const perConversation = context.quick ? 10 : 30
-  const database = await createBenchDatabase(`cluster${processes}`)
-  const receiver = await startReceiver()
-  const runners: Array<Runner> = []
+  const cleanup = teardown()
   try {
+    const database = cleanup.add(await createBenchDatabase(`cluster${processes}`), (database) =>
+      database.drop()
+    )
+    const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
+    // Stopped together: one runner stopping alone would hand its shards to the others first.
+    const runners = cleanup.add([] as Array<Runner>, (runners) =>
+      Promise.all(runners.map((runner) => runner.stop()))
+    )
     for (let i = 0; i < processes; i++) runners.push(await startRunner(database.url))
     if (!(await allShardsHeld(runners, 60_000))) throw new Error("the runners did not share the shards")
     const installation = await createEchoInstallation(runners[0]!.url, { responseUrl: receiver.url })
@@ -92,17 +99,18 @@ const throughput = async (context: BenchContext, processes: number) => {
       conflicts
     }
   } finally {
-    await Promise.all(runners.map((runner) => runner.stop()))
-    await receiver.close()
-    await database.drop()
+    await cleanup.run()
   }
 }
 
 /** Seconds from stopping one of 2 runners (SIGKILL or SIGTERM) until the other holds every shard. */
 const takeover = async (how: "kill" | "stop") => {
-  const database = await createBenchDatabase(`cluster-${how}`)
-  const runners: Array<Runner> = []
+  const cleanup = teardown()
   try {
+    const database = cleanup.add(await createBenchDatabase(`cluster-${how}`), (database) => database.drop())
+    const runners = cleanup.add([] as Array<Runner>, (runners) =>
+      Promise.all(runners.map((runner) => runner.stop()))
+    )
     for (let i = 0; i < 2; i++) runners.push(await startRunner(database.url))
     if (!(await allShardsHeld(runners, 60_000))) throw new Error("the runners did not share the shards")
     const [leaving, staying] = runners as [Runner, Runner]
@@ -112,8 +120,7 @@ const takeover = async (how: "kill" | "stop") => {
     const moved = await allShardsHeld([staying], 120_000)
     return moved ? Math.round((performance.now() - started) / 100) / 10 : null
   } finally {
-    await Promise.all(runners.map((runner) => runner.stop()))
-    await database.drop()
+    await cleanup.run()
   }
 }
 

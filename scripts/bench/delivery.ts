@@ -6,6 +6,7 @@ import { sendBacklog } from "./message-sender.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
 import { spawnChild, startService, waitUntil } from "./service-process.ts"
+import { teardown } from "./teardown.ts"
 
 /**
  * 3. Delivery: bot messages delivered per second to a fast receiver, from a backlog. The
@@ -42,16 +43,20 @@ export const measureDelivery = async (context: BenchContext): Promise<Figures> =
   const conversations = context.quick ? 50 : 200
   const perConversation = context.quick ? 10 : 25
   const total = conversations * perConversation
-  const database = await createBenchDatabase("delivery")
-  const receiver = await startReceiver()
-  receiver.setMode({ _tag: "hang" })
-  const service = await startService({
-    databaseUrl: database.url,
-    // The held requests must outlive the backlog's sending.
-    env: { DELIVERY_TIMEOUT: "5 minutes" },
-    cpuProfDir: profileDir(context, "delivery")
-  })
+  const cleanup = teardown()
   try {
+    const database = cleanup.add(await createBenchDatabase("delivery"), (database) => database.drop())
+    const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
+    receiver.setMode({ _tag: "hang" })
+    const service = cleanup.add(
+      await startService({
+        databaseUrl: database.url,
+        // The held requests must outlive the backlog's sending.
+        env: { DELIVERY_TIMEOUT: "5 minutes" },
+        cpuProfDir: profileDir(context, "delivery")
+      }),
+      (service) => service.stop()
+    )
     const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
     context.log(`delivery: backlog of ${total} messages over ${conversations} conversations`)
     const sent = await sendBacklog(
@@ -106,8 +111,6 @@ export const measureDelivery = async (context: BenchContext): Promise<Figures> =
       }
     }
   } finally {
-    await service.stop()
-    await receiver.close()
-    await database.drop()
+    await cleanup.run()
   }
 }

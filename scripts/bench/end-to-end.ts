@@ -9,6 +9,7 @@ import { type ConnectionActivity, sampleConnections } from "./postgres-activity.
 import { type Receiver, startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
 import { startService, waitUntil } from "./service-process.ts"
+import { teardown } from "./teardown.ts"
 
 /**
  * 2. End to end: from the inbound POST's scheduled send time to the echo reply arriving at the
@@ -58,8 +59,16 @@ const step = async (
   context.log(`e2e: ${rate} msgs/s for ${seconds} s (after ${Math.round(waited / 1000)} s waiting for quiet)`)
   await startPauseMonitor(service.inspectPort)
   const activity = sampleConnections(databaseName)
-  const sent = await sendPaced(target, { run, rate, durationMs: seconds * 1000, conversations })
-  const pauses = await readPauseMonitor(service.inspectPort)
+  let sent: Awaited<ReturnType<typeof sendPaced>>
+  let pauses: PauseStats
+  try {
+    sent = await sendPaced(target, { run, rate, durationMs: seconds * 1000, conversations })
+    pauses = await readPauseMonitor(service.inspectPort)
+  } catch (error) {
+    // The sampler holds a connection of its own: left running, the bench could not exit.
+    await activity.stop().catch(() => undefined)
+    throw error
+  }
   const connections = await activity.stop()
   const arrivals = receiver.run(run)
   const allArrived = await waitUntil(() => arrivals.accepted >= sent.acknowledged, 15_000)
@@ -94,15 +103,19 @@ export const measureEndToEnd = async (context: BenchContext): Promise<Figures> =
   const probeSeconds = context.quick ? 2 : 5
   const low = context.quick ? 200 : TARGET_LOW
   const high = context.quick ? 400 : TARGET_HIGH
-  const database = await createBenchDatabase("e2e")
-  const receiver = await startReceiver()
-  const service = await startService({
-    databaseUrl: database.url,
-    cpuProfDir: profileDir(context, "e2e"),
-    inspect: true
-  })
-  const watched = { pid: service.pid, inspectPort: service.inspectPort! }
+  const cleanup = teardown()
   try {
+    const database = cleanup.add(await createBenchDatabase("e2e"), (database) => database.drop())
+    const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
+    const service = cleanup.add(
+      await startService({
+        databaseUrl: database.url,
+        cpuProfDir: profileDir(context, "e2e"),
+        inspect: true
+      }),
+      (service) => service.stop()
+    )
+    const watched = { pid: service.pid, inspectPort: service.inspectPort! }
     const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
     const target = { webhookUrl: installation.webhookUrl, token: installation.token }
 
@@ -183,8 +196,6 @@ export const measureEndToEnd = async (context: BenchContext): Promise<Figures> =
       }
     }
   } finally {
-    await service.stop()
-    await receiver.close()
-    await database.drop()
+    await cleanup.run()
   }
 }

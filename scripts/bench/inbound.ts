@@ -8,6 +8,7 @@ import { createEchoInstallation } from "./installation-setup.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
 import { sleep, spawnChild, startService } from "./service-process.ts"
+import { teardown } from "./teardown.ts"
 
 /**
  * 1. Inbound accept: sustained messages/s and latency of `POST /webhooks/{id}` under autocannon
@@ -88,6 +89,11 @@ const startBaseline = async (databaseUrl: string) => {
     stdio: ["ignore", "inherit", "inherit"]
   })
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
+  /** Ends it; again, or once it has exited, changes nothing. */
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+    await exited
+  }
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; ; i++) {
     const ok = await fetch(`${url}/healthz`).then(
@@ -95,17 +101,13 @@ const startBaseline = async (databaseUrl: string) => {
       () => false
     )
     if (ok) break
-    if (i > 600 || child.exitCode !== null) throw new Error("the baseline server did not start")
+    if (i > 600 || child.exitCode !== null) {
+      await stop()
+      throw new Error("the baseline server did not start")
+    }
     await sleep(50)
   }
-  return {
-    pid: child.pid!,
-    url: `${url}/webhooks/baseline`,
-    stop: async () => {
-      child.kill("SIGTERM")
-      await exited
-    }
-  }
+  return { pid: child.pid!, url: `${url}/webhooks/baseline`, stop }
 }
 
 export const measureInbound = async (context: BenchContext): Promise<Figures> => {
@@ -113,11 +115,12 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
   const warmup = context.quick ? 1 : 3
   const connections = 64
   const conversations = 1000
-  const database = await createBenchDatabase("inbound")
-  const receiver = await startReceiver()
+  const cleanup = teardown()
   try {
+    const database = cleanup.add(await createBenchDatabase("inbound"), (database) => database.drop())
+    const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
     context.log(`inbound: baseline server, ${connections} connections, ${warmup} s warm-up + ${seconds} s`)
-    const baselineServer = await startBaseline(database.url)
+    const baselineServer = cleanup.add(await startBaseline(database.url), (server) => server.stop())
     const common = { token: "none", connections, conversations }
     const bare = { ...common, url: baselineServer.url, pid: baselineServer.pid }
     await load({ ...bare, run: "baseline-warm", seconds: warmup })
@@ -125,10 +128,10 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
     await baselineServer.stop()
 
     context.log(`inbound: the service, same load`)
-    const service = await startService({
-      databaseUrl: database.url,
-      cpuProfDir: profileDir(context, "inbound")
-    })
+    const service = cleanup.add(
+      await startService({ databaseUrl: database.url, cpuProfDir: profileDir(context, "inbound") }),
+      (service) => service.stop()
+    )
     const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
     const ours = { ...common, token: installation.token, url: installation.webhookUrl, pid: service.pid }
     await load({ ...ours, run: "warm", seconds: warmup })
@@ -174,7 +177,6 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
       }
     }
   } finally {
-    await receiver.close()
-    await database.drop()
+    await cleanup.run()
   }
 }

@@ -6,6 +6,7 @@ import { sendBacklog } from "./message-sender.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
 import { sleep, startService, waitUntil } from "./service-process.ts"
+import { teardown } from "./teardown.ts"
 
 /**
  * 4. Memory, as the operating system sees it (VmRSS of the service process):
@@ -46,21 +47,28 @@ const touch = async (
   budgetMs: number,
   passivateAfterSeconds: number | undefined
 ): Promise<Phase> => {
-  const database = await createBenchDatabase(`memory_${label}`)
-  const receiver = await startReceiver()
-  const service = await startService({
-    databaseUrl: database.url,
-    env: {
-      PASSIVATE_AFTER: passivateAfterSeconds === undefined ? "1 hour" : `${passivateAfterSeconds} seconds`
-    },
-    cpuProfDir: profileDir(context, `memory-${label}`),
-    inspect: true
-  })
-  let peak = 0
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, service.rss())
-  }, 250)
+  const cleanup = teardown()
   try {
+    const database = cleanup.add(await createBenchDatabase(`memory_${label}`), (database) => database.drop())
+    const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
+    const service = cleanup.add(
+      await startService({
+        databaseUrl: database.url,
+        env: {
+          PASSIVATE_AFTER: passivateAfterSeconds === undefined ? "1 hour" : `${passivateAfterSeconds} seconds`
+        },
+        cpuProfDir: profileDir(context, `memory-${label}`),
+        inspect: true
+      }),
+      (service) => service.stop()
+    )
+    let peak = 0
+    cleanup.add(
+      setInterval(() => {
+        peak = Math.max(peak, service.rss())
+      }, 250),
+      clearInterval
+    )
     const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
     await sleep(1000)
     const idle = service.rss()
@@ -104,10 +112,7 @@ const touch = async (
     )
     return phase
   } finally {
-    clearInterval(sampler)
-    await service.stop()
-    await receiver.close()
-    await database.drop()
+    await cleanup.run()
   }
 }
 

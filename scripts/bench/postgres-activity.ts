@@ -47,8 +47,11 @@ export const sampleConnections = (database: string) => {
   return {
     stop: async (): Promise<ConnectionActivity> => {
       stopped = true
-      await loop
-      await runtime.dispose()
+      try {
+        await loop
+      } finally {
+        await runtime.dispose()
+      }
       const mean = (value: number) => Math.round((value / Math.max(1, totals.samples)) * 10) / 10
       return {
         samples: totals.samples,

@@ -6,6 +6,7 @@ import { sendBacklog } from "./message-sender.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
 import { sleep, startService, waitUntil } from "./service-process.ts"
+import { teardown } from "./teardown.ts"
 
 /**
  * 6. Recovery: 10,000 messages (100 conversations × 100, each acknowledged before the next of
@@ -32,12 +33,12 @@ export const measureRecovery = async (context: BenchContext): Promise<Figures> =
   const conversations = context.quick ? 20 : 100
   const perConversation = context.quick ? 50 : 100
   const total = conversations * perConversation
-  const database = await createBenchDatabase("recovery")
-  const receiver = await startReceiver()
-  receiver.setMode({ _tag: "refuse", status: 503 })
-  const first = await startService({ databaseUrl: database.url })
-  let second: Awaited<ReturnType<typeof startService>> | undefined
+  const cleanup = teardown()
   try {
+    const database = cleanup.add(await createBenchDatabase("recovery"), (database) => database.drop())
+    const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
+    receiver.setMode({ _tag: "refuse", status: 503 })
+    const first = cleanup.add(await startService({ databaseUrl: database.url }), (service) => service.kill())
     const installation = await createEchoInstallation(first.url, {
       responseUrl: receiver.url,
       // Retries keep going for a minute (20 waits of 3 s, the most a schedule may have) while the receiver refuses.
@@ -60,11 +61,14 @@ export const measureRecovery = async (context: BenchContext): Promise<Figures> =
     await first.kill()
     receiver.setMode({ _tag: "accept" })
     const killedAt = performance.now()
-    second = await startService({
-      databaseUrl: database.url,
-      port: first.port,
-      cpuProfDir: profileDir(context, "recovery")
-    })
+    cleanup.add(
+      await startService({
+        databaseUrl: database.url,
+        port: first.port,
+        cpuProfDir: profileDir(context, "recovery")
+      }),
+      (service) => service.stop()
+    )
     const readyAfter = (performance.now() - killedAt) / 1000
     const arrivals = receiver.run("recovery")
     const allArrived = await waitUntil(
@@ -105,9 +109,6 @@ export const measureRecovery = async (context: BenchContext): Promise<Figures> =
       }
     }
   } finally {
-    await first.kill()
-    await second?.stop()
-    await receiver.close()
-    await database.drop()
+    await cleanup.run()
   }
 }

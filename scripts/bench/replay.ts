@@ -13,6 +13,7 @@ import { SqlClient } from "effect/sql"
 import type { BenchContext } from "./bench-context.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import type { Figures } from "./report.ts"
+import { teardown } from "./teardown.ts"
 
 /**
  * 5. Replay: folding a 1,000,000-event log from Postgres in-process with the domain's own code
@@ -79,8 +80,9 @@ export const measureReplay = async (context: BenchContext): Promise<Figures> => 
   const eventsPerConversation = 100
   const total = conversations * eventsPerConversation
   const sampleStreams = context.quick ? 100 : 1_000
-  const database = await createBenchDatabase("replay")
+  const cleanup = teardown()
   try {
+    const database = cleanup.add(await createBenchDatabase("replay"), (database) => database.drop())
     const program = Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const store = yield* EventStore.EventStore
@@ -211,6 +213,6 @@ export const measureReplay = async (context: BenchContext): Promise<Figures> => 
       }
     }
   } finally {
-    await database.drop()
+    await cleanup.run()
   }
 }

@@ -24,18 +24,19 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
   const installations = yield* Installations.Installations
   const bot = yield* Bot
   const settings = yield* DeliverySettings
+  /** The time of a turn that fails before the bot is asked (a turn that runs takes its end's). */
+  const now = Effect.map(Clock.currentTimeMillis, Instant.ofMillis)
 
   return Effect.fnUntraced(function* (state: DecisionState.DecisionState, turn: DecisionState.OpenTurn) {
     const started = state.started
     const message = turn.message
-    const at = Instant.ofMillis(yield* Clock.currentTimeMillis)
     if (started === null) {
       return yield* execute(
         new ConversationCommands.FailBotTurn({
           userMessageId: turn.userMessageId,
           reason: "the conversation of this turn has not started",
           retryAt: null,
-          at
+          at: yield* now
         })
       )
     }
@@ -49,7 +50,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
           userMessageId: turn.userMessageId,
           reason: "the installation no longer exists",
           retryAt: null,
-          at
+          at: yield* now
         })
       )
     }

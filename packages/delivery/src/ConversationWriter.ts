@@ -1,7 +1,6 @@
 import {
   ConversationCommands,
   ConversationDecider,
-  ConversationEvents,
   ConversationStream,
   DecisionState,
   type EventStore,
@@ -12,7 +11,7 @@ import {
   type CommandResult,
   ConversationUnavailable
 } from "@messaging-api/domain/Conversations"
-import { Effect, Metric, Option, Result, Schedule, Schema } from "effect"
+import { Effect, Metric, Option, Result, Schedule } from "effect"
 import type { SqlError } from "effect/sql"
 
 /**
@@ -95,8 +94,6 @@ const isStoreFailure = (error: {
 }): error is SqlError.SqlError | ConversationStream.EventDecodeError =>
   error._tag === "SqlError" || error._tag === "UnknownEventType" || error._tag === "MalformedEvent"
 
-const decodeReceived = Schema.decodeUnknownOption(ConversationEvents.UserMessageReceived)
-
 type RepeatAnswer = CommandError<ConversationCommands.ReceiveUserMessage>
 
 /**
@@ -113,12 +110,17 @@ const repeatOf = (
     Effect.mapError(unavailable),
     Effect.flatMap((found): Effect.Effect<never, RepeatAnswer> => {
       const recorded = found[0]
-      const original = decodeReceived({ ...(recorded?.data as object), _tag: recorded?.type })
+      const original = recorded && ConversationStream.decodeRecorded(recorded)
       const conversationId = recorded && Ids.conversationOfStream(recorded.streamId)
-      if (conversationId === undefined || Option.isNone(original)) {
+      if (
+        conversationId === undefined ||
+        original === undefined ||
+        Result.isFailure(original) ||
+        original.success._tag !== "UserMessageReceived"
+      ) {
         return Effect.fail(new ConversationUnavailable({ message: "the original message could not be read" }))
       }
-      const rejection = ConversationDecider.repeated(command, original.value)
+      const rejection = ConversationDecider.repeated(command, original.success)
       return Effect.fail(
         rejection._tag === "MessageIdReused"
           ? rejection

@@ -64,30 +64,30 @@ export const layer = Layer.effectDiscard(
 
     const readCheckpoint = ProjectionCheckpoints.read(sql, CHECKPOINT)
 
-    /** A synchronous decode per event: the follower reads every event of the log. */
-    const decode = (recorded: EventStore.RecordedEvent, conversationId: Ids.ConversationId) => {
-      const event = ConversationStream.decodeRecorded(recorded)
-      return Result.isSuccess(event)
-        ? Effect.succeed<Decoded | undefined>({
+    const apply = Effect.fnUntraced(function* (batch: ReadonlyArray<EventStore.RecordedEvent>) {
+      const last = batch[batch.length - 1]
+      if (last === undefined) return
+      // A synchronous decode per event (the follower reads every event of the log); the ones it
+      // cannot read are logged after the loop, so a batch of good events yields nothing for them.
+      const decoded: Array<Decoded> = []
+      const undecodable: Array<ConversationStream.EventDecodeError> = []
+      for (const recorded of batch) {
+        const conversationId = Ids.conversationOfStream(recorded.streamId)
+        if (conversationId === undefined) continue
+        const event = ConversationStream.decodeRecorded(recorded)
+        if (Result.isSuccess(event)) {
+          decoded.push({
             conversationId,
             version: recorded.version,
             recordedAt: recorded.recordedAt.toISOString(),
             event: event.success
           })
-        : Effect.logWarning("delivery projector skips an event it cannot read", event.failure).pipe(
-            Effect.as(undefined)
-          )
-    }
-
-    const apply = Effect.fnUntraced(function* (batch: ReadonlyArray<EventStore.RecordedEvent>) {
-      const last = batch[batch.length - 1]
-      if (last === undefined) return
-      const decoded: Array<Decoded> = []
-      for (const recorded of batch) {
-        const conversationId = Ids.conversationOfStream(recorded.streamId)
-        if (conversationId === undefined) continue
-        const event = yield* decode(recorded, conversationId)
-        if (event !== undefined) decoded.push(event)
+        } else {
+          undecodable.push(event.failure)
+        }
+      }
+      for (const error of undecodable) {
+        yield* Effect.logWarning("delivery projector skips an event it cannot read", error)
       }
 
       const hints = new Map<Ids.ConversationId, WorkHint>()

@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
+import {
+  ConversationCommands,
+  ConversationStream,
+  Database,
+  EventStore,
+  Ids,
+  Installations
+} from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
 import { Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { inject } from "vitest"
@@ -101,6 +108,55 @@ layer(Storage, { timeout: 120_000, excludeTestServices: true })(
           accepted.filter((request) => JSON.parse(request.body).conversationId === conversation).map(textOf)
         assert.deepStrictEqual(of(waiting), ["a1", "a2", "a3"])
         assert.deepStrictEqual(of(outbox), ["b1", "b2"])
+      })
+    )
+
+    it.effect("finds work appended after an event of the log it cannot read", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const receiver = yield* Receiver.make()
+        const installation = yield* install(receiver.url)
+        // A conversation stream whose event this version cannot decode, earlier in the log.
+        const stray = Ids.conversationStream(randomUUID() as Ids.ConversationId)
+        yield* store.append(stray, "no_stream", [
+          { eventId: randomUUID(), type: "SomethingFromTheFuture", data: { hello: true } }
+        ])
+        const command = userMessage(installation, `conv-${randomUUID()}`, "after it")
+        yield* write(store, command.conversationId, command)
+
+        // Only the delivery projector's hint brings the turn back: it read past the stray event.
+        yield* receiver
+          .waitFor((requests) => Receiver.firstAccepted(requests).length >= 1)
+          .pipe(Effect.provide(actors()))
+        assert.deepStrictEqual(Receiver.firstAccepted(receiver.requests).map(textOf), ["after it"])
+      })
+    )
+
+    it.effect("fails for good the turn of a conversation whose installation was deleted", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const installations = yield* Installations.Installations
+        const receiver = yield* Receiver.make()
+        const installation = yield* install(receiver.url)
+        const command = userMessage(installation, `conv-${randomUUID()}`, "too late")
+        yield* write(store, command.conversationId, command)
+        yield* installations.delete(installation.id)
+
+        const failed = yield* Effect.gen(function* () {
+          const events = yield* Stream.runCollect(
+            store.readStream(Ids.conversationStream(command.conversationId))
+          )
+          const decoded = yield* Effect.forEach(events, ConversationStream.fromRecorded)
+          const failure = decoded.find((event) => event._tag === "BotTurnFailed")
+          return failure === undefined ? yield* Effect.fail("not failed yet") : failure
+        }).pipe(Effect.retry(Schedule.spaced("20 millis")), Effect.provide(actors()))
+
+        assert.strictEqual(failed.reason, "the installation no longer exists")
+        assert.isNull(failed.retryAt)
+        assert.strictEqual(failed.userMessageId, command.messageId)
+        assert.isFalse(Number.isNaN(Date.parse(failed.failedAt)))
+        assert.isTrue(failed.failedAt >= command.at, "failed when the turn ran, after the message came")
+        assert.strictEqual(receiver.requests.length, 0)
       })
     )
 

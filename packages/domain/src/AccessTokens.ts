@@ -17,7 +17,7 @@ export { tokenIdOf } from "./TokenSecrets.ts"
  */
 
 /** The name of the token seeded from the environment, unless told otherwise. */
-export const defaultSeedName = "MESSAGING_API_ADMIN_TOKEN"
+const defaultSeedName = "MESSAGING_API_ADMIN_TOKEN"
 
 /** Seeded tokens (given by the operator) must be at least this long. */
 export const minimumSeedLength = 16

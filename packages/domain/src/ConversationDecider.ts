@@ -26,7 +26,11 @@ export type Decision<C extends ConversationCommand = ConversationCommand> = Resu
   RejectionOf<C>
 >
 
-const accept = (...events: ReadonlyArray<ConversationEvent>): Decision<never> => Result.succeed(events)
+/** The events to append, as the array they were built in (no rest-parameter copy per command). */
+const accept = (events: ReadonlyArray<ConversationEvent>): Decision<never> => Result.succeed(events)
+
+/** A command that changes nothing: one shared result, its empty array never written to. */
+const nothing: Decision<never> = accept([])
 
 /**
  * A repeat of one of the latest user messages is answered here; an older one is appended again
@@ -41,7 +45,7 @@ const receiveUserMessage = (
     (message) => message.externalMessageId === command.externalMessageId
   )
   if (seen !== undefined) return Result.fail(repeated(command, seen))
-  return accept(...recorded.userMessage(command, state.started !== null))
+  return accept(recorded.userMessage(command, state.started !== null))
 }
 
 const isOpenTurn = (state: DecisionState, userMessageId: string) =>
@@ -49,11 +53,11 @@ const isOpenTurn = (state: DecisionState, userMessageId: string) =>
 
 /** Completing a turn that is no longer open is a retry of work already recorded: nothing to add. */
 const completeBotTurn = (command: CompleteBotTurn, state: DecisionState): Decision<CompleteBotTurn> =>
-  isOpenTurn(state, command.userMessageId) ? accept(...recorded.botTurn(command, state.started)) : accept()
+  isOpenTurn(state, command.userMessageId) ? accept(recorded.botTurn(command, state.started)) : nothing
 
 const failBotTurn = (command: FailBotTurn, state: DecisionState): Decision<FailBotTurn> => {
   const turn = state.openTurns.find((open) => open.userMessageId === command.userMessageId)
-  return turn === undefined ? accept() : accept(recorded.botTurnFailure(command, turn.failures))
+  return turn === undefined ? nothing : accept([recorded.botTurnFailure(command, turn.failures)])
 }
 
 /**
@@ -69,8 +73,8 @@ const startedInScope = (
 const postBotMessage = (command: PostBotMessage, state: DecisionState): Decision<PostBotMessage> => {
   if (!startedInScope(command, state.started)) return Result.fail(new ConversationNotStarted())
   // An id still held is a repeat; one already delivered is refused by the event store's unique event id.
-  if (held(state, command.message.messageId) !== undefined) return accept()
-  return accept(recorded.botMessage(command, state.started))
+  if (held(state, command.message.messageId) !== undefined) return nothing
+  return accept([recorded.botMessage(command, state.started)])
 }
 
 /** A bot message the state still holds: pending delivery or dead-lettered. */
@@ -87,8 +91,8 @@ const recordDeliveryAttempt = (
   state: DecisionState
 ): Decision<RecordDeliveryAttempt> => {
   const head = state.outbox[0]
-  if (head === undefined || head.messageId !== command.messageId) return accept()
-  return accept(...recorded.attempt(command, head.attempts))
+  if (head === undefined || head.messageId !== command.messageId) return nothing
+  return accept(recorded.attempt(command, head.attempts))
 }
 
 /**
@@ -104,7 +108,7 @@ const requestRedelivery = (command: RequestRedelivery, state: DecisionState): De
   if (message.status !== "dead_lettered") {
     return Result.fail(new NotDeadLettered({ messageId: command.messageId, status: message.status }))
   }
-  return accept(recorded.redelivery(command))
+  return accept([recorded.redelivery(command)])
 }
 
 /**
@@ -113,12 +117,12 @@ const requestRedelivery = (command: RequestRedelivery, state: DecisionState): De
  */
 const pauseDeliveries = (command: PauseDeliveries, state: DecisionState): Decision<PauseDeliveries> =>
   state.started === null || state.outbox.length === 0 || state.deliveriesPausedAt !== null
-    ? accept()
-    : accept(recorded.pause(command, state.started.installationId))
+    ? nothing
+    : accept([recorded.pause(command, state.started.installationId)])
 
 /** Only a conversation that recorded a pause records its end. */
 const resumeDeliveries = (command: ResumeDeliveries, state: DecisionState): Decision<ResumeDeliveries> =>
-  state.deliveriesPausedAt === null ? accept() : accept(recorded.resume(command))
+  state.deliveriesPausedAt === null ? nothing : accept([recorded.resume(command)])
 
 /**
  * Each command's function is typed with its own rejections; the switch cannot carry that to the

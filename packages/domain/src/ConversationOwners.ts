@@ -19,6 +19,8 @@ export class ConversationOwners extends Context.Service<
     ownersOf(
       conversationIds: ReadonlyArray<ConversationId>
     ): Effect.Effect<ReadonlyMap<ConversationId, InstallationId>, SqlError.SqlError>
+    /** The owner already remembered, with no read: undefined when it would have to be read. */
+    remembered(conversationId: ConversationId): InstallationId | undefined
     /**
      * The owner a `ConversationStarted` just read from the log names: remembered, so the
      * conversation's later events need no read (a follower sees its start before them).
@@ -79,6 +81,11 @@ function make() {
 
     const started = (event: ConversationStarted) => remember(event.conversationId, event.installationId)
 
-    return ConversationOwners.of({ ownerOf, ownersOf, started })
+    return ConversationOwners.of({
+      ownerOf,
+      ownersOf,
+      remembered: (conversationId) => remembered.get(conversationId),
+      started
+    })
   })
 }

@@ -112,6 +112,14 @@ const GROUP_COMMIT_WRITERS = 3
  */
 const GROUP_COMMIT_MAX_APPENDS = 64
 
+/** An event as both insert statements read it from their JSON document (`doc->>'id'`, ...). */
+const documentOf = (event: NewEvent) => ({
+  id: event.eventId,
+  type: event.type,
+  data: event.data,
+  metadata: event.metadata ?? {}
+})
+
 /** An append waiting in the group commit's queue for its own answer. */
 interface PendingAppend {
   readonly streamId: string
@@ -137,14 +145,7 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
     `.pipe(Effect.map((rows) => rows[0]?.version ?? 0))
 
   const insertOnce = (streamId: string, expected: ExpectedVersion, events: ReadonlyArray<NewEvent>) => {
-    const documents = JSON.stringify(
-      events.map((event) => ({
-        id: event.eventId,
-        type: event.type,
-        data: event.data,
-        metadata: event.metadata ?? {}
-      }))
-    )
+    const documents = JSON.stringify(events.map(documentOf))
     const guard =
       expected === "any"
         ? sql`TRUE`
@@ -221,12 +222,7 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
         n,
         stream_id: append.streamId,
         expected: append.expected === "any" ? -1 : append.expected === "no_stream" ? 0 : append.expected,
-        events: append.events.map((event) => ({
-          id: event.eventId,
-          type: event.type,
-          data: event.data,
-          metadata: event.metadata ?? {}
-        }))
+        events: append.events.map(documentOf)
       }))
     )
     return sql<{ n: number; version: number; positions: string | null }>`

@@ -8,7 +8,7 @@ import { Schema, SchemaTransformation } from "effect"
 const isoShape = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/
 
 /** Why a string is not an ISO-8601 instant, or undefined. */
-export const instantProblem = (value: string): string | undefined =>
+const instantProblem = (value: string): string | undefined =>
   isoShape.test(value) && !Number.isNaN(Date.parse(value))
     ? undefined
     : "must be an ISO-8601 time like 2026-11-25T12:00:00.000Z"

@@ -38,7 +38,7 @@ export const Choice = Schema.Struct({
   options: Schema.Array(Schema.Struct({ label: NonEmpty, value: NonEmpty }))
 })
 
-export const payloadSchemas = {
+const payloadSchemas = {
   text: Text,
   markdown: Markdown,
   image: Image,
@@ -52,9 +52,9 @@ export const payloadSchemas = {
   dropdown: Choice
 } as const
 
-export type KnownType = keyof typeof payloadSchemas
+type KnownType = keyof typeof payloadSchemas
 
-export const isKnownType = (type: string): type is KnownType => Object.hasOwn(payloadSchemas, type)
+const isKnownType = (type: string): type is KnownType => Object.hasOwn(payloadSchemas, type)
 
 export class InvalidMessagePayload extends Schema.TaggedError<InvalidMessagePayload>()(
   "InvalidMessagePayload",

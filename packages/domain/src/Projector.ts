@@ -14,7 +14,7 @@ import { projectBatch } from "./ReadModelProjection.ts"
  */
 
 /** The checkpoint's name in `projection_checkpoints`. */
-export const checkpointName = "read_models"
+const checkpointName = "read_models"
 
 /** `pg_advisory_xact_lock` key: "mapi" in ASCII. */
 const lockKey = 0x6d617069
@@ -87,7 +87,7 @@ export const keepFollowing = (projector: Projector["Service"]): Effect.Effect<ne
   )
 
 /** How far the read models trail the newest event they applied, in milliseconds. */
-export const lagMetric = Metric.gauge("messaging_api_read_model_lag_ms", {
+const lagMetric = Metric.gauge("messaging_api_read_model_lag_ms", {
   description: "Milliseconds between an event being recorded and the read models applying it"
 })
 

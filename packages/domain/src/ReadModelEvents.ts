@@ -100,17 +100,20 @@ const createMessage = (
   })
 }
 
-/** The row changes of one event, made to the batch's in-memory rows. */
+/**
+ * The row changes of one event, made to the batch's in-memory rows. `at` is the event's time
+ * (`timeOf`), which the caller computes once for the rows and the conversation's last activity.
+ */
 export const applyEvent = (
   changes: BatchChanges,
   conversation: ProjectedConversation,
   installationId: string,
   recorded: RecordedEvent,
-  event: ConversationEvent
+  event: ConversationEvent,
+  at: string
 ): void => {
   const conversationId = conversation.conversationId
   const version = recorded.version
-  const at = timeOf(event, recorded)
   const message = (messageId: string, direction: "user" | "bot", change: (row: MessageState) => void) =>
     changeMessage(changes, conversationId, messageId, direction, version, change)
   switch (event._tag) {

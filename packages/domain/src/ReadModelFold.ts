@@ -42,11 +42,14 @@ const applyConversation = (
   skipped: Array<SkippedEvent>
 ): void => {
   for (const [recorded, decoded] of events) {
+    // The event's time, once: its rows and the conversation's last activity both take it.
+    let time: string | undefined
     if (decoded._tag === "Failure") {
       skipped.push({ _tag: "Undecodable", error: decoded.failure })
     } else if (decoded.success._tag === "ConversationStarted") {
       conversation.installationId ??= decoded.success.installationId
-      applyEvent(changes, conversation, decoded.success.installationId, recorded, decoded.success)
+      time = timeOf(decoded.success, recorded)
+      applyEvent(changes, conversation, decoded.success.installationId, recorded, decoded.success, time)
     } else if (conversation.installationId === undefined) {
       skipped.push({
         _tag: "NotStarted",
@@ -56,15 +59,16 @@ const applyConversation = (
       })
       continue
     } else {
-      applyEvent(changes, conversation, conversation.installationId, recorded, decoded.success)
+      time = timeOf(decoded.success, recorded)
+      applyEvent(changes, conversation, conversation.installationId, recorded, decoded.success, time)
     }
     if (conversation.installationId !== undefined) {
       conversation.applied = recorded.version
-      if (decoded._tag === "Success") {
-        const time = timeOf(decoded.success, recorded)
-        if (conversation.lastActivity === undefined || time > conversation.lastActivity) {
-          conversation.lastActivity = time
-        }
+      if (
+        time !== undefined &&
+        (conversation.lastActivity === undefined || time > conversation.lastActivity)
+      ) {
+        conversation.lastActivity = time
       }
     }
   }

@@ -1,6 +1,6 @@
 import { Effect, Stream } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
-import { fromRecorded } from "./ConversationStream.ts"
+import { decodeRecorded } from "./ConversationStream.ts"
 import type { EventStore, RecordedEvent } from "./EventStore.ts"
 import { type ConversationId, conversationStream } from "./Ids.ts"
 import { messageIdsOf } from "./ReadModelEvents.ts"
@@ -79,17 +79,18 @@ export const projectBatch = Effect.fnUntraced(function* (
 ) {
   if (batch.length === 0) return
   const decoded = new Map<RecordedEvent, DecodedEvent>()
-  const decode = Effect.fnUntraced(function* (recorded: RecordedEvent) {
+  /** Synchronous, once per event: a batch decodes every event it applies. */
+  const decode = (recorded: RecordedEvent): DecodedEvent => {
     const known = decoded.get(recorded)
     if (known !== undefined) return known
-    const result: DecodedEvent = [recorded, yield* fromRecorded(recorded).pipe(Effect.result)]
+    const result: DecodedEvent = [recorded, decodeRecorded(recorded)]
     decoded.set(recorded, result)
     return result
-  })
+  }
   const loaded = new Set<string>()
   for (const { known } of batch) {
     for (const recorded of known) {
-      const [, event] = yield* decode(recorded)
+      const [, event] = decode(recorded)
       if (event._tag === "Success") for (const id of messageIdsOf(event.success)) loaded.add(id)
     }
   }
@@ -108,7 +109,7 @@ export const projectBatch = Effect.fnUntraced(function* (
     if (events.length === 0) continue
     const applicable: Array<DecodedEvent> = []
     for (const recorded of events) {
-      const entry = yield* decode(recorded)
+      const entry = decode(recorded)
       applicable.push(entry)
       if (entry[1]._tag === "Success") {
         for (const id of messageIdsOf(entry[1].success)) if (!loaded.has(id)) unloaded.add(id)

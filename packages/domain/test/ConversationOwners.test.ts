@@ -66,10 +66,14 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationOw
       const b = yield* start(theirs)
       const unknown = randomUUID() as ConversationId
 
+      // Nothing remembered before it is read; remembered once found (no read for it again).
+      assert.isUndefined(owners.remembered(a))
       assert.deepStrictEqual(yield* owners.ownerOf(a), Option.some(mine))
+      assert.strictEqual(owners.remembered(a), mine)
       // Asked again, from what it remembers: the same answer.
       assert.deepStrictEqual(yield* owners.ownerOf(a), Option.some(mine))
       assert.isTrue(Option.isNone(yield* owners.ownerOf(unknown)))
+      assert.isUndefined(owners.remembered(unknown))
 
       const both = yield* owners.ownersOf([a, b, unknown])
       assert.deepStrictEqual(

@@ -23,13 +23,13 @@ const appendTo = (streamId: string, count: number) =>
     }
   })
 
-const fanOut = (buffer: number) =>
+const fanOut = (buffer: number, keyOf: LogFanOut.LogFanOutOptions["keyOf"] = (event) => event.streamId) =>
   Effect.gen(function* () {
     const store = yield* EventStore.EventStore
     return yield* LogFanOut.make({
       head: store.head,
       follow: (from) => store.subscribe(from, { pollInterval: "20 millis" }),
-      keyOf: (event) => Effect.succeed(event.streamId),
+      keyOf,
       buffer
     })
   })
@@ -57,6 +57,30 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the shared log
         [b, 1],
         [b, 2]
       ])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("keeps the log's order when some keys are looked up (an Effect) and others are not", () =>
+    Effect.gen(function* () {
+      // Every other event's key is looked up: those are yielded for, the others handed on at once.
+      const feed = yield* fanOut(100, (event) =>
+        event.version % 2 === 0
+          ? Effect.succeed(event.streamId).pipe(Effect.delay("1 millis"))
+          : event.streamId
+      )
+      const [a, b] = [`test-${randomUUID()}`, `test-${randomUUID()}`]
+      const first = yield* feed.subscribe(a)
+      const other = yield* feed.subscribe(b)
+      yield* appendTo(a, 6)
+      yield* appendTo(b, 3)
+      const versions = (stream: Stream.Stream<EventStore.RecordedEvent, LogFanOut.FanOutError>, n: number) =>
+        stream.pipe(
+          Stream.take(n),
+          Stream.runCollect,
+          Effect.map((events) => events.map((event) => event.version))
+        )
+      assert.deepStrictEqual(yield* versions(first, 6), [1, 2, 3, 4, 5, 6])
+      assert.deepStrictEqual(yield* versions(other, 3), [1, 2, 3])
     }).pipe(Effect.scoped)
   )
 

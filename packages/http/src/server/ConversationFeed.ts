@@ -18,7 +18,7 @@ export class ConversationFeed extends Context.Service<ConversationFeed, LogFanOu
       return yield* LogFanOut.make({
         head: store.head,
         follow: (from) => store.subscribe(from, { stallBound: EventStore.LOG_STALL_BOUND }),
-        keyOf: (event) => Effect.succeed(event.streamId),
+        keyOf: (event) => event.streamId,
         buffer: FEED_BUFFER
       })
     })

@@ -76,9 +76,6 @@ export class TooManyStreams extends Schema.TaggedError<TooManyStreams>()("TooMan
  */
 export const ACCESS_CHECK_INTERVAL = "250 millis"
 
-/** Events a live stream may have waiting to be sent (see `ConversationFeed.FEED_BUFFER`). */
-export const STREAM_BUFFER = FEED_BUFFER
-
 const encodeConversationEvent = Schema.encodeSync(ConversationSseEvent)
 const encodeInstallationEvent = Schema.encodeSync(InstallationSseEvent)
 
@@ -148,19 +145,25 @@ function make() {
     // Shared with `?wait=` requests (see ConversationFeed).
     const conversationFeed = yield* ConversationFeed
 
-    const installationKeyOf = (event: EventStore.RecordedEvent) => {
+    /** The installation an event goes to: known without a read but for a conversation not seen yet. */
+    const installationKeyOf = (
+      event: EventStore.RecordedEvent
+    ): LogFanOut.Key | Effect.Effect<LogFanOut.Key, SqlError.SqlError> => {
       const conversationId = Ids.conversationOfStream(event.streamId)
-      if (conversationId === undefined) return Effect.succeed(undefined)
+      if (conversationId === undefined) return undefined
       // A conversation's first event names its owner: remembered, no read for it or its next events.
       if (event.version === 1 && event.type === "ConversationStarted") {
         const started = ConversationStream.decodeRecorded(event)
         if (Result.isSuccess(started) && started.success._tag === "ConversationStarted") {
           owners.started(started.success)
-          return Effect.succeed<string | undefined>(started.success.installationId)
+          return started.success.installationId
         }
       }
-      return installationOf(conversationId as Ids.ConversationId).pipe(
-        Effect.map((owner) => (Option.isSome(owner) ? owner.value : undefined))
+      return (
+        owners.remembered(conversationId) ??
+        installationOf(conversationId).pipe(
+          Effect.map((owner) => (Option.isSome(owner) ? owner.value : undefined))
+        )
       )
     }
 
@@ -169,7 +172,7 @@ function make() {
       head: store.head,
       follow: (from) => store.subscribe(from),
       keyOf: installationKeyOf,
-      buffer: STREAM_BUFFER
+      buffer: FEED_BUFFER
     })
 
     /**
@@ -205,8 +208,12 @@ function make() {
       event.transactionId > position.transactionId ||
       (event.transactionId === position.transactionId && event.position > position.position)
 
-    const belongsTo = (event: EventStore.RecordedEvent, installationId: Ids.InstallationId) =>
-      Effect.map(installationKeyOf(event), (key) => key === installationId)
+    const belongsTo = (event: EventStore.RecordedEvent, installationId: Ids.InstallationId) => {
+      const key = installationKeyOf(event)
+      return key === undefined || typeof key === "string"
+        ? Effect.succeed(key === installationId)
+        : Effect.map(key, (found) => found === installationId)
+    }
 
     /**
      * The log after `from` up to the horizon, then the shared feed, subscribed

@@ -36,11 +36,17 @@ export interface LogFanOutOptions {
   readonly follow: (
     from: EventStore.LogPosition
   ) => Stream.Stream<EventStore.RecordedEvent, SqlError.SqlError>
-  /** The key an event goes to (undefined: nobody's). */
-  readonly keyOf: (event: EventStore.RecordedEvent) => Effect.Effect<string | undefined, SqlError.SqlError>
+  /**
+   * The key an event goes to (undefined: nobody's): the key itself when the event names it, an
+   * Effect only when it must be looked up (the follower yields for those events alone).
+   */
+  readonly keyOf: (event: EventStore.RecordedEvent) => Key | Effect.Effect<Key, SqlError.SqlError>
   /** Events one subscriber may have waiting before it is ended. */
   readonly buffer: number
 }
+
+/** A subscription's key, or undefined for an event nobody subscribes to. */
+export type Key = string | undefined
 
 type Subscriber = Queue.Queue<EventStore.RecordedEvent, FanOutError | Cause.Done>
 
@@ -65,28 +71,34 @@ export const make = (options: LogFanOutOptions): Effect.Effect<LogFanOut, never,
       return true
     }
 
-    /** Hands a batch to its subscribers, unless this follower has been replaced meanwhile. */
-    const dispatch = (me: Following, batch: ReadonlyArray<EventStore.RecordedEvent>) =>
-      Effect.forEach(
-        batch,
-        (event) =>
-          current !== me || count === 0
-            ? Effect.void
-            : Effect.map(options.keyOf(event), (key) => {
-                if (key === undefined || current !== me) return
-                const set = subscribers.get(key)
-                if (set === undefined) return
-                for (const subscriber of set) {
-                  if (Queue.offerUnsafe(subscriber, event)) continue
-                  Queue.failCauseUnsafe(
-                    subscriber,
-                    Cause.fail(new StreamFellBehind({ buffer: options.buffer }))
-                  )
-                  remove(key, subscriber)
-                }
-              }),
-        { discard: true }
-      )
+    /** Hands an event to the subscribers of its key; a full buffer ends its subscriber. */
+    const deliver = (key: string, event: EventStore.RecordedEvent) => {
+      const set = subscribers.get(key)
+      if (set === undefined) return
+      for (const subscriber of set) {
+        if (Queue.offerUnsafe(subscriber, event)) continue
+        Queue.failCauseUnsafe(subscriber, Cause.fail(new StreamFellBehind({ buffer: options.buffer })))
+        remove(key, subscriber)
+      }
+    }
+
+    /**
+     * Hands a batch to its subscribers, in order, unless this follower has been replaced meanwhile.
+     * Synchronous per event but for the keys that must be looked up.
+     */
+    const dispatch = Effect.fnUntraced(function* (
+      me: Following,
+      batch: ReadonlyArray<EventStore.RecordedEvent>
+    ) {
+      for (const event of batch) {
+        if (current !== me) return
+        if (count === 0) continue
+        const found = options.keyOf(event)
+        const key = found === undefined || typeof found === "string" ? found : yield* found
+        if (key === undefined || current !== me) continue
+        deliver(key, event)
+      }
+    })
 
     /** The follower failed: its subscribers end with the error (their clients reconnect). */
     const failAll = (me: Following, cause: Cause.Cause<SqlError.SqlError>) =>
