@@ -24,6 +24,7 @@ import {
 } from "./ConversationWriter.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
+import * as LeanContext from "./LeanContext.ts"
 import { WorkIndex } from "./WorkIndex.ts"
 import * as WorkLoops from "./WorkLoops.ts"
 import { nextWork } from "./WorkPlan.ts"
@@ -319,8 +320,9 @@ export const layer = Layer.effectContext(
     const clientFor = yield* Conversation.client
     const { loops, drain } = yield* WorkLoops.make((conversationId) => clientFor(conversationId).Run())
     const activate = yield* make(loops)
+    // Registered in a lean context: the cluster copies it into every live entity (`LeanContext`).
     const entity = yield* Layer.build(
-      Conversation.toLayer(activate, { maxIdleTime: settings.passivateAfter })
+      LeanContext.build(Conversation.toLayer(activate, { maxIdleTime: settings.passivateAfter }))
     )
     // Added after the entity, so on close the loops drain before the entity is stopped.
     yield* Effect.addFinalizer(() => drain)
