@@ -6,7 +6,19 @@ import {
   Instant
 } from "@messaging-api/domain"
 import * as Metrics from "@messaging-api/domain/Metrics"
-import { Clock, Context, Duration, Effect, Exit, Latch, Layer, Metric, Semaphore, Tracer } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Latch,
+  Layer,
+  Metric,
+  Scope,
+  Semaphore,
+  Tracer
+} from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
@@ -299,11 +311,17 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
       Inspect: () => Effect.mapError(current(actor), unavailable)
     })
 
+  // The live-conversations gauge: up on activation, down when the entity's scope closes, through
+  // one finalizer shared by every conversation (`acquireRelease` would keep a closure and its
+  // context per conversation).
+  const counted = Metric.modify(Metrics.liveConversations, 1)
+  const uncounted = Metric.modify(Metrics.liveConversations, -1)
+  const onClose = () => uncounted
+
   return Effect.gen(function* () {
     const address = yield* Entity.CurrentAddress
-    yield* Effect.acquireRelease(Metric.modify(Metrics.liveConversations, 1), () =>
-      Metric.modify(Metrics.liveConversations, -1)
-    )
+    const scope = yield* Scope.Scope
+    yield* Effect.uninterruptible(Effect.andThen(counted, Scope.addFinalizerExit(scope, onClose)))
     // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
     return handlersFor(new Actor(address.entityId as string as Ids.ConversationId))
   })
