@@ -4,6 +4,8 @@
  * - `memoryAfterGc`: forces a full garbage collection and reads `process.memoryUsage()`; heap used
  *   after it is what the process still holds, RSS above that is memory V8 has not returned to
  *   the system.
+ * - `heapSnapshotAfterGc`: the same forced GC, then a heap snapshot written to a file (for
+ *   heap-breakdown.ts), streamed in chunks so the service's heap is not copied into the bench's.
  * - `startPauseMonitor` / `readPauseMonitor`: event-loop delay and GC pauses over a stretch of
  *   load (perf_hooks), to tell a latency tail caused by the process stalling from one caused by
  *   queueing.
@@ -19,7 +21,8 @@ export interface MemoryUsage {
 
 const session = async <A>(
   inspectPort: number,
-  use: (call: (method: string, params?: Record<string, unknown>) => Promise<unknown>) => Promise<A>
+  use: (call: (method: string, params?: Record<string, unknown>) => Promise<unknown>) => Promise<A>,
+  onEvent?: (method: string, params: Record<string, unknown>) => void
 ): Promise<A> => {
   const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as Array<{
     webSocketDebuggerUrl: string
@@ -33,8 +36,17 @@ const session = async <A>(
   })
   const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
   socket.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: unknown }
-    if (message.id === undefined) return
+    const message = JSON.parse(String(event.data)) as {
+      id?: number
+      method?: string
+      params?: Record<string, unknown>
+      result?: unknown
+      error?: unknown
+    }
+    if (message.id === undefined) {
+      if (message.method !== undefined) onEvent?.(message.method, message.params ?? {})
+      return
+    }
     const waiter = waiting.get(message.id)
     waiting.delete(message.id)
     if (message.error !== undefined) waiter?.reject(new Error(JSON.stringify(message.error)))
@@ -72,6 +84,27 @@ export const memoryAfterGc = (inspectPort: number): Promise<MemoryUsage> =>
     })) as { result: { value: string } }
     return JSON.parse(result.result.value) as MemoryUsage
   })
+
+/** Forces a full GC, then writes a heap snapshot of the service to `path` (a .heapsnapshot file). */
+export const heapSnapshotAfterGc = async (inspectPort: number, path: string): Promise<void> => {
+  const { createWriteStream } = await import("node:fs")
+  const out = createWriteStream(path)
+  await session(
+    inspectPort,
+    async (call) => {
+      await call("HeapProfiler.enable")
+      await call("HeapProfiler.collectGarbage")
+      await call("HeapProfiler.collectGarbage")
+      await call("HeapProfiler.takeHeapSnapshot", { reportProgress: false })
+    },
+    (method, params) => {
+      if (method === "HeapProfiler.addHeapSnapshotChunk") out.write(String(params.chunk))
+    }
+  )
+  await new Promise<void>((resolve, reject) =>
+    out.end((error?: Error | null) => (error ? reject(error) : resolve()))
+  )
+}
 
 export interface PauseStats {
   /** Event-loop delay (ms): how late a 10 ms timer ran, beyond its 10 ms. */

@@ -20,14 +20,20 @@ import { DeliverySettings } from "./DeliverySettings.ts"
 export const replyIdFor = (userMessageId: Ids.MessageId, index: number): Ids.MessageId =>
   Ids.uuidV5("bot-reply", userMessageId, String(index)) as Ids.MessageId
 
-export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId, execute: Execute) {
+/** Built once per process: a turn names its conversation and the actor's command path. */
+export const make = Effect.fnUntraced(function* () {
   const installations = yield* Installations.Installations
   const bot = yield* Bot
   const settings = yield* DeliverySettings
   /** The time of a turn that fails before the bot is asked (a turn that runs takes its end's). */
   const now = Effect.map(Clock.currentTimeMillis, Instant.ofMillis)
 
-  return Effect.fnUntraced(function* (state: DecisionState.DecisionState, turn: DecisionState.OpenTurn) {
+  return Effect.fnUntraced(function* (
+    conversationId: Ids.ConversationId,
+    execute: Execute,
+    state: DecisionState.DecisionState,
+    turn: DecisionState.OpenTurn
+  ) {
     const started = state.started
     const message = turn.message
     if (started === null) {

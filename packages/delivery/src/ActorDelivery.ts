@@ -26,12 +26,15 @@ const outcomeName = {
   DeadLetter: "dead_letter"
 } as const satisfies Record<ConversationCommands.AttemptOutcome["_tag"], Metrics.DeliveryOutcome>
 
-export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId, execute: Execute) {
+/** Built once per process: each step names its conversation and the actor's command path. */
+export const make = Effect.fnUntraced(function* () {
   const installations = yield* Installations.Installations
   const deliverer = yield* Deliverer
   const health = yield* EndpointHealth.EndpointHealth
 
   const deliver = Effect.fnUntraced(function* (
+    conversationId: Ids.ConversationId,
+    execute: Execute,
     state: DecisionState.DecisionState,
     message: Conversation.BotMessage
   ) {
@@ -87,7 +90,7 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
             )
           )
 
-  const pause = (endpoint: EndpointHealth.EndpointStatus) =>
+  const pause = (execute: Execute, endpoint: EndpointHealth.EndpointStatus) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       execute(
         new ConversationCommands.PauseDeliveries({
@@ -99,9 +102,10 @@ export const make = Effect.fnUntraced(function* (conversationId: Ids.Conversatio
       )
     )
 
-  const resume = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    execute(new ConversationCommands.ResumeDeliveries({ at: Instant.ofMillis(now) }))
-  )
+  const resume = (execute: Execute) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      execute(new ConversationCommands.ResumeDeliveries({ at: Instant.ofMillis(now) }))
+    )
 
   return { deliver, endpointOf, pause, resume } as const
 })

@@ -5,33 +5,39 @@ import { Effect } from "effect"
  * A conversation actor's snapshots: its state comes from the latest snapshot and the events after
  * it; once the actor is `SNAPSHOT_EVERY` events past that snapshot, it writes a new one when its
  * loop settles. A snapshot that cannot be saved is only a warning: the log is the record.
+ * Built once per process; what each actor keeps is its `SnapshotMark`.
  */
 
-export const make = Effect.fnUntraced(function* (conversationId: Ids.ConversationId) {
-  const snapshots = yield* ConversationSnapshots.ConversationSnapshots
-  let snapshotVersion = 0
+/** What one actor knows of its snapshots: the version of the latest (0: none). */
+export interface SnapshotMark {
+  readonly conversationId: Ids.ConversationId
+  snapshotVersion: number
+}
 
-  const load = (id: Ids.ConversationId) =>
-    snapshots.load(id).pipe(
+export const make = Effect.fnUntraced(function* () {
+  const snapshots = yield* ConversationSnapshots.ConversationSnapshots
+
+  const load = (mark: SnapshotMark) =>
+    snapshots.load(mark.conversationId).pipe(
       Effect.tap((loaded) =>
         Effect.sync(() => {
-          snapshotVersion = loaded.snapshotVersion
+          mark.snapshotVersion = loaded.snapshotVersion
         })
       )
     )
 
-  const saveIfDue = (loaded: ConversationStream.LoadedDecisionState) =>
-    loaded.version - snapshotVersion < ConversationSnapshots.SNAPSHOT_EVERY
+  const saveIfDue = (mark: SnapshotMark, loaded: ConversationStream.LoadedDecisionState) =>
+    loaded.version - mark.snapshotVersion < ConversationSnapshots.SNAPSHOT_EVERY
       ? Effect.void
-      : snapshots.save(conversationId, loaded).pipe(
+      : snapshots.save(mark.conversationId, loaded).pipe(
           Effect.tap(() =>
             Effect.sync(() => {
-              snapshotVersion = loaded.version
+              mark.snapshotVersion = loaded.version
             })
           ),
           Effect.catch((error) =>
             Effect.logWarning("could not save a conversation snapshot", error).pipe(
-              Effect.annotateLogs({ conversationId })
+              Effect.annotateLogs({ conversationId: mark.conversationId })
             )
           )
         )

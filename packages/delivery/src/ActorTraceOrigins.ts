@@ -10,46 +10,56 @@ import type { CommandResult } from "./ConversationWriter.ts"
  * are kept while the actor lives; work resumed after a restart starts traces of its own.
  */
 
-export interface TraceOrigins {
-  /** Notes the span the events of one command continue, and forgets the work they finish. */
-  readonly remember: (result: CommandResult, origin: Option.Option<Tracer.AnySpan>) => void
-  /** Runs `effect` (a span of the loop) in the trace of the work it continues, if known. */
-  readonly continuing: <A, E, R>(id: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-}
-
 /**
  * `withParentSpan` captures a stack trace (an `Error`) per call for the stack frame it adds, unless
  * told not to; this runs for every bot turn and every delivery (docs/PERFORMANCE.md).
  */
 const noStackTrace = { captureStackTrace: false } as const
 
-export const make = (): TraceOrigins => {
-  /** The span each open bot turn (by user message id) and each pending bot message (by id) continues. */
-  const origins = new Map<string, Tracer.AnySpan>()
-  return {
-    remember: (result, origin) => {
-      for (const event of result.events) {
-        switch (event._tag) {
-          case "UserMessageReceived":
-          case "BotMessageEmitted":
-            if (Option.isSome(origin)) origins.set(event.messageId, origin.value)
-            break
-          case "BotTurnCompleted":
-            origins.delete(event.userMessageId)
-            break
-          case "BotTurnFailed":
-            if (event.retryAt === null) origins.delete(event.userMessageId)
-            break
-          case "MessageDelivered":
-          case "MessageDeadLettered":
-            origins.delete(event.messageId)
-            break
-        }
+/**
+ * The span each open bot turn (by user message id) and each pending bot message (by id) continues.
+ * One per live conversation: the map exists only while some work is open, so an idle
+ * conversation holds an empty object (its methods are the class's, not closures of its own).
+ */
+export class TraceOrigins {
+  private origins: Map<string, Tracer.AnySpan> | undefined = undefined
+
+  /** Notes the span the events of one command continue, and forgets the work they finish. */
+  remember(result: CommandResult, origin: Option.Option<Tracer.AnySpan>): void {
+    for (const event of result.events) {
+      switch (event._tag) {
+        case "UserMessageReceived":
+        case "BotMessageEmitted":
+          if (Option.isSome(origin)) {
+            if (this.origins === undefined) this.origins = new Map()
+            this.origins.set(event.messageId, origin.value)
+          }
+          break
+        case "BotTurnCompleted":
+          this.forget(event.userMessageId)
+          break
+        case "BotTurnFailed":
+          if (event.retryAt === null) this.forget(event.userMessageId)
+          break
+        case "MessageDelivered":
+        case "MessageDeadLettered":
+          this.forget(event.messageId)
+          break
       }
-    },
-    continuing: (id, effect) => {
-      const origin = origins.get(id)
-      return origin === undefined ? effect : Effect.withParentSpan(effect, origin, noStackTrace)
     }
   }
+
+  /** Runs `effect` (a span of the loop) in the trace of the work it continues, if known. */
+  continuing<A, E, R>(id: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    const origin = this.origins?.get(id)
+    return origin === undefined ? effect : Effect.withParentSpan(effect, origin, noStackTrace)
+  }
+
+  private forget(id: string): void {
+    if (this.origins === undefined) return
+    this.origins.delete(id)
+    if (this.origins.size === 0) this.origins = undefined
+  }
 }
+
+export const make = (): TraceOrigins => new TraceOrigins()

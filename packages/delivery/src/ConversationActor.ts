@@ -6,7 +6,19 @@ import {
   Instant
 } from "@messaging-api/domain"
 import * as Metrics from "@messaging-api/domain/Metrics"
-import { Clock, Context, Duration, Effect, Exit, Latch, Layer, Metric, Semaphore, Tracer } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Latch,
+  Layer,
+  Metric,
+  Scope,
+  Semaphore,
+  Tracer
+} from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
@@ -24,6 +36,7 @@ import {
 } from "./ConversationWriter.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
+import * as LeanContext from "./LeanContext.ts"
 import { WorkIndex } from "./WorkIndex.ts"
 import * as WorkLoops from "./WorkLoops.ts"
 import { nextWork } from "./WorkPlan.ts"
@@ -42,6 +55,9 @@ import { nextWork } from "./WorkPlan.ts"
  * records `DeliveriesPaused` once and settles (the schedule leaves paused installations alone);
  * once the endpoint is resumed it records `DeliveriesResumed` and delivers the held messages in order.
  * Each piece of work runs in the trace of what caused it (`ActorTraceOrigins`).
+ * Memory: the handlers, the loop and their helpers are built once per process; each live
+ * conversation holds only an `Actor` (below) and three small handler closures, so that thousands
+ * of idle live conversations cost little besides effect/cluster's own entity (docs/PERFORMANCE.md).
  */
 
 /** Runs one command through the actor's command path (the loop's steps record their outcomes so). */
@@ -50,88 +66,140 @@ export type Execute = <C extends ConversationCommands.ConversationCommand>(
 ) => Effect.Effect<CommandResult, CommandError<C>>
 
 /**
- * The handlers of the conversation entity at `Entity.CurrentAddress`: built when the cluster
- * activates it, released when it passivates. A command that changed something starts the work
- * loop through `loops`.
+ * What one live conversation keeps between messages; everything else (services, the loop, the
+ * command path) is built once per process and handed the actor. The lock and the loop's wake-up
+ * latch exist only while something uses them, and the trace origins only while work is open,
+ * so an idle conversation holds this object, its decision state and the entity's handlers.
+ */
+class Actor implements StateCache, ActorSnapshots.SnapshotMark {
+  readonly conversationId: Ids.ConversationId
+  readonly origins = new ActorTraceOrigins.TraceOrigins()
+  /** The decision state between commands; `undefined`: read it from the log (snapshot + events). */
+  current: ConversationStream.LoadedDecisionState | undefined = undefined
+  snapshotVersion = 0
+  /** The work loop runs (or is starting). */
+  running = false
+  /** A change committed since the loop last looked: what it settled on is already old. */
+  changed = false
+  /** Opened by a committed change: wakes the loop while it sleeps (exists only then). */
+  wake: Latch.Latch | undefined = undefined
+  /** Commands and the loop's own writes, one at a time; exists while some are waiting or running. */
+  lock: Semaphore.Semaphore | undefined = undefined
+  lockUsers = 0
+
+  constructor(conversationId: Ids.ConversationId) {
+    this.conversationId = conversationId
+  }
+}
+
+/**
+ * The conversation entity's handlers, built once per process: the returned effect is what the
+ * cluster runs when it activates a conversation's entity (at `Entity.CurrentAddress`), which only
+ * makes the conversation's `Actor`. A command that changed something starts the work loop
+ * through `loops`.
  */
 export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Service"]) {
-  const address = yield* Entity.CurrentAddress
-  // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
-  const conversationId = address.entityId as string as Ids.ConversationId
   const store = yield* EventStore.EventStore
   const index = yield* WorkIndex
   const draining = yield* Draining
   const settings = yield* DeliverySettings
-  const snapshots = yield* ActorSnapshots.make(conversationId)
-  const origins = ActorTraceOrigins.make()
-  yield* Effect.acquireRelease(Metric.modify(Metrics.liveConversations, 1), () =>
-    Metric.modify(Metrics.liveConversations, -1)
-  )
+  const snapshots = yield* ActorSnapshots.make()
+  const runTurn = yield* ActorBotTurn.make()
+  const { deliver, endpointOf, pause, resume } = yield* ActorDelivery.make()
+  const passivateAfter = Duration.toMillis(settings.passivateAfter)
 
-  const lock = Semaphore.makeUnsafe(1)
-  const cache: StateCache = { current: undefined }
-
-  // The loop closes `changed` as it looks at the state; a committed change opens it, which wakes a
-  // sleeping loop and tells a settling one that what it settled on is already old.
-  const changed = Latch.makeUnsafe(false)
-  let running = false
+  /** `effect` under the actor's lock; the lock is dropped once nobody waits for or holds it. */
+  const locked = <A, E>(actor: Actor, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.uninterruptibleMask((restore) => {
+      if (actor.lock === undefined) actor.lock = Semaphore.makeUnsafe(1)
+      actor.lockUsers++
+      return restore(actor.lock.withPermit(effect)).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            actor.lockUsers--
+            if (actor.lockUsers === 0) actor.lock = undefined
+          })
+        )
+      )
+    })
 
   /** One command under the lock; a change is remembered with its trace origin, wakes the loop, then runs `andThen`. */
   const executeThen = <C extends ConversationCommands.ConversationCommand>(
+    actor: Actor,
     command: C,
     andThen: Effect.Effect<void>
   ): Effect.Effect<CommandResult, CommandError<C>> =>
     Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (origin) =>
-      lock.withPermit(write(store, conversationId, command, cache, snapshots.load)).pipe(
+      locked(
+        actor,
+        write(store, actor.conversationId, command, actor, () => snapshots.load(actor))
+      ).pipe(
         Effect.tap((result) => {
           if (result.events.length === 0) return Effect.void
-          origins.remember(result, origin)
-          changed.openUnsafe()
+          actor.origins.remember(result, origin)
+          actor.changed = true
+          actor.wake?.openUnsafe()
           return andThen
         })
       )
     )
 
-  /** The loop's own commands: the loop is already running. */
-  const execute: Execute = (command) => executeThen(command, Effect.void)
+  const current = (actor: Actor) =>
+    locked(
+      actor,
+      Effect.suspend(() =>
+        actor.current === undefined
+          ? Effect.tap(snapshots.load(actor), (loaded) =>
+              Effect.sync(() => {
+                actor.current = loaded
+              })
+            )
+          : Effect.succeed(actor.current)
+      )
+    )
 
-  /** The front door's commands: one that changed something starts the loop here, where the conversation lives. */
-  const startLoop = loops.start(conversationId)
-
-  const runTurn = yield* ActorBotTurn.make(conversationId, execute)
-  const { deliver, endpointOf, pause, resume } = yield* ActorDelivery.make(conversationId, execute)
-
-  const current = lock.withPermit(
-    Effect.gen(function* () {
-      if (cache.current === undefined) cache.current = yield* snapshots.load(conversationId)
-      return cache.current
-    })
-  )
-
-  const forget = lock.withPermit(
-    Effect.sync(() => {
-      cache.current = undefined
-    })
-  )
+  const forget = (actor: Actor) =>
+    locked(
+      actor,
+      Effect.sync(() => {
+        actor.current = undefined
+      })
+    )
 
   /** Ends the loop unless something changed since it looked; atomic with `run`'s check. */
-  const release = Effect.sync(() => {
-    if (Latch.isOpen(changed)) return false
-    running = false
-    return true
-  })
+  const release = (actor: Actor) =>
+    Effect.sync(() => {
+      if (actor.changed) return false
+      actor.running = false
+      return true
+    })
 
-  const passivateAfter = Duration.toMillis(settings.passivateAfter)
+  /** Sleeps until `millis` have passed, a change is committed, or the process drains. */
+  const sleep = (actor: Actor, millis: number) =>
+    Effect.suspend(() => {
+      if (actor.changed) return Effect.void
+      const wake = Latch.makeUnsafe(false)
+      actor.wake = wake
+      return Effect.sleep(millis).pipe(
+        Effect.raceFirst(wake.await),
+        Effect.raceFirst(draining.started),
+        Effect.ensuring(
+          Effect.sync(() => {
+            actor.wake = undefined
+          })
+        )
+      )
+    })
 
   /** Writes down what the loop knows (nothing to do, or when to look again); false when its state is stale. */
-  const settle = (loaded: ConversationStream.LoadedDecisionState, dueAt: string | null) => {
+  const settle = (actor: Actor, loaded: ConversationStream.LoadedDecisionState, dueAt: string | null) => {
     const started = loaded.state.started
     return snapshots
-      .saveIfDue(loaded)
+      .saveIfDue(actor, loaded)
       .pipe(
         Effect.andThen(
           index.settle(
-            conversationId,
+            actor.conversationId,
             loaded.version,
             started?.installationId ?? null,
             started === null ? null : dueAt
@@ -140,97 +208,122 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
       )
   }
 
-  const loop = Effect.gen(function* () {
-    while (!draining.isDraining()) {
-      changed.closeUnsafe()
-      const loaded = yield* current
-      const endpoint = yield* endpointOf(loaded.state)
-      const now = yield* Clock.currentTimeMillis
-      const work = nextWork(loaded.state, now, endpoint.status === "paused")
-      switch (work._tag) {
-        case "Turn":
-          yield* origins.continuing(work.turn.userMessageId, runTurn(loaded.state, work.turn))
-          break
-        case "Deliver":
-          yield* origins.continuing(work.message.messageId, deliver(loaded.state, work.message))
-          break
-        case "Pause":
-          yield* pause(endpoint)
-          break
-        case "Resume":
-          yield* resume
-          break
-        case "Held":
-          // Sleep for a bot turn due soon; otherwise write down "due now", which the schedule
-          // leaves alone until the endpoint is resumed.
-          if (work.until !== null && work.until - now <= passivateAfter) {
-            yield* Effect.sleep(work.until - now).pipe(
-              Effect.raceFirst(changed.await),
-              Effect.raceFirst(draining.started)
+  const loop = (actor: Actor) =>
+    Effect.gen(function* () {
+      const conversationId = actor.conversationId
+      /** The loop's own commands: the loop is already running. */
+      const execute: Execute = (command) => executeThen(actor, command, Effect.void)
+      while (!draining.isDraining()) {
+        actor.changed = false
+        const loaded = yield* current(actor)
+        const endpoint = yield* endpointOf(loaded.state)
+        const now = yield* Clock.currentTimeMillis
+        const work = nextWork(loaded.state, now, endpoint.status === "paused")
+        switch (work._tag) {
+          case "Turn":
+            yield* actor.origins.continuing(
+              work.turn.userMessageId,
+              runTurn(conversationId, execute, loaded.state, work.turn)
             )
-          } else if (!(yield* settle(loaded, Instant.ofMillis(now)))) {
-            yield* forget
-          } else if (yield* release) {
-            return
-          }
-          break
-        case "Wait":
-          if (work.until - now <= passivateAfter) {
-            yield* Effect.sleep(work.until - now).pipe(
-              Effect.raceFirst(changed.await),
-              Effect.raceFirst(draining.started)
+            break
+          case "Deliver":
+            yield* actor.origins.continuing(
+              work.message.messageId,
+              deliver(conversationId, execute, loaded.state, work.message)
             )
-          } else if (!(yield* settle(loaded, Instant.ofMillis(work.until)))) {
-            yield* forget
-          } else if (yield* release) {
-            return
-          }
-          break
-        case "Idle":
-          if (!(yield* settle(loaded, null))) {
-            yield* forget
-          } else if (yield* release) {
-            return
-          }
-          break
+            break
+          case "Pause":
+            yield* pause(execute, endpoint)
+            break
+          case "Resume":
+            yield* resume(execute)
+            break
+          case "Held":
+            // Sleep for a bot turn due soon; otherwise write down "due now", which the schedule
+            // leaves alone until the endpoint is resumed.
+            if (work.until !== null && work.until - now <= passivateAfter) {
+              yield* sleep(actor, work.until - now)
+            } else if (!(yield* settle(actor, loaded, Instant.ofMillis(now)))) {
+              yield* forget(actor)
+            } else if (yield* release(actor)) {
+              return
+            }
+            break
+          case "Wait":
+            if (work.until - now <= passivateAfter) {
+              yield* sleep(actor, work.until - now)
+            } else if (!(yield* settle(actor, loaded, Instant.ofMillis(work.until)))) {
+              yield* forget(actor)
+            } else if (yield* release(actor)) {
+              return
+            }
+            break
+          case "Idle":
+            if (!(yield* settle(actor, loaded, null))) {
+              yield* forget(actor)
+            } else if (yield* release(actor)) {
+              return
+            }
+            break
+        }
       }
-    }
-    running = false
-  })
+      actor.running = false
+    })
 
-  const run = Effect.suspend(() => {
-    if (running) return Effect.void
-    running = true
-    return loop.pipe(
-      Effect.onExit((exit) =>
-        Exit.isFailure(exit)
-          ? Effect.sync(() => {
-              running = false
-            })
-          : Effect.void
-      ),
-      Effect.catchCause((cause) =>
-        Effect.logWarning("conversation work loop stopped; the schedule will resume it", cause).pipe(
-          Effect.annotateLogs({ conversationId })
+  const run = (actor: Actor) =>
+    Effect.suspend(() => {
+      if (actor.running) return Effect.void
+      actor.running = true
+      const conversationId = actor.conversationId
+      return loop(actor).pipe(
+        Effect.onExit((exit) =>
+          Exit.isFailure(exit)
+            ? Effect.sync(() => {
+                actor.running = false
+              })
+            : Effect.void
+        ),
+        Effect.catchCause((cause) =>
+          Effect.logWarning("conversation work loop stopped; the schedule will resume it", cause).pipe(
+            Effect.annotateLogs({ conversationId })
+          )
+        ),
+        Effect.withSpan(
+          "ConversationActor.run",
+          { attributes: { conversationId } },
+          { captureStackTrace: false }
         )
-      ),
-      Effect.withSpan(
-        "ConversationActor.run",
-        { attributes: { conversationId } },
-        { captureStackTrace: false }
       )
-    )
-  })
+    })
 
-  return Conversation.of({
-    Execute: ({ payload }) =>
-      executeThen(payload.command, startLoop).pipe(
-        Effect.catchDefect((defect) =>
-          Effect.fail(new ConversationUnavailable({ message: `command failed: ${String(defect)}` }))
-        )
-      ),
-    Run: () => Rpc.fork(run),
-    Inspect: () => Effect.mapError(current, unavailable)
+  /** The handlers of one conversation's entity: three small closures over its `Actor`. */
+  const handlersFor = (actor: Actor) =>
+    Conversation.of({
+      Execute: ({ payload }) =>
+        // The front door's commands: one that changed something starts the loop here, where the
+        // conversation lives.
+        executeThen(actor, payload.command, loops.start(actor.conversationId)).pipe(
+          Effect.catchDefect((defect) =>
+            Effect.fail(new ConversationUnavailable({ message: `command failed: ${String(defect)}` }))
+          )
+        ),
+      Run: () => Rpc.fork(run(actor)),
+      Inspect: () => Effect.mapError(current(actor), unavailable)
+    })
+
+  // The live-conversations gauge: up on activation, down when the entity's scope closes, through
+  // one finalizer shared by every conversation (`acquireRelease` would keep a closure and its
+  // context per conversation).
+  const counted = Metric.modify(Metrics.liveConversations, 1)
+  const uncounted = Metric.modify(Metrics.liveConversations, -1)
+  const onClose = () => uncounted
+
+  return Effect.gen(function* () {
+    const address = yield* Entity.CurrentAddress
+    const scope = yield* Scope.Scope
+    yield* Effect.uninterruptible(Effect.andThen(counted, Scope.addFinalizerExit(scope, onClose)))
+    // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
+    return handlersFor(new Actor(address.entityId as string as Ids.ConversationId))
   })
 })
 
@@ -244,8 +337,10 @@ export const layer = Layer.effectContext(
     const settings = yield* DeliverySettings
     const clientFor = yield* Conversation.client
     const { loops, drain } = yield* WorkLoops.make((conversationId) => clientFor(conversationId).Run())
+    const activate = yield* make(loops)
+    // Registered in a lean context: the cluster copies it into every live entity (`LeanContext`).
     const entity = yield* Layer.build(
-      Conversation.toLayer(make(loops), { maxIdleTime: settings.passivateAfter })
+      LeanContext.build(Conversation.toLayer(activate, { maxIdleTime: settings.passivateAfter }))
     )
     // Added after the entity, so on close the loops drain before the entity is stopped.
     yield* Effect.addFinalizer(() => drain)

@@ -14,6 +14,7 @@ import {
 } from "effect/cluster"
 import { RpcSerialization } from "effect/rpc"
 import { Migrator, SqlClient } from "effect/sql"
+import * as LeanContext from "./LeanContext.ts"
 import { ShardOwnership } from "./ShardOwnership.ts"
 
 /**
@@ -74,21 +75,26 @@ const shardingConfig = (settings: ClusterSettings) =>
     maxResidentEntities: "unbounded"
   })
 
-/** `Sharding` over sockets and SQL runner storage, with volatile messages. */
+/**
+ * `Sharding` over sockets and SQL runner storage, with volatile messages. Built in a lean context:
+ * the cluster copies it into every live entity (`LeanContext`).
+ */
 const sharding = (settings: ClusterSettings) =>
-  SocketRunner.layer.pipe(
-    Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]),
-    Layer.provide(
-      RunnerHealth.layerPing.pipe(
-        Layer.provide(Runners.layerRpc),
-        Layer.provide(NodeClusterSocket.layerClientProtocol)
-      )
-    ),
-    Layer.provideMerge(MessageStorage.layerNoop),
-    Layer.provide(SqlRunnerStorage.layerStorage({})),
-    Layer.provide(Layer.effectDiscard(migrateRunnerStorage)),
-    Layer.provide(shardingConfig(settings)),
-    Layer.provide(RpcSerialization.layerSchemaBinary())
+  LeanContext.build(
+    SocketRunner.layer.pipe(
+      Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]),
+      Layer.provide(
+        RunnerHealth.layerPing.pipe(
+          Layer.provide(Runners.layerRpc),
+          Layer.provide(NodeClusterSocket.layerClientProtocol)
+        )
+      ),
+      Layer.provideMerge(MessageStorage.layerNoop),
+      Layer.provide(SqlRunnerStorage.layerStorage({})),
+      Layer.provide(Layer.effectDiscard(migrateRunnerStorage)),
+      Layer.provide(shardingConfig(settings)),
+      Layer.provide(RpcSerialization.layerSchemaBinary())
+    )
   )
 
 /**
