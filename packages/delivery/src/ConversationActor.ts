@@ -301,8 +301,12 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
     Conversation.of({
       Execute: ({ payload }) =>
         // The front door's commands: one that changed something starts the loop here, where the
-        // conversation lives.
-        executeThen(actor, payload.command, loops.start(actor.conversationId)).pipe(
+        // conversation lives; a running loop has already been woken by the change.
+        executeThen(
+          actor,
+          payload.command,
+          Effect.suspend(() => (actor.running ? Effect.void : loops.start(actor.conversationId)))
+        ).pipe(
           Effect.catchDefect((defect) =>
             Effect.fail(new ConversationUnavailable({ message: `command failed: ${String(defect)}` }))
           )
