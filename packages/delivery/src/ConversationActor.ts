@@ -37,6 +37,7 @@ import {
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
 import * as LeanContext from "./LeanContext.ts"
+import * as RestingActors from "./RestingActors.ts"
 import { WorkIndex } from "./WorkIndex.ts"
 import * as WorkLoops from "./WorkLoops.ts"
 import { nextWork } from "./WorkPlan.ts"
@@ -98,7 +99,10 @@ class Actor implements StateCache, ActorSnapshots.SnapshotMark {
  * makes the conversation's `Actor`. A command that changed something starts the work loop
  * through `loops`.
  */
-export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Service"]) {
+export const make = Effect.fnUntraced(function* (
+  loops: WorkLoops.WorkLoops["Service"],
+  resting: RestingActors.RestingActors | undefined
+) {
   const store = yield* EventStore.EventStore
   const index = yield* WorkIndex
   const draining = yield* Draining
@@ -322,12 +326,34 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
   const uncounted = Metric.modify(Metrics.liveConversations, -1)
   const onClose = () => uncounted
 
+  /** When the entity leaves an idle conversation, its state rests (`RestingActors`). */
+  const restOnClose = (restingActors: RestingActors.RestingActors, actor: Actor) => () =>
+    Effect.andThen(
+      uncounted,
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        if (actor.running || actor.current === undefined || draining.isDraining()) return
+        restingActors.put(actor.conversationId, actor.current, actor.snapshotVersion, now)
+      })
+    )
+
   return Effect.gen(function* () {
     const address = yield* Entity.CurrentAddress
     const scope = yield* Scope.Scope
-    yield* Effect.uninterruptible(Effect.andThen(counted, Scope.addFinalizerExit(scope, onClose)))
     // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
-    return handlersFor(new Actor(address.entityId as string as Ids.ConversationId))
+    const actor = new Actor(address.entityId as string as Ids.ConversationId)
+    if (resting === undefined) {
+      yield* Effect.uninterruptible(Effect.andThen(counted, Scope.addFinalizerExit(scope, onClose)))
+      return handlersFor(actor)
+    }
+    const rest = resting.take(actor.conversationId, yield* Clock.currentTimeMillis)
+    if (rest !== undefined) {
+      actor.current = rest.current
+      actor.snapshotVersion = rest.snapshotVersion
+    }
+    yield* Effect.uninterruptible(
+      Effect.andThen(counted, Scope.addFinalizerExit(scope, restOnClose(resting, actor)))
+    )
+    return handlersFor(actor)
   })
 })
 
@@ -341,10 +367,16 @@ export const layer = Layer.effectContext(
     const settings = yield* DeliverySettings
     const clientFor = yield* Conversation.client
     const { loops, drain } = yield* WorkLoops.make((conversationId) => clientFor(conversationId).Run())
-    const activate = yield* make(loops)
+    const resting = yield* RestingActors.make
+    const activate = yield* make(loops, resting)
     // Registered in a lean context: the cluster copies it into every live entity (`LeanContext`).
+    // An idle entity leaves after `restAfter` when its conversation rests, else after `passivateAfter`.
     const entity = yield* Layer.build(
-      LeanContext.build(Conversation.toLayer(activate, { maxIdleTime: settings.passivateAfter }))
+      LeanContext.build(
+        Conversation.toLayer(activate, {
+          maxIdleTime: resting === undefined ? settings.passivateAfter : settings.restAfter
+        })
+      )
     )
     // Added after the entity, so on close the loops drain before the entity is stopped.
     yield* Effect.addFinalizer(() => drain)
