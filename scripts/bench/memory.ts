@@ -10,8 +10,9 @@ import { teardown } from "./teardown.ts"
 
 /**
  * 4. Memory, as the operating system sees it (VmRSS of the service process):
- * - active: one message to each of 10,000 new conversations with passivation far off; RSS once
- *   every reply has arrived (all of them live at once);
+ * - active: one message to each of 10,000 new conversations with passivation far off; heap once
+ *   every reply has arrived (all of them live at once, in their cluster entities), and again once
+ *   they have been idle past REST_AFTER (at rest: their decision state alone), the figure;
  * - passivated: one message to each of 100,000 new conversations with PASSIVATE_AFTER short;
  *   RSS once every reply has arrived and every conversation has been idle past it.
  * Each phase runs on a fresh service process and database, within a time budget (so that the
@@ -38,7 +39,11 @@ interface Phase {
   readonly idleAfterGc: { readonly rssMb: number; readonly heapUsedMb: number }
   /** (heap used after GC − idle heap used after GC) / conversations: what each one keeps. */
   readonly heapKbPerConversation: number
+  /** The same right after the last reply (the active phase), before the conversations rest. */
+  readonly answeredHeapKbPerConversation: number | undefined
 }
+
+const kbPer = (bytes: number, count: number) => Math.round((bytes / 1024 / Math.max(1, count)) * 10) / 10
 
 const touch = async (
   context: BenchContext,
@@ -83,9 +88,15 @@ const touch = async (
     )
     const arrivals = receiver.run(label)
     await waitUntil(() => arrivals.accepted >= sent.acknowledged, 60_000)
+    let answeredHeapUsed: number | undefined
     if (passivateAfterSeconds !== undefined) {
       // Idle past PASSIVATE_AFTER, plus time for the actors' scopes to close.
       await sleep((passivateAfterSeconds + 10) * 1000)
+    } else {
+      // Just answered, every conversation still in its cluster entity; then idle past REST_AFTER
+      // (10 s) and the cluster's look for idle entities (as often as REST_AFTER): at rest.
+      answeredHeapUsed = (await memoryAfterGc(service.inspectPort!)).heapUsed
+      await sleep(25_000)
     }
     const rss = service.rss()
     peak = Math.max(peak, rss)
@@ -101,9 +112,11 @@ const touch = async (
       rssMb: mb(rss),
       afterGc: { rssMb: mb(afterGc.rss), heapUsedMb: mb(afterGc.heapUsed), externalMb: mb(afterGc.external) },
       idleAfterGc: { rssMb: mb(idleAfterGc.rss), heapUsedMb: mb(idleAfterGc.heapUsed) },
-      heapKbPerConversation:
-        Math.round(((afterGc.heapUsed - idleAfterGc.heapUsed) / 1024 / Math.max(1, sent.acknowledged)) * 10) /
-        10
+      heapKbPerConversation: kbPer(afterGc.heapUsed - idleAfterGc.heapUsed, sent.acknowledged),
+      answeredHeapKbPerConversation:
+        answeredHeapUsed === undefined
+          ? undefined
+          : kbPer(answeredHeapUsed - idleAfterGc.heapUsed, sent.acknowledged)
     }
     context.log(
       `memory: ${label}: ${phase.conversations} conversations in ${phase.sendSeconds} s, ${phase.replies} replies; ` +
@@ -149,7 +162,9 @@ export const measureMemory = async (context: BenchContext): Promise<Figures> => 
       target: "≤ 2 KB per idle live conversation",
       met: active.heapKbPerConversation <= 2 && active.refused === 0,
       note:
-        `${shortOf(active)}${active.conversations.toLocaleString("en-US")} conversations live at once; ` +
+        `${shortOf(active)}${active.conversations.toLocaleString("en-US")} conversations live at once, idle past ` +
+        `REST_AFTER (${active.answeredHeapKbPerConversation} KB each right after the last reply, when those answered ` +
+        `within REST_AFTER were still in their cluster entities); ` +
         `RSS ${active.rssMb} MB (idle at start ${active.idleRssMb} MB); after a forced full GC: RSS ` +
         `${active.afterGc.rssMb} MB, heap used ${active.afterGc.heapUsedMb} MB`,
       details: { ...active }
