@@ -326,11 +326,20 @@ export const make = Effect.fnUntraced(function* (
   const uncounted = Metric.modify(Metrics.liveConversations, -1)
   const onClose = () => uncounted
 
+  /**
+   * The actor of each live conversation, while conversations rest: the cluster may activate a
+   * conversation's new entity before the old one's scope has closed, and the old actor's state must
+   * not rest over the new actor's (its next activation would take an older state).
+   */
+  const live = new Map<string, Actor>()
+
   /** When the entity leaves an idle conversation, its state rests (`RestingActors`). */
   const restOnClose = (restingActors: RestingActors.RestingActors, actor: Actor) => () =>
     Effect.andThen(
       uncounted,
       Effect.map(Clock.currentTimeMillis, (now) => {
+        if (live.get(actor.conversationId) !== actor) return
+        live.delete(actor.conversationId)
         if (actor.running || actor.current === undefined || draining.isDraining()) return
         restingActors.put(actor.conversationId, actor.current, actor.snapshotVersion, now)
       })
@@ -345,13 +354,20 @@ export const make = Effect.fnUntraced(function* (
       yield* Effect.uninterruptible(Effect.andThen(counted, Scope.addFinalizerExit(scope, onClose)))
       return handlersFor(actor)
     }
-    const rest = resting.take(actor.conversationId, yield* Clock.currentTimeMillis)
-    if (rest !== undefined) {
+    const now = yield* Clock.currentTimeMillis
+    // Live, warm from its rest if it has one, and counted, with the finalizer that ends all three.
+    const activate = Effect.sync(() => {
+      live.set(actor.conversationId, actor)
+      const rest = resting.take(actor.conversationId, now)
+      if (rest === undefined) return
       actor.current = rest.current
       actor.snapshotVersion = rest.snapshotVersion
-    }
+    })
     yield* Effect.uninterruptible(
-      Effect.andThen(counted, Scope.addFinalizerExit(scope, restOnClose(resting, actor)))
+      activate.pipe(
+        Effect.andThen(counted),
+        Effect.andThen(Scope.addFinalizerExit(scope, restOnClose(resting, actor)))
+      )
     )
     return handlersFor(actor)
   })

@@ -30,7 +30,7 @@ export type Decision<C extends ConversationCommand = ConversationCommand> = Resu
 const accept = (events: ReadonlyArray<ConversationEvent>): Decision<never> => Result.succeed(events)
 
 /** A command that changes nothing: one shared result, its empty array never written to. */
-const nothing: Decision<never> = accept([])
+const nothing: Decision<never> = accept(Object.freeze([]))
 
 /**
  * A repeat of one of the latest user messages is answered here; an older one is appended again
