@@ -43,29 +43,22 @@ const service = await startService({ databaseUrl: database.url, env, inspect: tr
 try {
   const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
   const target = { webhookUrl: installation.webhookUrl, token: installation.token }
+  /** One message to each of `conversations` new conversations; resolves once every reply arrived (or the wait ended). */
+  const touch = async (run: string, conversations: number, waitMs: number) => {
+    const sent = await sendBacklog(target, { run, conversations, perConversation: 1, concurrency: 32 })
+    const arrivals = receiver.run(run)
+    const all = await waitUntil(() => arrivals.accepted >= sent.acknowledged, waitMs)
+    return { sent, arrivals, all }
+  }
   if (warmup > 0) {
-    const warm = await sendBacklog(target, {
-      run: "warmup",
-      conversations: warmup,
-      perConversation: 1,
-      concurrency: 32
-    })
-    const warmArrivals = receiver.run("warmup")
-    await waitUntil(() => warmArrivals.accepted >= warm.acknowledged, 60_000)
+    await touch("warmup", warmup, 60_000)
     await sleep(settleMs)
   }
   await sleep(1000)
   const port = service.inspectPort!
   const idle = await memoryAfterGc(port)
   if (dir !== undefined) await heapSnapshotAfterGc(port, join(dir, "idle.heapsnapshot"))
-  const sent = await sendBacklog(target, {
-    run: "heap",
-    conversations: count,
-    perConversation: 1,
-    concurrency: 32
-  })
-  const arrivals = receiver.run("heap")
-  const all = await waitUntil(() => arrivals.accepted >= sent.acknowledged, 120_000)
+  const { sent, arrivals, all } = await touch("heap", count, 120_000)
   // Let the work loops settle (their last writes) before looking.
   await sleep(settleMs)
   const live = await memoryAfterGc(port)

@@ -1,10 +1,9 @@
 import { assert, layer } from "@effect/vitest"
-import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
+import { ConversationCommands, Ids, Installations } from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
-import { Duration, Effect, Layer } from "effect"
-import { inject } from "vitest"
-import * as ConversationsEngine from "../src/Conversations.ts"
+import { Duration, Effect } from "effect"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
+import * as EchoEngine from "./EchoEngine.ts"
 import * as Receiver from "./Receiver.ts"
 
 /**
@@ -24,12 +23,7 @@ const settings = DeliverySettings.make({
   drainTimeout: Duration.seconds(2)
 })
 
-const TestLayer = ConversationsEngine.layer.pipe(
-  Layer.provide(Receiver.loopbackGuard),
-  Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
-  Layer.provideMerge(Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer)),
-  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 8 }))
-)
+const TestLayer = EchoEngine.layer(settings, { maxConnections: 8 })
 
 const COUNT = 20_000
 

@@ -1,20 +1,12 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import {
-  ConversationEvents,
-  ConversationStream,
-  Database,
-  EventStore,
-  Ids,
-  Installations
-} from "@messaging-api/domain"
+import { ConversationEvents, ConversationStream, EventStore, Ids, Installations } from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
 import * as Metrics from "@messaging-api/domain/Metrics"
-import { Duration, Effect, Layer, Metric, Result, Schedule, Stream } from "effect"
-import { inject } from "vitest"
-import * as ConversationsEngine from "../src/Conversations.ts"
+import { Duration, Effect, Metric, Result, Schedule, Stream } from "effect"
 import { write } from "../src/ConversationWriter.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
 import { RestingActors } from "../src/RestingActors.ts"
+import * as EchoEngine from "./EchoEngine.ts"
 import * as Receiver from "./Receiver.ts"
 import { userMessage } from "./UserMessages.ts"
 
@@ -61,12 +53,7 @@ const settings = DeliverySettings.make({
   drainTimeout: Duration.seconds(2)
 })
 
-const TestLayer = ConversationsEngine.layer.pipe(
-  Layer.provide(Receiver.loopbackGuard),
-  Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, settings)),
-  Layer.provideMerge(Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer)),
-  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 6 }))
-)
+const TestLayer = EchoEngine.layer(settings, { maxConnections: 6 })
 
 layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("a resting conversation", (it) => {
   it.effect("comes back with its guarantees when another writer appended while it rested", () =>
