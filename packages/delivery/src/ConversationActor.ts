@@ -386,6 +386,8 @@ export const layer = Layer.effectContext(
     const resting = yield* RestingActors.make
     const activate = yield* make(loops, resting)
     // Registered in a lean context: the cluster copies it into every live entity (`LeanContext`).
+    // So the handlers take our services (and read our `Context.Reference`s) here, when `make`
+    // builds them: read inside a handler, one of ours would be missing or at its default.
     // An idle entity leaves after `restAfter` when its conversation rests, else after `passivateAfter`.
     const entity = yield* Layer.build(
       LeanContext.build(
