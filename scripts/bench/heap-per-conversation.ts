@@ -6,6 +6,7 @@ import { createEchoInstallation } from "./installation-setup.ts"
 import { sendBacklog } from "./message-sender.ts"
 import { startReceiver } from "./receiver.ts"
 import { sleep, startService, waitUntil } from "./service-process.ts"
+import { teardown } from "./teardown.ts"
 
 /**
  * What one idle live conversation keeps on the heap, smaller and quicker than `--only memory`:
@@ -37,10 +38,16 @@ delete env.SETTLE_MS
 delete env.WARMUP
 if (dir !== undefined) mkdirSync(dir, { recursive: true })
 
-const database = await createBenchDatabase("heap_per_conversation")
-const receiver = await startReceiver()
-const service = await startService({ databaseUrl: database.url, env, inspect: true })
+const cleanup = teardown()
 try {
+  const database = cleanup.add(await createBenchDatabase("heap_per_conversation"), (database) =>
+    database.drop()
+  )
+  const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
+  const service = cleanup.add(
+    await startService({ databaseUrl: database.url, env, inspect: true }),
+    (service) => service.stop()
+  )
   const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
   const target = { webhookUrl: installation.webhookUrl, token: installation.token }
   /** One message to each of `conversations` new conversations; resolves once every reply arrived (or the wait ended). */
@@ -78,7 +85,5 @@ try {
     })
   )
 } finally {
-  await service.stop()
-  await receiver.close()
-  await database.drop()
+  await cleanup.run()
 }

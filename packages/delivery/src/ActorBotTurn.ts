@@ -134,7 +134,7 @@ export const make = Effect.fnUntraced(function* () {
         reason: failure.error,
         retryAt: Option.match(wait, {
           onNone: () => null,
-          onSome: (delay) => Instant.ofMillis(Date.parse(done) + Duration.toMillis(delay))
+          onSome: (delay) => Instant.ofMillis(doneMillis + Duration.toMillis(delay))
         }),
         at: done
       })

@@ -91,16 +91,17 @@ export const make = Effect.fnUntraced(function* () {
           )
 
   const pause = (execute: Execute, endpoint: EndpointHealth.EndpointStatus) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      execute(
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const at = Instant.ofMillis(now)
+      return execute(
         new ConversationCommands.PauseDeliveries({
-          failingSince: endpoint.failingSince ?? Instant.ofMillis(now),
-          endpointPausedAt: endpoint.pausedAt ?? Instant.ofMillis(now),
+          failingSince: endpoint.failingSince ?? at,
+          endpointPausedAt: endpoint.pausedAt ?? at,
           lastError: endpoint.lastError ?? null,
-          at: Instant.ofMillis(now)
+          at
         })
       )
-    )
+    })
 
   const resume = (execute: Execute) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>

@@ -148,18 +148,23 @@ export const make = Effect.fnUntraced(function* (
       )
     )
 
+  /** The state the actor holds; without the lock when nobody holds or waits for it (no lock exists then). */
   const current = (actor: Actor) =>
-    locked(
-      actor,
-      Effect.suspend(() =>
-        actor.current === undefined
-          ? Effect.tap(snapshots.load(actor), (loaded) =>
-              Effect.sync(() => {
-                actor.current = loaded
-              })
+    Effect.suspend(() =>
+      actor.current !== undefined && actor.lock === undefined
+        ? Effect.succeed(actor.current)
+        : locked(
+            actor,
+            Effect.suspend(() =>
+              actor.current === undefined
+                ? Effect.tap(snapshots.load(actor), (loaded) =>
+                    Effect.sync(() => {
+                      actor.current = loaded
+                    })
+                  )
+                : Effect.succeed(actor.current)
             )
-          : Effect.succeed(actor.current)
-      )
+          )
     )
 
   const forget = (actor: Actor) =>

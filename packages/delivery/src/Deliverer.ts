@@ -3,6 +3,7 @@ import type { AttemptOutcome } from "@messaging-api/domain/ConversationCommands"
 import { EndpointHealth } from "@messaging-api/domain/EndpointHealth"
 import type { ConversationId } from "@messaging-api/domain/Ids"
 import { type Installation, signingSecrets } from "@messaging-api/domain/Installation"
+import { ofMillis } from "@messaging-api/domain/Instant"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Context, Duration, Effect, Layer, Option, Result, Schema } from "effect"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
@@ -91,7 +92,7 @@ export class Deliverer extends Context.Service<
               reason: "the installation is pull-only (no responseUrl)"
             },
             durationMs: 0,
-            at: new Date(started).toISOString()
+            at: ofMillis(started)
           } satisfies AttemptReport
         }
         const result = yield* Effect.result(
@@ -103,10 +104,11 @@ export class Deliverer extends Context.Service<
           })
         )
         const ended = yield* Clock.currentTimeMillis
+        const endedAt = ofMillis(ended)
         const report = (outcome: AttemptOutcome): AttemptReport => ({
           outcome,
           durationMs: ended - started,
-          at: new Date(ended).toISOString()
+          at: endedAt
         })
         const failure = Result.isFailure(result)
           ? DeliveryPolicy.classifyRequestError(result.failure)
@@ -116,19 +118,14 @@ export class Deliverer extends Context.Service<
           return report({ _tag: "Delivered", status: Result.isSuccess(result) ? result.success.status : 200 })
         }
         const endpoint = yield* health
-          .failed(
-            installationId(target),
-            new Date(ended).toISOString(),
-            failure.error,
-            settings.endpointPauseAfter
-          )
+          .failed(installationId(target), endedAt, failure.error, settings.endpointPauseAfter)
           .pipe(Effect.catch(unrecorded))
         if (endpoint?.status === "paused" && failure._tag === "TransientFailure") {
           return report({
             _tag: "Retry",
             status: failure.status,
             error: failure.error,
-            nextAttemptAt: new Date(ended).toISOString()
+            nextAttemptAt: endedAt
           })
         }
         const wait = yield* DeliveryPolicy.nextRetry(
@@ -142,7 +139,7 @@ export class Deliverer extends Context.Service<
             _tag: "Retry",
             status: failure.status,
             error: failure.error,
-            nextAttemptAt: new Date(ended + Duration.toMillis(wait.value)).toISOString()
+            nextAttemptAt: ofMillis(ended + Duration.toMillis(wait.value))
           })
         }
         return report({

@@ -76,6 +76,8 @@ export const layer = Layer.effectDiscard(
         if (conversationId === undefined) continue
         const event = ConversationStream.decodeRecorded(recorded)
         if (Result.isSuccess(event)) {
+          // A conversation started in this batch names its owner itself; the others are looked up.
+          if (event.success._tag === "ConversationStarted") owners.started(event.success)
           decoded.push({
             conversationId,
             version: recorded.version,
@@ -102,8 +104,6 @@ export const layer = Layer.effectDiscard(
           version: item.version
         })
       }
-      // A conversation started in this batch names its owner itself; the others are looked up.
-      for (const item of decoded) if (item.event._tag === "ConversationStarted") owners.started(item.event)
       const installations = yield* owners.ownersOf([...hints.keys()])
 
       yield* sql.withTransaction(

@@ -106,7 +106,6 @@ function make() {
         return Effect.void
       })
     const owners = yield* ConversationOwners.ConversationOwners
-    const installationOf = owners.ownerOf
 
     /** Completes once `allowed` answers false (an error asking it keeps the stream: it is no answer). */
     const accessLost = (allowed: Effect.Effect<boolean>) =>
@@ -161,9 +160,9 @@ function make() {
       }
       return (
         owners.remembered(conversationId) ??
-        installationOf(conversationId).pipe(
-          Effect.map((owner) => (Option.isSome(owner) ? owner.value : undefined))
-        )
+        owners
+          .ownerOf(conversationId)
+          .pipe(Effect.map((owner) => (Option.isSome(owner) ? owner.value : undefined)))
       )
     }
 

@@ -3,8 +3,8 @@ import { assert, layer } from "@effect/vitest"
 import * as ConversationsEngine from "@messaging-api/delivery/Conversations"
 import { ConversationCommands, EventStore, Ids, PageCursor, Projector } from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
-import { Effect, Layer, Schedule } from "effect"
-import { SqlClient } from "effect/sql"
+import { projectedUpTo } from "@messaging-api/domain/test/ProjectionFixtures"
+import { Effect, Layer } from "effect"
 import { inject } from "vitest"
 import {
   adminToken,
@@ -47,30 +47,6 @@ const attempt = (
     )
   })
 
-/** Catches up until the read models hold every event of these conversations (the xid horizon may hold one catch-up back). */
-const projected = (conversationIds: ReadonlyArray<Ids.ConversationId>) =>
-  Effect.gen(function* () {
-    const projector = yield* Projector.Projector
-    const store = yield* EventStore.EventStore
-    const sql = yield* SqlClient.SqlClient
-    const expected = yield* Effect.forEach(conversationIds, (id) =>
-      store.streamVersion(Ids.conversationStream(id))
-    )
-    const behind = Effect.gen(function* () {
-      yield* projector.catchUp
-      const rows = yield* sql<{ conversation_id: string; version: number }>`
-        SELECT conversation_id::text AS conversation_id, version FROM rm_conversations
-        WHERE conversation_id IN ${sql.in(conversationIds)}
-      `
-      const versions = new Map(rows.map((row) => [row.conversation_id, row.version]))
-      return conversationIds.some((id, i) => (versions.get(id) ?? 0) < expected[i]!)
-    })
-    yield* behind.pipe(
-      Effect.repeat({ while: (stillBehind) => stillBehind, schedule: Schedule.spaced("10 millis") }),
-      Effect.timeout("30 seconds")
-    )
-  })
-
 const get = (path: string, token: string, headers: Record<string, string> = {}) =>
   send("GET", path, { headers: { authorization: `Bearer ${token}`, ...headers } })
 
@@ -108,7 +84,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
       const b = yield* installationWithToken
       const ids = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => userMessage(a, `a-${n}`))
       const other = yield* userMessage(b, "b-1")
-      yield* projected([...ids, other])
+      yield* projectedUpTo([...ids, other])
 
       const listed = yield* allPages("/v1/conversations", a.token, 2)
       assert.strictEqual(listed.pages, 3)
@@ -150,7 +126,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
       const mine = yield* userMessage(a, wanted)
       yield* userMessage(a, `${wanted}-other`)
       const theirs = yield* userMessage(b, wanted)
-      yield* projected([mine, theirs])
+      yield* projectedUpTo([mine, theirs])
 
       const found = yield* get(`/v1/conversations?externalConversationId=${wanted}`, a.token)
       assert.strictEqual(found.status, 200, found.text)
@@ -190,7 +166,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
       })
       yield* attempt(conversationId, first, { _tag: "Delivered", status: 200 })
       yield* attempt(conversationId, second, { _tag: "DeadLetter", status: 404, reason: "HTTP 404" })
-      yield* projected([conversationId])
+      yield* projectedUpTo([conversationId])
       const base = `/v1/conversations/${conversationId}`
 
       const messages = yield* allPages(`${base}/messages`, a.token, 3)
@@ -261,7 +237,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
     Effect.gen(function* () {
       const a = yield* installationWithToken
       const conversationId = yield* userMessage(a, "typed")
-      yield* projected([conversationId])
+      yield* projectedUpTo([conversationId])
       const reader = yield* client(a.token)
       const page = yield* reader.history.listConversations({ query: { limit: 10 } })
       assert.deepStrictEqual(
@@ -292,7 +268,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
       const mine = yield* userMessage(a, "mine")
       const theirs = yield* userMessage(b, "theirs")
       const theirBot = yield* botMessage(theirs, "psst")
-      yield* projected([mine, theirs])
+      yield* projectedUpTo([mine, theirs])
 
       const listed = yield* allPages("/v1/conversations", a.token, 50)
       assert.deepStrictEqual(
@@ -344,7 +320,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("the history ro
       Effect.gen(function* () {
         const a = yield* installationWithToken
         const conversationId = yield* userMessage(a, "errors")
-        yield* projected([conversationId])
+        yield* projectedUpTo([conversationId])
         const base = `/v1/conversations/${conversationId}`
 
         const messagesCursor = PageCursor.encodeVersion("messages", 1)

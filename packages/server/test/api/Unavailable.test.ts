@@ -8,6 +8,7 @@ import {
   adminToken,
   client,
   eventCount,
+  installationWithToken,
   makeTestLayer,
   postJson,
   send,
@@ -15,20 +16,20 @@ import {
   webhookMessage
 } from "./TestServer.ts"
 
+/** A proxy to Postgres the test can cut (the server under test is built over it), and a webhook with its token. */
+const proxiedWebhook = Effect.gen(function* () {
+  const proxy = yield* startTcpProxy(new URL(inject("databaseUrl")))
+  const { installationId, webhookPath, token } = yield* installationWithToken
+  return { proxy, installationId, token, path: webhookPath }
+})
+
 layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres fails", (it) => {
   it.effect("answers 503, writing nothing, /readyz says so, and recovers when it is back", () =>
     Effect.gen(function* () {
-      // The server under test reaches Postgres through a proxy the test can cut.
-      const proxy = yield* startTcpProxy(new URL(inject("databaseUrl")))
-      const admin = yield* client(yield* adminToken)
-      const installation = yield* admin.installations.create({
-        payload: { bot: { _tag: "echo" }, responseUrl: "http://127.0.0.1:9/", skipVerify: true }
-      })
-      const { token } = yield* admin.tokens.create({ payload: { installationIds: [installation.id] } })
-      const path = `/webhooks/${installation.webhookId}`
+      const { proxy, installationId, token, path } = yield* proxiedWebhook
       const written = yield* Effect.gen(function* () {
         assert.strictEqual((yield* postJson(path, webhookMessage(), token)).status, 200)
-        return yield* eventCount(installation.id)
+        return yield* eventCount(installationId)
       })
 
       yield* Effect.gen(function* () {
@@ -64,7 +65,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres 
       }).pipe(Effect.provide(Layer.fresh(makeTestLayer(proxy.url))))
 
       // One new conversation (2 events) before the outage and one after: nothing from the refused one.
-      assert.strictEqual(yield* eventCount(installation.id), written + 2 + 2)
+      assert.strictEqual(yield* eventCount(installationId), written + 2 + 2)
     })
   )
 })
@@ -73,13 +74,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("when Postgres 
   it.effect("answers 503 within the database timeout instead of hanging, /readyz too, and recovers", () =>
     Effect.gen(function* () {
       // Connections stay open but nothing comes back: no reset tells the pool the server is gone.
-      const proxy = yield* startTcpProxy(new URL(inject("databaseUrl")))
-      const admin = yield* client(yield* adminToken)
-      const installation = yield* admin.installations.create({
-        payload: { bot: { _tag: "echo" }, responseUrl: "http://127.0.0.1:9/", skipVerify: true }
-      })
-      const { token } = yield* admin.tokens.create({ payload: { installationIds: [installation.id] } })
-      const path = `/webhooks/${installation.webhookId}`
+      const { proxy, token, path } = yield* proxiedWebhook
       const cutOff = webhookMessage()
 
       yield* Effect.gen(function* () {
