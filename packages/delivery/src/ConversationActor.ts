@@ -5,27 +5,11 @@ import {
   type Ids,
   Instant
 } from "@messaging-api/domain"
-import * as Metrics from "@messaging-api/domain/Metrics"
-import {
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  Exit,
-  Latch,
-  Layer,
-  Metric,
-  Scope,
-  Semaphore,
-  Tracer
-} from "effect"
-import { Entity } from "effect/cluster"
-import { Rpc } from "effect/rpc"
+import { Clock, Duration, Effect, Exit, Latch, Semaphore, Tracer } from "effect"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
 import * as ActorDelivery from "./ActorDelivery.ts"
 import * as ActorSnapshots from "./ActorSnapshots.ts"
 import * as ActorTraceOrigins from "./ActorTraceOrigins.ts"
-import { Conversation } from "./ConversationEntity.ts"
 import {
   type CommandError,
   type CommandResult,
@@ -36,15 +20,12 @@ import {
 } from "./ConversationWriter.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
-import * as LeanContext from "./LeanContext.ts"
-import * as RestingActors from "./RestingActors.ts"
 import { WorkIndex } from "./WorkIndex.ts"
-import * as WorkLoops from "./WorkLoops.ts"
+import type * as WorkLoops from "./WorkLoops.ts"
 import { nextWork } from "./WorkPlan.ts"
 
 /**
- * One live conversation: the handlers of its entity (`ConversationEntity`: effect/cluster calls
- * them), its folded state in memory, its commands one at a time, and its work loop. The loop asks
+ * One live conversation: its folded state in memory, its commands one at a time, and its work loop. The loop asks
  * the work plan (`WorkPlan.nextWork`) what is next and does it: the oldest open bot turn
  * (`ActorBotTurn`), then the head of the outbox, one attempt at a time (`ActorDelivery`), each
  * outcome recorded as an event before the next step; it sleeps until the next retry is due, and
@@ -56,9 +37,11 @@ import { nextWork } from "./WorkPlan.ts"
  * records `DeliveriesPaused` once and settles (the schedule leaves paused installations alone);
  * once the endpoint is resumed it records `DeliveriesResumed` and delivers the held messages in order.
  * Each piece of work runs in the trace of what caused it (`ActorTraceOrigins`).
- * Memory: the handlers, the loop and their helpers are built once per process; each live
- * conversation holds only an `Actor` (below) and three small handler closures, so that thousands
- * of idle live conversations cost little besides effect/cluster's own entity (docs/PERFORMANCE.md).
+ * Who keeps the actors is not decided here: `LocalActors` (a process alone) holds them in a map,
+ * `EntityActors` (a runner of a cluster) in effect/cluster's entities.
+ * Memory: the command path, the loop and their helpers are built once per process; each live
+ * conversation holds only an `Actor` (below), so that thousands of idle live conversations cost
+ * about a kilobyte each (docs/PERFORMANCE.md).
  */
 
 /** Runs one command through the actor's command path (the loop's steps record their outcomes so). */
@@ -70,9 +53,9 @@ export type Execute = <C extends ConversationCommands.ConversationCommand>(
  * What one live conversation keeps between messages; everything else (services, the loop, the
  * command path) is built once per process and handed the actor. The lock and the loop's wake-up
  * latch exist only while something uses them, and the trace origins only while work is open,
- * so an idle conversation holds this object, its decision state and the entity's handlers.
+ * so an idle conversation holds this object and its decision state.
  */
-class Actor implements StateCache, ActorSnapshots.SnapshotMark {
+export class Actor implements StateCache, ActorSnapshots.SnapshotMark {
   readonly conversationId: Ids.ConversationId
   readonly origins = new ActorTraceOrigins.TraceOrigins()
   /** The decision state between commands; `undefined`: read it from the log (snapshot + events). */
@@ -94,15 +77,30 @@ class Actor implements StateCache, ActorSnapshots.SnapshotMark {
 }
 
 /**
- * The conversation entity's handlers, built once per process: the returned effect is what the
- * cluster runs when it activates a conversation's entity (at `Entity.CurrentAddress`), which only
- * makes the conversation's `Actor`. A command that changed something starts the work loop
- * through `loops`.
+ * What the actors of this process do, built once per process and handed each conversation's
+ * `Actor`; whoever keeps the actors (`LocalActors` in a process alone, `EntityActors` on a runner
+ * of a cluster) calls these, and makes sure a conversation has one `Actor` at a time.
  */
-export const make = Effect.fnUntraced(function* (
-  loops: WorkLoops.WorkLoops["Service"],
-  resting: RestingActors.RestingActors | undefined
-) {
+export interface ActorCore {
+  /**
+   * One command from the front door, after the ones before it; one that changed something starts
+   * the work loop through `WorkLoops` (the loop then runs `run`). A defect becomes
+   * `ConversationUnavailable`.
+   */
+  readonly execute: <C extends ConversationCommands.ConversationCommand>(
+    actor: Actor,
+    command: C
+  ) => Effect.Effect<CommandResult, CommandError<C>>
+  /** The work loop, until nothing is due within `passivateAfter` (a no-op while it runs). */
+  readonly run: (actor: Actor) => Effect.Effect<void>
+  /** The state the actor holds, between two commands. */
+  readonly inspect: (
+    actor: Actor
+  ) => Effect.Effect<ConversationStream.LoadedDecisionState, ConversationUnavailable>
+}
+
+/** The actors' command path and work loop; a command that changed something starts the loop through `loops`. */
+export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Service"]) {
   const store = yield* EventStore.EventStore
   const index = yield* WorkIndex
   const draining = yield* Draining
@@ -305,104 +303,21 @@ export const make = Effect.fnUntraced(function* (
       )
     })
 
-  /** The handlers of one conversation's entity: three small closures over its `Actor`. */
-  const handlersFor = (actor: Actor) =>
-    Conversation.of({
-      Execute: ({ payload }) =>
-        // The front door's commands: one that changed something starts the loop here, where the
-        // conversation lives; a running loop has already been woken by the change.
-        executeThen(
-          actor,
-          payload.command,
-          Effect.suspend(() => (actor.running ? Effect.void : loops.start(actor.conversationId)))
-        ).pipe(
-          Effect.catchDefect((defect) =>
-            Effect.fail(new ConversationUnavailable({ message: `command failed: ${String(defect)}` }))
-          )
-        ),
-      Run: () => Rpc.fork(run(actor)),
-      Inspect: () => Effect.mapError(current(actor), unavailable)
-    })
-
-  // The live-conversations gauge: up on activation, down when the entity's scope closes, through
-  // one finalizer shared by every conversation (`acquireRelease` would keep a closure and its
-  // context per conversation).
-  const counted = Metric.modify(Metrics.liveConversations, 1)
-  const uncounted = Metric.modify(Metrics.liveConversations, -1)
-  const onClose = () => uncounted
-
-  /**
-   * The actor of each live conversation, while conversations rest: the cluster may activate a
-   * conversation's new entity before the old one's scope has closed, and the old actor's state must
-   * not rest over the new actor's (its next activation would take an older state).
-   */
-  const live = new Map<string, Actor>()
-
-  /** When the entity leaves an idle conversation, its state rests (`RestingActors`). */
-  const restOnClose = (restingActors: RestingActors.RestingActors, actor: Actor) => () =>
-    Effect.andThen(
-      uncounted,
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        if (live.get(actor.conversationId) !== actor) return
-        live.delete(actor.conversationId)
-        if (actor.running || actor.current === undefined || draining.isDraining()) return
-        restingActors.put(actor.conversationId, actor.current, actor.snapshotVersion, now)
-      })
-    )
-
-  return Effect.gen(function* () {
-    const address = yield* Entity.CurrentAddress
-    const scope = yield* Scope.Scope
-    // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
-    const actor = new Actor(address.entityId as string as Ids.ConversationId)
-    if (resting === undefined) {
-      yield* Effect.uninterruptible(Effect.andThen(counted, Scope.addFinalizerExit(scope, onClose)))
-      return handlersFor(actor)
-    }
-    const now = yield* Clock.currentTimeMillis
-    // Live, warm from its rest if it has one, and counted, with the finalizer that ends all three.
-    const activate = Effect.sync(() => {
-      live.set(actor.conversationId, actor)
-      const rest = resting.take(actor.conversationId, now)
-      if (rest === undefined) return
-      actor.current = rest.current
-      actor.snapshotVersion = rest.snapshotVersion
-    })
-    yield* Effect.uninterruptible(
-      activate.pipe(
-        Effect.andThen(counted),
-        Effect.andThen(Scope.addFinalizerExit(scope, restOnClose(resting, actor)))
-      )
-    )
-    return handlersFor(actor)
-  })
+  const actors: ActorCore = {
+    // The front door's commands: one that changed something starts the loop here, where the
+    // conversation lives; a running loop has already been woken by the change.
+    execute: (actor, command) =>
+      executeThen(
+        actor,
+        command,
+        Effect.suspend(() => (actor.running ? Effect.void : loops.start(actor.conversationId)))
+      ).pipe(
+        Effect.catchDefect((defect) =>
+          Effect.fail(new ConversationUnavailable({ message: `command failed: ${String(defect)}` }))
+        )
+      ),
+    run,
+    inspect: (actor) => Effect.mapError(current(actor), unavailable)
+  }
+  return actors
 })
-
-/**
- * The conversation entity on this runner, and the work loops it starts (`WorkLoops`): a command
- * that changed something starts the conversation's loop here, where the conversation lives, so
- * 200 for a message on any process means its bot turn and deliveries run on the owner.
- */
-export const layer = Layer.effectContext(
-  Effect.gen(function* () {
-    const settings = yield* DeliverySettings
-    const clientFor = yield* Conversation.client
-    const { loops, drain } = yield* WorkLoops.make((conversationId) => clientFor(conversationId).Run())
-    const resting = yield* RestingActors.make
-    const activate = yield* make(loops, resting)
-    // Registered in a lean context: the cluster copies it into every live entity (`LeanContext`).
-    // So the handlers take our services (and read our `Context.Reference`s) here, when `make`
-    // builds them: read inside a handler, one of ours would be missing or at its default.
-    // An idle entity leaves after `restAfter` when its conversation rests, else after `passivateAfter`.
-    const entity = yield* Layer.build(
-      LeanContext.build(
-        Conversation.toLayer(activate, {
-          maxIdleTime: resting === undefined ? settings.passivateAfter : settings.restAfter
-        })
-      )
-    )
-    // Added after the entity, so on close the loops drain before the entity is stopped.
-    yield* Effect.addFinalizer(() => drain)
-    return Context.add(entity, WorkLoops.WorkLoops, loops)
-  })
-)

@@ -13,24 +13,21 @@ import {
 } from "@messaging-api/domain"
 import {
   type AcceptedBotMessage,
-  type CommandError,
-  type CommandResult,
   Conversations,
   ConversationUnavailable,
   type NewBotMessage,
   type ReceivedMessage
 } from "@messaging-api/domain/Conversations"
 import { Clock, Effect, Layer, Option } from "effect"
-import type { Sharding } from "effect/cluster"
 import type { SqlClient } from "effect/sql"
+import { Actors } from "./Actors.ts"
 import { Bot } from "./Bot.ts"
-import * as ConversationActor from "./ConversationActor.ts"
-import { Conversation } from "./ConversationEntity.ts"
 import { conversationOfMessage, unavailable, write } from "./ConversationWriter.ts"
 import { Deliverer } from "./Deliverer.ts"
 import * as DeliveryProjector from "./DeliveryProjector.ts"
 import { Draining } from "./Draining.ts"
-import * as InProcessCluster from "./InProcessCluster.ts"
+import * as EntityActors from "./EntityActors.ts"
+import * as LocalActors from "./LocalActors.ts"
 import { WebhookClient } from "./WebhookClient.ts"
 import { WorkIndex } from "./WorkIndex.ts"
 import { WorkLoops } from "./WorkLoops.ts"
@@ -39,10 +36,11 @@ import * as WorkScheduler from "./WorkScheduler.ts"
 /**
  * The delivery engine's answers to the domain's `Conversations` port (the front door: every
  * command goes through here). It only addresses commands: what they do is the writer's.
- * - `layer`: a client of the conversation entities (`ConversationEntity`, answered by
- *   `ConversationActor` on the runner that owns each conversation, in this process alone or in a
- *   cluster), each actor running its bot turns and deliveries; the delivery projector and the
- *   durable schedule bring back every conversation with pending work after a restart.
+ * - `layer`: each conversation's actor (`ConversationActor`), kept in this process
+ *   (`LocalActors`), or on the runner that owns the conversation through effect/cluster
+ *   (`layerOnShardingWithBots`, `EntityActors`); each actor runs its bot turns and deliveries, and
+ *   the delivery projector and the durable schedule bring back every conversation with pending
+ *   work after a restart.
  * - `layerDirect`: load → decide → append per command, nothing runs in the background (for
  *   tools such as the CLI; a running server picks up what they append).
  * Both write through `ConversationWriter`: the event store's expected-version check is the guard,
@@ -64,92 +62,60 @@ export const layerDirect = Layer.effect(
 )
 
 /**
- * The actors, their work loops, the delivery projector and the durable schedule, on the given
- * cluster (`Sharding`) and bot. Closing it drains: no new attempts, in-flight ones get
- * `drainTimeout`, then they are interrupted (and retried after a restart).
+ * The front door over the actors provided (`Actors`), with their work loops and the durable
+ * schedule.
  */
-export const layerOnSharding: Layer.Layer<
-  Conversations,
-  never,
-  EventStore.EventStore | Installations.Installations | SqlClient.SqlClient | Bot | Sharding.Sharding
-> = Layer.effect(
+const frontDoor = Layer.effect(
   Conversations,
   Effect.gen(function* () {
     const store = yield* EventStore.EventStore
-    const clientFor = yield* Conversation.client
-    const loops = yield* WorkLoops
-
-    // Entity ids are our decoded (lower-case) uuids: one conversation, one entity (and one shard).
-    const execute = <C extends ConversationCommands.ConversationCommand>(
-      conversationId: Ids.ConversationId,
-      command: C
-    ): Effect.Effect<CommandResult, CommandError<C>> =>
-      // The entity's wire schema names every command's errors; its actor fails with C's only.
-      clientFor(conversationId)
-        .Execute({ command })
-        .pipe(
-          Effect.catchTags({
-            MailboxFull: () =>
-              Effect.fail(new ConversationUnavailable({ message: "the conversation is busy" })),
-            AlreadyProcessingMessage: () =>
-              Effect.fail(new ConversationUnavailable({ message: "the command is already being processed" })),
-            PersistenceError: () =>
-              Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" })),
-            EntityNotAssignedToRunner: () =>
-              Effect.fail(new ConversationUnavailable({ message: "the conversation could not be reached" }))
-          })
-        ) as Effect.Effect<CommandResult, CommandError<C>>
-
-    const state = (conversationId: Ids.ConversationId) =>
-      clientFor(conversationId)
-        .Inspect()
-        .pipe(
-          Effect.catch((error) =>
-            Effect.fail(
-              error._tag === "ConversationUnavailable"
-                ? error
-                : new ConversationUnavailable({
-                    message: `the conversation could not be reached (${error._tag})`
-                  })
-            )
-          )
-        )
-
-    yield* WorkScheduler.run(loops).pipe(Effect.forkScoped)
-
+    const { execute, state } = yield* Actors
+    yield* WorkScheduler.run(yield* WorkLoops).pipe(Effect.forkScoped)
     return makeFrontDoor(store, execute, state)
   })
-).pipe(
-  Layer.provide(ConversationActor.layer),
+)
+
+/**
+ * What the actors of either kind use, and the delivery projector. Closing the engine drains: no
+ * new attempts, in-flight ones get `drainTimeout`, then they are interrupted (and retried after a
+ * restart).
+ */
+const engine = Layer.mergeAll(
+  WorkIndex.layer,
+  Draining.layer,
+  Deliverer.layer.pipe(Layer.provideMerge(EndpointHealth.EndpointHealth.layer)),
+  ConversationSnapshots.ConversationSnapshots.layer
+)
+
+/** Everything in this process alone (`LocalActors`), with the given bot. */
+export const layerNoBot: Layer.Layer<
+  Conversations,
+  never,
+  EventStore.EventStore | Installations.Installations | SqlClient.SqlClient | Bot
+> = frontDoor.pipe(
+  Layer.provide(LocalActors.layer),
   Layer.merge(DeliveryProjector.layer),
-  Layer.provide(
-    Layer.mergeAll(
-      WorkIndex.layer,
-      Draining.layer,
-      Deliverer.layer.pipe(Layer.provideMerge(EndpointHealth.EndpointHealth.layer)),
-      ConversationSnapshots.ConversationSnapshots.layer
-    )
-  ),
+  Layer.provide(engine),
   Layer.provide(WebhookClient.layer)
 )
 
-/** `layerOnSharding` on a cluster of this process alone, with the given bot. */
-export const layerNoBot = layerOnSharding.pipe(Layer.provide(InProcessCluster.layer))
-
 /**
- * `layerOnSharding` with the built-in bots, on the cluster provided (`SocketCluster.layer` for a
- * runner of several processes); deliveries and http bots go out through `WebhookClient.layer`.
+ * A runner of a cluster (`EntityActors`, on the cluster provided: `SocketCluster.layer`), with the
+ * built-in bots; deliveries and http bots go out through `WebhookClient.layer`.
  */
-export const layerOnShardingWithBots = layerOnSharding.pipe(
+export const layerOnShardingWithBots = frontDoor.pipe(
+  Layer.provide(EntityActors.layer),
+  Layer.merge(DeliveryProjector.layer),
+  Layer.provide(engine),
   Layer.provide(Bot.layer),
   Layer.provide(WebhookClient.layer)
 )
 
 /**
- * Everything in this process with the built-in bots. Needs the event store, installations and
- * SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
+ * Everything in this process alone with the built-in bots. Needs the event store, installations
+ * and SQL; deliveries and http bots go out through `WebhookClient.layer` (a pool of its own).
  */
-export const layer = layerOnShardingWithBots.pipe(Layer.provide(InProcessCluster.layer))
+export const layer = layerNoBot.pipe(Layer.provide(Bot.layer), Layer.provide(WebhookClient.layer))
 
 /**
  * receive/post/redeliver over some `execute` (with actors, a command that changed something

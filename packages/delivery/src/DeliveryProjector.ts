@@ -6,7 +6,7 @@ import {
   Ids,
   ProjectionCheckpoints
 } from "@messaging-api/domain"
-import { Effect, Layer, Result, Schedule, Stream } from "effect"
+import { Effect, Layer, Option, Result, Schedule, Stream } from "effect"
 import { Sharding } from "effect/cluster"
 import { SqlClient, type SqlError } from "effect/sql"
 import { ShardOwnership } from "./ShardOwnership.ts"
@@ -133,10 +133,12 @@ export const layer = Layer.effectDiscard(
       Effect.tapCause((cause) => Effect.logWarning("delivery projector stopped; restarting", cause)),
       Effect.retry(Schedule.spaced("1 second"))
     )
-    if ((yield* ShardOwnership) === undefined) {
+    // On a runner of a cluster, one runner at a time follows (a cluster singleton).
+    const cluster = yield* Effect.serviceOption(Sharding.Sharding)
+    if ((yield* ShardOwnership) === undefined || Option.isNone(cluster)) {
       yield* Effect.forkScoped(keepFollowing)
     } else {
-      yield* (yield* Sharding.Sharding).registerSingleton(CHECKPOINT_SINGLETON, keepFollowing)
+      yield* cluster.value.registerSingleton(CHECKPOINT_SINGLETON, keepFollowing)
     }
   })
 ).pipe(Layer.provide(ConversationOwners.ConversationOwners.layer))

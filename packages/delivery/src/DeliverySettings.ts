@@ -12,11 +12,6 @@ export interface DeliverySettingsShape {
   readonly maxResponseBytes: number
   /** An actor with nothing due for this long leaves memory; the schedule wakes it when work is due. */
   readonly passivateAfter: Duration.Duration
-  /**
-   * An actor idle for this long leaves its cluster entity and rests as its decision state alone
-   * until `passivateAfter` (`RestingActors`); not shorter than `passivateAfter`: no resting.
-   */
-  readonly restAfter: Duration.Duration
   /** On shutdown, in-flight attempts get this long to finish before they are abandoned. */
   readonly drainTimeout: Duration.Duration
   /** Default time limit for one bot turn (an http bot's `timeoutMs` overrides it). */
@@ -44,7 +39,6 @@ export const defaults: DeliverySettingsShape = {
   requestTimeout: Duration.seconds(10),
   maxResponseBytes: 1024 * 1024,
   passivateAfter: Duration.minutes(1),
-  restAfter: Duration.seconds(10),
   drainTimeout: Duration.seconds(15),
   botTimeout: Duration.seconds(10),
   botTurnRetrySchedule: [1_000, 5_000, 30_000, 120_000, 600_000],

@@ -19,7 +19,6 @@ const settings = DeliverySettings.make({
   onlyInstallations: mine,
   // Nothing leaves memory during the test: all 20,000 are live at once.
   passivateAfter: Duration.minutes(10),
-  restAfter: Duration.minutes(10),
   drainTimeout: Duration.seconds(2)
 })
 

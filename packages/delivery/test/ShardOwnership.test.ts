@@ -5,8 +5,8 @@ import { Effect, Layer } from "effect"
 import { Sharding } from "effect/cluster"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
-import * as InProcessCluster from "../src/InProcessCluster.ts"
 import { WorkIndex } from "../src/WorkIndex.ts"
+import * as InProcessCluster from "./InProcessCluster.ts"
 
 /**
  * A runner's work schedule looks only at the conversations of the shards it holds, computing a

@@ -29,8 +29,6 @@ export interface ServerConfigShape {
   readonly maxBodyBytes: number
   readonly requestTimeout: Duration.Duration
   readonly passivateAfter: Duration.Duration
-  /** An idle conversation leaves its cluster entity after this and rests as its decision state alone. */
-  readonly restAfter: Duration.Duration
   /** A response endpoint failing this long without a success is paused (its deliveries held until resumed). */
   readonly endpointPauseAfter: Duration.Duration
   readonly shutdownTimeout: Duration.Duration
@@ -119,7 +117,6 @@ export const serverConfig: Config.Config<ServerConfigShape> = Config.all({
   maxBodyBytes: Config.Int("MAX_BODY_BYTES").pipe(Config.withDefault(1024 * 1024)),
   requestTimeout: Config.Duration("DELIVERY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   passivateAfter: Config.Duration("PASSIVATE_AFTER").pipe(Config.withDefault(Duration.minutes(1))),
-  restAfter: Config.Duration("REST_AFTER").pipe(Config.withDefault(Duration.seconds(10))),
   endpointPauseAfter: Config.Duration("ENDPOINT_PAUSE_AFTER").pipe(Config.withDefault(Duration.days(5))),
   shutdownTimeout: Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   databasePoolSize: Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),

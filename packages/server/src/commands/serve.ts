@@ -40,7 +40,6 @@ const DeliveryLive = Layer.unwrap(
       DeliverySettings.make({
         requestTimeout: config.requestTimeout,
         passivateAfter: config.passivateAfter,
-        restAfter: config.restAfter,
         endpointPauseAfter: config.endpointPauseAfter,
         drainTimeout: config.shutdownTimeout
       })
