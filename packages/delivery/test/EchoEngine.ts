@@ -1,7 +1,7 @@
 import { Database, EventStore, Installations } from "@messaging-api/domain"
 import { Layer } from "effect"
-import type { Bot } from "../src/Bot.ts"
 import { inject } from "vitest"
+import type { Bot } from "../src/Bot.ts"
 import * as ConversationsEngine from "../src/Conversations.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
 import * as Receiver from "./Receiver.ts"
