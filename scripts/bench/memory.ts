@@ -11,8 +11,9 @@ import { teardown } from "./teardown.ts"
 /**
  * 4. Memory, as the operating system sees it (VmRSS of the service process):
  * - active: one message to each of 10,000 new conversations with passivation far off; heap once
- *   every reply has arrived (all of them live at once, in their cluster entities), and again once
- *   they have been idle past REST_AFTER (at rest: their decision state alone), the figure;
+ *   every reply has arrived (all of them live at once: the service is a process alone, so their
+ *   actors are in its LocalActors map), and again once they have been idle 25 s (each its Actor
+ *   and decision state), the figure;
  * - passivated: one message to each of 100,000 new conversations with PASSIVATE_AFTER short;
  *   RSS once every reply has arrived and every conversation has been idle past it.
  * Each phase runs on a fresh service process and database, within a time budget (so that the
@@ -39,7 +40,7 @@ interface Phase {
   readonly idleAfterGc: { readonly rssMb: number; readonly heapUsedMb: number }
   /** (heap used after GC − idle heap used after GC) / conversations: what each one keeps. */
   readonly heapKbPerConversation: number
-  /** The same right after the last reply (the active phase), before the conversations rest. */
+  /** The same right after the last reply (the active phase), before the conversations' 25 s idle. */
   readonly answeredHeapKbPerConversation: number | undefined
 }
 
@@ -90,11 +91,11 @@ const touch = async (
     await waitUntil(() => arrivals.accepted >= sent.acknowledged, 60_000)
     let answeredHeapUsed: number | undefined
     if (passivateAfterSeconds !== undefined) {
-      // Idle past PASSIVATE_AFTER, plus time for the actors' scopes to close.
+      // Idle past PASSIVATE_AFTER, plus time for the sweep to drop the actors.
       await sleep((passivateAfterSeconds + 10) * 1000)
     } else {
-      // Just answered, every conversation still in its cluster entity; then idle past REST_AFTER
-      // (10 s) and the cluster's look for idle entities (as often as REST_AFTER): at rest.
+      // Just answered, every conversation's actor in the LocalActors map (PASSIVATE_AFTER is an
+      // hour); then 25 s idle: what an idle live conversation keeps, once its work has ended.
       answeredHeapUsed = (await memoryAfterGc(service.inspectPort!)).heapUsed
       await sleep(25_000)
     }
@@ -162,9 +163,8 @@ export const measureMemory = async (context: BenchContext): Promise<Figures> => 
       target: "≤ 2 KB per idle live conversation",
       met: active.heapKbPerConversation <= 2 && active.refused === 0,
       note:
-        `${shortOf(active)}${active.conversations.toLocaleString("en-US")} conversations live at once, idle past ` +
-        `REST_AFTER (${active.answeredHeapKbPerConversation} KB each right after the last reply, when those answered ` +
-        `within REST_AFTER were still in their cluster entities); ` +
+        `${shortOf(active)}${active.conversations.toLocaleString("en-US")} conversations live at once, idle 25 s ` +
+        `(${active.answeredHeapKbPerConversation} KB each right after the last reply); ` +
         `RSS ${active.rssMb} MB (idle at start ${active.idleRssMb} MB); after a forced full GC: RSS ` +
         `${active.afterGc.rssMb} MB, heap used ${active.afterGc.heapUsedMb} MB`,
       details: { ...active }
