@@ -5,12 +5,12 @@ import { Draining } from "./Draining.ts"
 
 /**
  * The work loops this process has asked conversations to run. A loop runs where its conversation
- * lives (on the runner owning its shard), and that runner starts it itself: the conversation's
- * entity after a command that changed something, the work schedule for a conversation whose work
- * has come due. So the loops a process waits for on shutdown are its own.
+ * lives (this process alone, or the runner owning its shard), and that process starts it itself:
+ * the conversation's actor after a command that changed something, the work schedule for a
+ * conversation whose work has come due. So the loops a process waits for on shutdown are its own.
  * Closing drains: no new attempts, in-flight ones get `drainTimeout`, then they are interrupted
- * (and resumed by whichever runner owns the conversation next). `ConversationActor.layer`
- * provides it.
+ * (and resumed by whichever process owns the conversation next). Whoever keeps the actors
+ * provides it (`LocalActors`, `EntityActors`).
  */
 export class WorkLoops extends Context.Service<
   WorkLoops,

@@ -26,8 +26,8 @@ import { EndpointGuardLive, ServerConfig, type ServerConfigShape } from "../Serv
  * pooled keep-alive HTTP client, and the read-model projector. It answers the domain's ports the
  * HTTP API asks (`Conversations`, `Deliveries`, `EndpointVerifier`): this is where the two meet.
  * Closing it (SIGTERM) drains in-flight attempts first.
- * - Alone (no `CLUSTER_PORT`): the actors on a cluster of this process alone, the log followers
- *   in this process.
+ * - Alone (no `CLUSTER_PORT`): the actors in this process (`LocalActors`, no cluster), the log
+ *   followers too.
  * - A runner (`CLUSTER_PORT`): the actors of the shards this runner holds, any conversation
  *   reached through the cluster; the log followers are cluster singletons (one for all runners).
  *   Closing it drains, then hands this runner's shards off.
