@@ -72,8 +72,9 @@ export const make = <A, E>(
     })
 
     const accepted = (token: string): A | undefined => {
-      const found = live.get(tokenIdOf(token))
-      return hashMatches(found?.hash, sha256(token)) ? found!.token : undefined
+      const digest = sha256(token)
+      const found = live.get(tokenIdOf(token, digest))
+      return hashMatches(found?.hash, digest) ? found!.token : undefined
     }
 
     return {

@@ -14,11 +14,11 @@ export const sha256 = (value: string): Buffer => hash("sha256", value, "buffer")
 
 /**
  * The row id of a presented token: the id inside a `mapi_` token, or for any other string (a
- * seeded token) one derived from its hash.
+ * seeded token) one derived from its hash (`digest`, when the caller has it already).
  */
-export const tokenIdOf = (token: string): string => {
+export const tokenIdOf = (token: string, digest?: Buffer): string => {
   const match = tokenPattern.exec(token)
-  return match === null ? `env${sha256(token).toString("hex").slice(0, 16)}` : match[1]!
+  return match === null ? `env${(digest ?? sha256(token)).toString("hex").slice(0, 16)}` : match[1]!
 }
 
 /** A new token and its id: the only time the secret exists outside the caller's hands. */

@@ -1,5 +1,5 @@
 import { Metrics } from "@messaging-api/domain"
-import { Context, Effect, Exit, type Types } from "effect"
+import { Context, Effect, Exit, LogLevel, References, type Types } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest, type HttpServerResponse } from "effect/http"
 
 /**
@@ -39,6 +39,8 @@ export const AccessLogLayer = HttpRouter.middleware(
             const route = yield* matchedRoute
             const seconds = (performance.now() - started) / 1000
             yield* Metrics.httpRequest(route, status, seconds)
+            // Below the log level, the line and its annotations are not even built.
+            if (LogLevel.isGreaterThan(yield* References.MinimumLogLevel, "Info")) return
             const durationMs = Math.round(seconds * 10_000) / 10
             yield* Effect.logInfo(`${request.method} ${route} ${status} ${durationMs}ms`).pipe(
               Effect.annotateLogs({ kind: "access", method: request.method, route, status, durationMs })
