@@ -136,8 +136,10 @@ export const measureMemory = async (context: BenchContext): Promise<Figures> => 
   const budgetMs = context.quick ? 30_000 : 60_000
 
   const active = await touch(context, "active", activeCount, budgetMs, undefined)
-  // 100,000 new conversations take longer than the other phases' budget at today's rates.
-  const passivated = await touch(context, "passivated", passivatedCount, budgetMs * 2.5, 5)
+  // The target is the memory 100,000 passivated conversations leave, so they get time enough to
+  // all be taken at today's rates (about 300 new conversations a second on this machine); the
+  // rate itself is the inbound and end-to-end figures' business.
+  const passivated = await touch(context, "passivated", passivatedCount, budgetMs * 6, 5)
   const shortOf = (phase: Phase) =>
     `${
       phase.conversations < phase.wanted
