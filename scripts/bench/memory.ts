@@ -1,3 +1,4 @@
+import { query } from "../postgres-databases.ts"
 import { type BenchContext, profileDir } from "./bench-context.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import { memoryAfterGc } from "./inspector-probe.ts"
@@ -23,6 +24,22 @@ import { teardown } from "./teardown.ts"
  * holds; RSS above that is memory V8 has not returned to the system.
  */
 
+/** Whether both log followers' checkpoints (read models, delivery hints) are at the log's last event. */
+const followersCaughtUp = async (url: string): Promise<boolean> => {
+  const rows = await query<{ behind: number }>(
+    url,
+    `SELECT count(*)::int AS behind FROM (VALUES ('read_models'), ('delivery')) AS f(name)
+     LEFT JOIN projection_checkpoints c ON c.name = f.name
+     WHERE coalesce(c.position, 0) < (SELECT coalesce(max(position), 0) FROM events)`
+  )
+  return rows[0]?.behind === 0
+}
+
+const untilFollowersCaughtUp = async (url: string, timeoutMs: number): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await followersCaughtUp(url)) && Date.now() < deadline) await sleep(500)
+}
+
 const MB = 1024 * 1024
 const mb = (bytes: number) => Math.round(bytes / MB)
 
@@ -38,6 +55,8 @@ interface Phase {
   readonly rssMb: number
   readonly afterGc: { readonly rssMb: number; readonly heapUsedMb: number; readonly externalMb: number }
   readonly idleAfterGc: { readonly rssMb: number; readonly heapUsedMb: number }
+  /** Seconds from the last reply until both log followers had applied every event. */
+  readonly followersCaughtUpSeconds: number | undefined
   /** (heap used after GC − idle heap used after GC) / conversations: what each one keeps. */
   readonly heapKbPerConversation: number
   /** The same right after the last reply (the active phase), before the conversations' 25 s idle. */
@@ -89,9 +108,15 @@ const touch = async (
     )
     const arrivals = receiver.run(label)
     await waitUntil(() => arrivals.accepted >= sent.acknowledged, 60_000)
+    const lastReply = performance.now()
     let answeredHeapUsed: number | undefined
+    let followersCaughtUpSeconds: number | undefined
     if (passivateAfterSeconds !== undefined) {
-      // Idle past PASSIVATE_AFTER, plus time for the sweep to drop the actors.
+      // Idle: the log followers have applied every event (after a burst the read models trail the
+      // replies by seconds, and until then the process is still at work), then past
+      // PASSIVATE_AFTER, plus time for the sweep to drop the actors.
+      await untilFollowersCaughtUp(database.url, 180_000)
+      followersCaughtUpSeconds = Math.round((performance.now() - lastReply) / 100) / 10
       await sleep((passivateAfterSeconds + 10) * 1000)
     } else {
       // Just answered, every conversation's actor in the LocalActors map (PASSIVATE_AFTER is an
@@ -113,6 +138,7 @@ const touch = async (
       rssMb: mb(rss),
       afterGc: { rssMb: mb(afterGc.rss), heapUsedMb: mb(afterGc.heapUsed), externalMb: mb(afterGc.external) },
       idleAfterGc: { rssMb: mb(idleAfterGc.rss), heapUsedMb: mb(idleAfterGc.heapUsed) },
+      followersCaughtUpSeconds,
       heapKbPerConversation: kbPer(afterGc.heapUsed - idleAfterGc.heapUsed, sent.acknowledged),
       answeredHeapKbPerConversation:
         answeredHeapUsed === undefined
@@ -154,7 +180,9 @@ export const measureMemory = async (context: BenchContext): Promise<Figures> => 
       target: `≤ 300 MB after ${passivatedCount.toLocaleString("en-US")} passivated conversations`,
       met: passivated.rssMb <= 300 && passivated.conversations >= passivatedCount && passivated.refused === 0,
       note:
-        `${shortOf(passivated)}peak ${passivated.peakRssMb} MB; after a forced full GC: RSS ${passivated.afterGc.rssMb} MB, ` +
+        `${shortOf(passivated)}in ${passivated.sendSeconds} s; the log followers caught up ` +
+        `${passivated.followersCaughtUpSeconds} s after the last reply; peak ${passivated.peakRssMb} MB; ` +
+        `after a forced full GC: RSS ${passivated.afterGc.rssMb} MB, ` +
         `heap used ${passivated.afterGc.heapUsedMb} MB (idle ${passivated.idleAfterGc.heapUsedMb} MB), ` +
         `≈ ${passivated.heapKbPerConversation} KB kept per passivated conversation`,
       details: { ...passivated, passivateAfterSeconds: 5 }
