@@ -4,7 +4,7 @@ import type { CommandResult } from "./ConversationWriter.ts"
 /**
  * Which trace each piece of a conversation actor's work continues. The loop runs in a fiber of its
  * own, so each piece of work is put back into the trace of what caused it: the span a command
- * arrives under (the webhook request's, carried by the cluster with the entity message) becomes
+ * arrives under (the webhook request's; on a runner of a cluster, carried with the entity message) becomes
  * the parent of the bot turn it opens, and the bot turn's span the parent of every delivery
  * attempt of its replies (a message posted by the bot: the span of that request). These origins
  * are kept while the actor lives; work resumed after a restart starts traces of its own.

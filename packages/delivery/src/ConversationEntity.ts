@@ -5,9 +5,11 @@ import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 
 /**
- * The conversation actor's protocol as an effect/cluster entity, keyed by conversation id: what
- * the front door (`Conversations`) sends and what `ConversationActor` answers (its handlers and
- * their layer are there). The cluster runs one instance per live conversation, hands it its
+ * The conversation actor's protocol as an effect/cluster entity, keyed by conversation id, on a
+ * runner of a cluster: what the front door (`Conversations`, through `EntityActors`) sends and what
+ * the actor (`ConversationActor`) answers (the handlers and their layer are in `EntityActors`; a
+ * process alone calls its actors directly, `LocalActors`). The cluster runs one instance per live
+ * conversation, hands it its
  * messages one at a time and passivates it after `passivateAfter` without messages. Messages are
  * volatile: the event log is the durable record, and `conversation_work` brings a conversation
  * back after a restart.

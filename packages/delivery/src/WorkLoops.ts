@@ -1,5 +1,5 @@
 import type { Ids } from "@messaging-api/domain"
-import { Context, Effect, FiberSet } from "effect"
+import { Context, Effect, FiberSet, Option, Tracer } from "effect"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
 
@@ -22,6 +22,8 @@ export class WorkLoops extends Context.Service<
   }
 >()("@messaging-api/delivery/WorkLoops") {}
 
+const noStackTrace = { captureStackTrace: false } as const
+
 /**
  * Loops that `run` starts (it resolves when the loop ends), and `drain`: the owner of the loops'
  * entities runs it on close before the entities are stopped.
@@ -33,6 +35,9 @@ export const make = Effect.fnUntraced(function* (
   const settings = yield* DeliverySettings
 
   const runs = yield* FiberSet.make<void, never>()
+  // Loops are forked in the context this was built in, not in the caller's: a loop started by a
+  // command would otherwise keep that command's HTTP request (and its body) for as long as it runs.
+  const fork = yield* FiberSet.runtime(runs)<never>()
   const busy = new Map<string, number>()
   const release = (id: string) =>
     Effect.sync(() => {
@@ -42,12 +47,11 @@ export const make = Effect.fnUntraced(function* (
     })
 
   const start = (conversationId: Ids.ConversationId): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      if (draining.isDraining()) return Effect.void
-      busy.set(conversationId, (busy.get(conversationId) ?? 0) + 1)
-      return FiberSet.run(
-        runs,
-        run(conversationId).pipe(
+    Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (parent) =>
+      Effect.sync(() => {
+        if (draining.isDraining()) return
+        busy.set(conversationId, (busy.get(conversationId) ?? 0) + 1)
+        const loop = run(conversationId).pipe(
           Effect.catchCause((cause) =>
             Effect.logWarning("could not start a conversation's work loop", cause).pipe(
               Effect.annotateLogs({ conversationId })
@@ -55,8 +59,10 @@ export const make = Effect.fnUntraced(function* (
           ),
           Effect.ensuring(release(conversationId))
         )
-      )
-    }).pipe(Effect.asVoid)
+        // The loop's span stays in the trace of what started it (only the span is kept).
+        fork(Option.isSome(parent) ? Effect.withParentSpan(loop, parent.value, noStackTrace) : loop)
+      })
+    )
 
   /** Stop starting attempts, wait for the ones in flight (bounded), then interrupt what is left. */
   const drain = draining.start.pipe(

@@ -209,7 +209,6 @@ describe("traces over OTLP/HTTP", () => {
         "Deliverer.attempt",
         "ConversationActor.deliver",
         "ConversationActor.runTurn",
-        "Conversation.Execute",
         "Webhooks.receive",
         "POST"
       ])
