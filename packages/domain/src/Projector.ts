@@ -33,12 +33,7 @@ export interface ReadModelCounts {
 }
 
 export interface ProjectorOptions {
-  /**
-   * Most events per batch (and per transaction; default 2,000). A batch costs a few statements
-   * whatever its size, so when the follower is behind, larger batches catch up faster: after a
-   * burst of 40,000 new conversations at the service's full rate, the read models trailed the last
-   * reply by 13,000–15,000 events with 500, and by 30–800 with 2,000 (docs/PERFORMANCE.md).
-   */
+  /** Events per batch (and per transaction). */
   readonly batchSize?: number
   /** How long the follower waits for a wake-up before looking at the log again. */
   readonly pollInterval?: `${number} millis` | `${number} seconds`
@@ -100,7 +95,7 @@ function make(options?: ProjectorOptions) {
   return Effect.gen(function* () {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const store = yield* EventStore
-    const batchSize = options?.batchSize ?? 2000
+    const batchSize = options?.batchSize ?? 500
 
     const checkpoint = ProjectionCheckpoints.read(sql, checkpointName)
     const saveCheckpoint = (position: LogPosition) =>
