@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { ConversationCommands, Ids, Installations } from "@messaging-api/domain"
+import { ConversationCommands, Ids } from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
 import { Duration, Effect } from "effect"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
@@ -32,12 +32,7 @@ layer(TestLayer, { timeout: 300_000, excludeTestServices: true })("capacity", (i
     () =>
       Effect.gen(function* () {
         const receiver = yield* Receiver.make()
-        const installation = yield* (yield* Installations.Installations).create({
-          bot: { _tag: "echo" },
-          responseUrl: receiver.url,
-          retrySchedule: [10, 20, 40]
-        })
-        mine.add(installation.id)
+        const installation = yield* EchoEngine.echoInstallation(mine, receiver)
         const conversations = yield* Conversations
 
         const outcomes = yield* Effect.forEach(

@@ -1,5 +1,5 @@
 import { Database, EventStore, Installations } from "@messaging-api/domain"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { inject } from "vitest"
 import type { Bot } from "../src/Bot.ts"
 import * as ConversationsEngine from "../src/Conversations.ts"
@@ -24,3 +24,15 @@ export const layer = (
     Layer.provideMerge(Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer)),
     Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: options.maxConnections }))
   )
+
+/** An installation answered by the echo bot, delivering to `receiver` with quick retries, worked by this file's engine. */
+export const echoInstallation = (installations: Set<string>, receiver: Receiver.Receiver) =>
+  Effect.gen(function* () {
+    const installation = yield* (yield* Installations.Installations).create({
+      bot: { _tag: "echo" },
+      responseUrl: receiver.url,
+      retrySchedule: [10, 20, 40]
+    })
+    installations.add(installation.id)
+    return installation
+  })

@@ -5,6 +5,7 @@ import { Duration, Effect, Layer } from "effect"
 import { inject } from "vitest"
 import * as ConversationsEngine from "../src/Conversations.ts"
 import * as DeliverySettings from "../src/DeliverySettings.ts"
+import * as EchoEngine from "./EchoEngine.ts"
 import * as InProcessCluster from "./InProcessCluster.ts"
 import * as Receiver from "./Receiver.ts"
 import { userMessage } from "./UserMessages.ts"
@@ -35,12 +36,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("actors in clus
   it.effect("answer each message once, in order, and remember what they decided", () =>
     Effect.gen(function* () {
       const receiver = yield* Receiver.make()
-      const installation = yield* (yield* Installations.Installations).create({
-        bot: { _tag: "echo" },
-        responseUrl: receiver.url,
-        retrySchedule: [10, 20, 40]
-      })
-      mine.add(installation.id)
+      const installation = yield* EchoEngine.echoInstallation(mine, receiver)
       const conversations = yield* Conversations
 
       const messages = ["first", "second", "third"].map((text) => userMessage(installation, "entity", text))

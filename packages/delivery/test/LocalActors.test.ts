@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { ConversationEvents, ConversationStream, EventStore, Ids, Installations } from "@messaging-api/domain"
+import { ConversationEvents, ConversationStream, EventStore, Ids } from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { Deferred, Duration, Effect, Layer, Metric, Result, Schedule, Stream } from "effect"
@@ -31,17 +31,6 @@ const liveConversations = Metric.value(Metrics.liveConversations).pipe(Effect.ma
 const untilLive = (predicate: (live: number) => boolean) =>
   liveConversations.pipe(Effect.repeat({ until: predicate, schedule: Schedule.spaced("20 millis") }))
 
-const echoInstallation = (installations: Set<string>, receiver: Receiver.Receiver) =>
-  Effect.gen(function* () {
-    const installation = yield* (yield* Installations.Installations).create({
-      bot: { _tag: "echo" },
-      responseUrl: receiver.url,
-      retrySchedule: [10, 20, 40]
-    })
-    installations.add(installation.id)
-    return installation
-  })
-
 const passivating = new Set<string>()
 
 const Passivating = EchoEngine.layer(
@@ -58,7 +47,7 @@ layer(Passivating, { timeout: 60_000, excludeTestServices: true })("a passivated
   it.effect("comes back from the log with its guarantees when another writer appended meanwhile", () =>
     Effect.gen(function* () {
       const receiver = yield* Receiver.make()
-      const installation = yield* echoInstallation(passivating, receiver)
+      const installation = yield* EchoEngine.echoInstallation(passivating, receiver)
       const conversations = yield* Conversations
       const store = yield* EventStore.EventStore
 
@@ -128,7 +117,7 @@ layer(Busy, { timeout: 60_000, excludeTestServices: true })("an actor in use", (
   it.effect("is not passivated: a second actor would run the open bot turn a second time", () =>
     Effect.gen(function* () {
       const receiver = yield* Receiver.make()
-      const installation = yield* echoInstallation(busy, receiver)
+      const installation = yield* EchoEngine.echoInstallation(busy, receiver)
       const conversations = yield* Conversations
 
       const first = userMessage(installation, "busy", "first")
