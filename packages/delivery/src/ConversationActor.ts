@@ -25,8 +25,8 @@ import type * as WorkLoops from "./WorkLoops.ts"
 import { nextWork } from "./WorkPlan.ts"
 
 /**
- * One live conversation: its folded state in memory, its commands one at a time, and its work loop. The loop asks
- * the work plan (`WorkPlan.nextWork`) what is next and does it: the oldest open bot turn
+ * One live conversation: its folded state in memory, its commands one at a time, and its work
+ * loop. The loop asks the work plan (`WorkPlan.nextWork`) what is next and does it: the oldest open bot turn
  * (`ActorBotTurn`), then the head of the outbox, one attempt at a time (`ActorDelivery`), each
  * outcome recorded as an event before the next step; it sleeps until the next retry is due, and
  * ends when nothing is due within `passivateAfter` (after writing down in `conversation_work` when
