@@ -101,7 +101,20 @@ function make(options?: ProjectorOptions) {
     const saveCheckpoint = (position: LogPosition) =>
       ProjectionCheckpoints.save(sql, checkpointName, position)
 
-    const lock = sql`SELECT pg_advisory_xact_lock(${lockKey})`
+    /**
+     * The projector's lock, and for the rest of the transaction key lookups only: a batch reads and
+     * writes its rows by primary key, a few dozen among thousands to millions, but on the young
+     * statistics of tables that grew since they were last analyzed (a new database, the first
+     * minutes after a burst) the planner prices a sequential scan of each whole table cheaper than
+     * a hundred index probes, and every batch scanned rm_conversations, rm_messages and
+     * rm_delivery_attempts (seen with auto_explain; docs/PERFORMANCE.md).
+     */
+    const lock = sql`
+      SELECT pg_advisory_xact_lock(${lockKey}),
+             set_config('enable_seqscan', 'off', true),
+             set_config('enable_hashjoin', 'off', true),
+             set_config('enable_mergejoin', 'off', true)
+    `
 
     const applyBatch = (batch: ReadonlyArray<RecordedEvent>) => {
       const last = batch[batch.length - 1]
