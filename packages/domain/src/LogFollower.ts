@@ -46,6 +46,17 @@ export const LOG_STALL_BOUND: Duration.Input = "1 second"
 
 export const NOTIFY_CHANNEL = "messaging_api_events"
 
+/**
+ * A select-list item that sends the log's NOTIFY from inside the statement that appends, once the
+ * CTE `inserted` (the statement's inserted events) has any row. It is delivered when the
+ * statement's transaction commits (never for an append that rolled back) and costs no statement of
+ * its own: a NOTIFY of its own after each group commit was about one statement per message at
+ * moderate load (docs/PERFORMANCE.md). Notifications of one transaction on one channel with the
+ * same payload are delivered once.
+ */
+export const notifyIfInserted = `(SELECT 1 FROM (SELECT pg_notify('${NOTIFY_CHANNEL}', '')) AS n
+  WHERE EXISTS (SELECT 1 FROM inserted)) AS notified`
+
 /** A row of a look at the log: the snapshot's facts, and an event or (none found) nulls. */
 interface SnapshotRow extends EventRow {
   readonly horizon: string
@@ -60,7 +71,10 @@ const splitIds = (list: string | undefined): ReadonlyArray<number> =>
   list === undefined || list === "" ? [] : list.split(",").map(Number)
 
 export interface LogFollower {
-  /** Tells the followers (here at once, other processes by NOTIFY) that events were committed. */
+  /**
+   * Tells this process's followers that events were committed (other processes hear of it by the
+   * NOTIFY the append statement sent: `notifyAppended`).
+   */
   readonly appended: Effect.Effect<void>
   subscribe(from: LogPosition, options?: SubscribeOptions): Stream.Stream<RecordedEvent, SqlError.SqlError>
 }
@@ -76,15 +90,9 @@ export const make = Effect.fnUntraced(function* (
 ): Effect.fn.Return<LogFollower, never, Scope.Scope> {
   const columns = eventColumns(sql)
 
-  // Wake-ups: local appends publish here directly; other processes' appends arrive by NOTIFY.
+  // Wake-ups: local appends publish here directly; other processes' appends arrive by NOTIFY, which
+  // the append statements send themselves (`notifyAppended`), delivered when they commit.
   const wakeups = yield* PubSub.sliding<void>(1)
-  const toNotify = yield* Queue.sliding<void>(1)
-  yield* Queue.take(toNotify).pipe(
-    Effect.flatMap(() => pg.notify(NOTIFY_CHANNEL, "")),
-    Effect.catch((error) => Effect.logDebug("event-store notify failed", error)),
-    Effect.forever,
-    Effect.forkScoped
-  )
   yield* Effect.scoped(
     Effect.gen(function* () {
       const notifications = yield* pg.listen(NOTIFY_CHANNEL)
@@ -99,7 +107,7 @@ export const make = Effect.fnUntraced(function* (
     Effect.forever,
     Effect.forkScoped
   )
-  const appended = Effect.andThen(PubSub.publish(wakeups, undefined), Queue.offer(toNotify, undefined))
+  const appended = Effect.asVoid(PubSub.publish(wakeups, undefined))
 
   /**
    * One look at the log in one snapshot: the horizon, the transactions open in it, and the events

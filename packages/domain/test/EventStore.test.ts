@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Random, Stream } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Random, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import {
@@ -235,6 +235,44 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore", (
       const [bad] = yield* Stream.runCollect(store.readStream(badStream))
       const malformed = yield* Effect.flip(fromRecorded(bad!))
       assert.strictEqual(malformed._tag, "MalformedEvent")
+    })
+  )
+
+  it.effect("a follower in another process is woken by the append's own NOTIFY, not by polling", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const sql = yield* SqlClient.SqlClient
+      // Another process: its own pool, its own LISTEN, and no in-process wake-ups from `store`
+      // (`Layer.fresh`: the test's own EventStore layer would otherwise be shared).
+      const other = Context.get(
+        yield* Layer.build(
+          Layer.fresh(EventStore.layer).pipe(
+            Layer.provide(Database.layer({ url: inject("databaseUrl"), maxConnections: 2 }))
+          )
+        ),
+        EventStore
+      )
+      const start = yield* lastPosition
+      const grouped = streamName()
+      const transactional = streamName()
+      const seen = yield* Deferred.make<ReadonlyArray<string>>()
+      const streams: Array<string> = []
+      // It polls once an hour: only a notification can bring it these events within the test.
+      yield* other.subscribe(start, { pollInterval: "1 hour" }).pipe(
+        Stream.runForEach((event) =>
+          Effect.suspend(() => {
+            if (event.streamId === grouped || event.streamId === transactional) streams.push(event.streamId)
+            return streams.length === 2 ? Deferred.succeed(seen, [...streams]) : Effect.void
+          })
+        ),
+        Effect.forkChild
+      )
+      // Let its first read (which finds nothing) go by, so that only a wake-up reads again.
+      yield* Effect.sleep("200 millis")
+      // The group commit's statement, then one inside the caller's transaction (notified on commit).
+      yield* store.append(grouped, "no_stream", [newEvent("Grouped")])
+      yield* sql.withTransaction(store.append(transactional, "no_stream", [newEvent("InTransaction")]))
+      assert.sameMembers([...(yield* Deferred.await(seen))], [grouped, transactional])
     })
   )
 
