@@ -17,7 +17,8 @@ import { teardown } from "./teardown.ts"
  * conversations). A step is held when every offered message was acknowledged, every reply
  * arrived, and the reply p99 stayed under 100 ms. The steps: 500 msgs/s, then up by 500
  * while held (straight to 2,000 when a step was not held, since 2,000 is a target), then, if
- * 500 was not held, down by halves to find the highest rate that is. Each step starts once the
+ * 500 was not held, down by halves to find a rate that is; then up to two steps of bisection
+ * between the highest rate held and the lowest above it that was not. Each step starts once the
  * service is quiet again (projections catch up after an overloaded step). Alongside each step:
  * the service's event-loop delay and GC pauses (through its inspector) and what its database
  * connections were doing, to tell stalls and pool waits from CPU queueing.
@@ -149,21 +150,25 @@ export const measureEndToEnd = async (context: BenchContext): Promise<Figures> =
     }
     const first = steps[0]!
     if (!first.held) {
-      let failed = low
       let probe = Math.round(low / 2)
       while (probe >= 25) {
         const result = await step(context, target, receiver, watched, database.name, probe, probeSeconds)
         steps.push(result)
-        if (result.held) {
-          const between = Math.round((probe + failed) / 2 / 25) * 25
-          if (between > probe && between < failed) {
-            steps.push(await step(context, target, receiver, watched, database.name, between, probeSeconds))
-          }
-          break
-        }
-        failed = probe
+        if (result.held) break
         probe = Math.round(probe / 2)
       }
+    }
+    // Up to two steps of bisection between the highest rate held and the lowest above it that was not.
+    for (let probes = 0; probes < 2; probes++) {
+      const held = steps.filter((s) => s.held).map((s) => s.rate)
+      if (held.length === 0) break
+      const best = Math.max(...held)
+      const failedAbove = steps.filter((s) => !s.held && s.rate > best).map((s) => s.rate)
+      if (failedAbove.length === 0) break
+      const failed = Math.min(...failedAbove)
+      const between = Math.round((best + failed) / 2 / 25) * 25
+      if (between <= best || between >= failed) break
+      steps.push(await step(context, target, receiver, watched, database.name, between, probeSeconds))
     }
 
     const atHigh = steps.find((s) => s.rate === high)
