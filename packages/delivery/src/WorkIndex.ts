@@ -1,5 +1,16 @@
 import type { ConversationId } from "@messaging-api/domain/Ids"
-import { Context, Effect, Exit, Layer, PubSub, Request, RequestResolver, type Scope, Semaphore } from "effect"
+import {
+  Clock,
+  Context,
+  Effect,
+  Exit,
+  Layer,
+  PubSub,
+  Request,
+  RequestResolver,
+  type Scope,
+  Semaphore
+} from "effect"
 import type { NonEmptyArray } from "effect/Array"
 import { SqlClient, type SqlError } from "effect/sql"
 
@@ -15,6 +26,10 @@ import { SqlClient, type SqlError } from "effect/sql"
  *   latency-critical: they are requests batched by effect's `RequestResolver`, one statement
  *   for all that arrive within a few milliseconds.
  * A row may be stale (the actor looks and finds nothing), never missing while work exists.
+ * A hint no newer than a settlement this process wrote lately changes nothing (the row's version is
+ * already at least the settlement's), so it is not written at all (`unsettled`): under a steady load
+ * the actors have settled by the time the projector reads their events, and most hints, with their
+ * row locks, are skipped.
  */
 
 export interface WorkHint {
@@ -46,6 +61,34 @@ const SETTLEMENT_MAX_BATCH = 500
 
 /** Settlement statements in flight at once (each holds a connection while it runs). */
 const SETTLEMENT_WRITERS = 2
+
+/** How long this process remembers the version it settled a conversation at: one to two of these. */
+const SETTLED_MEMORY_MILLIS = 30_000
+
+/**
+ * The versions this process's actors settled conversations at lately: a lower bound of each row's
+ * version (rows only move to later versions). Two generations, the older dropped as a whole, so
+ * memory follows the settlement rate over the last minute at most.
+ */
+class RecentSettlements {
+  private current = new Map<string, number>()
+  private previous = new Map<string, number>()
+  private rotatedAt = 0
+
+  record(conversationId: string, version: number, now: number) {
+    if (now - this.rotatedAt >= SETTLED_MEMORY_MILLIS) {
+      this.previous = this.current
+      this.current = new Map()
+      this.rotatedAt = now
+    }
+    if (version > (this.current.get(conversationId) ?? 0)) this.current.set(conversationId, version)
+  }
+
+  /** The latest version remembered for the conversation, 0 when none. */
+  versionOf(conversationId: string): number {
+    return Math.max(this.current.get(conversationId) ?? 0, this.previous.get(conversationId) ?? 0)
+  }
+}
 
 /**
  * A batch as statements in which each conversation appears once: the first settlement of each
@@ -87,6 +130,11 @@ export class WorkIndex extends Context.Service<
      * actor's settlement is ignored).
      */
     hint(hints: ReadonlyArray<WorkHint>): Effect.Effect<void, SqlError.SqlError>
+    /**
+     * The hints that could change something: those newer than the version this process settled
+     * their conversation at lately (an older or equal one would leave its row as it is).
+     */
+    unsettled(hints: ReadonlyArray<WorkHint>): ReadonlyArray<WorkHint>
     /**
      * An actor that has folded up to `version`: nothing left to do (`dueAt` null), or look again at
      * `dueAt`. Answers false when the row reflects a later version: the actor's state is stale.
@@ -149,8 +197,14 @@ export class WorkIndex extends Context.Service<
         return rows.map((row) => row.conversation_id as ConversationId)
       })
 
-      const hint = (hints: ReadonlyArray<WorkHint>) =>
-        hints.length === 0
+      const clock = yield* Clock.Clock
+      const recent = new RecentSettlements()
+      const unsettled = (hints: ReadonlyArray<WorkHint>) =>
+        hints.filter((hint) => hint.version > recent.versionOf(hint.conversationId))
+
+      const hint = (all: ReadonlyArray<WorkHint>) => {
+        const hints = unsettled(all)
+        return hints.length === 0
           ? Effect.void
           : sql`
               INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
@@ -166,6 +220,7 @@ export class WorkIndex extends Context.Service<
                               ELSE conversation_work.due_at END,
                 version = GREATEST(conversation_work.version, EXCLUDED.version)
             `.pipe(Effect.asVoid, Effect.withSpan("WorkIndex.hint", undefined, { captureStackTrace: false }))
+      }
 
       /**
        * Settles many actors in one statement, each conversation once, and answers each. A settled
@@ -192,9 +247,13 @@ export class WorkIndex extends Context.Service<
           Effect.matchCause({
             onSuccess: (rows) => {
               const settled = new Set(rows.map((row) => row.conversation_id))
-              // Not written: the row reflects a later version than the actor has seen.
-              for (const entry of entries)
+              const now = clock.currentTimeMillisUnsafe()
+              for (const entry of entries) {
+                // Written or not (then the row reflects a later version than the actor has seen),
+                // the row's version is now at least the settlement's.
+                recent.record(entry.request.conversationId, entry.request.version, now)
                 entry.completeUnsafe(Exit.succeed(settled.has(entry.request.conversationId)))
+              }
             },
             onFailure: (cause) => {
               for (const entry of entries) entry.completeUnsafe(Exit.failCause(cause))
@@ -222,7 +281,7 @@ export class WorkIndex extends Context.Service<
 
       const notify = PubSub.publish(notifications, undefined).pipe(Effect.asVoid)
 
-      return WorkIndex.of({ due, hint, settle, notify, watch: PubSub.subscribe(notifications) })
+      return WorkIndex.of({ due, hint, unsettled, settle, notify, watch: PubSub.subscribe(notifications) })
     })
   )
 }

@@ -68,4 +68,35 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("WorkIndex sett
         assert.isBelow(statements, fresh.length / 2)
       })
   )
+
+  it.effect("hints no newer than this process's settlements are skipped; newer ones are written", () =>
+    Effect.gen(function* () {
+      const index = yield* WorkIndex
+      const installation = randomUUID()
+      const now = new Date().toISOString()
+      const settled = randomUUID()
+      const elsewhere = randomUUID()
+      assert.isTrue(yield* index.settle(settled, 5, installation, null))
+      const hint = (conversationId: string, version: number) => ({
+        conversationId,
+        installationId: installation,
+        dueAt: now,
+        version
+      })
+      // Versions 4 and 5 of the settled conversation are work its actor has done.
+      assert.deepStrictEqual(
+        index.unsettled([hint(settled, 4), hint(settled, 5), hint(settled, 6), hint(elsewhere, 1)]),
+        [hint(settled, 6), hint(elsewhere, 1)]
+      )
+      const due = () =>
+        index
+          .due({ limit: 1000, excluding: [], installations: [installation] })
+          .pipe(Effect.map((ids) => ids.map(String)))
+      // A skipped hint leaves the settled row done; a newer one makes the conversation due again.
+      yield* index.hint([hint(settled, 5)])
+      assert.notInclude(yield* due(), settled)
+      yield* index.hint([hint(settled, 6)])
+      assert.include(yield* due(), settled)
+    })
+  )
 })
