@@ -104,12 +104,18 @@ export const layer = Layer.effectDiscard(
           version: item.version
         })
       }
-      const installations = yield* owners.ownersOf([...hints.keys()])
-
+      // Work this process's actors have already settled needs no hint (most of it, under load).
+      const needed = new Set(index.unsettled([...hints.values()]))
+      if (needed.size === 0) {
+        yield* ProjectionCheckpoints.save(sql, CHECKPOINT, last)
+        return
+      }
+      const unsettled = [...hints].filter(([, hint]) => needed.has(hint))
+      const installations = yield* owners.ownersOf(unsettled.map(([conversationId]) => conversationId))
       yield* sql.withTransaction(
         Effect.gen(function* () {
           yield* index.hint(
-            [...hints].map(([conversationId, hint]) => ({
+            unsettled.map(([conversationId, hint]) => ({
               ...hint,
               installationId: installations.get(conversationId) ?? null
             }))
@@ -117,15 +123,16 @@ export const layer = Layer.effectDiscard(
           yield* ProjectionCheckpoints.save(sql, CHECKPOINT, last)
         })
       )
-      if (hints.size > 0) yield* index.notify
+      yield* index.notify
     })
 
     const follow: Effect.Effect<void, SqlError.SqlError> = Effect.gen(function* () {
       const from = yield* readCheckpoint
       // Hints matter for recovery and retries, not for a live conversation (its actor is already
-      // running): gather appends for a while and write their hints together.
+      // running): read the log a quarter of a second at a time, by when most of its conversations'
+      // actors have settled (and their hints are skipped), and write the rest together.
       yield* store
-        .subscribe(from, { batchSize: 500, coalesce: "50 millis" })
+        .subscribe(from, { batchSize: 500, coalesce: "250 millis" })
         .pipe(Stream.runForEachArray(apply))
     })
 

@@ -22,9 +22,10 @@ export interface SubscribeOptions {
   readonly pollInterval?: Duration.Input
   readonly batchSize?: number
   /**
-   * Once woken, how long to wait before reading, so that the appends arriving meanwhile come in
-   * the same batch: a follower that reads after every group commit spends its time on round trips
-   * of a few events each. Default none.
+   * How long to let appends gather before reading: once woken, and after a read that found fewer
+   * events than a batch holds (under a steady load the log always has a few new events, and a
+   * follower that read again at once would spend its time on round trips of a few events each). A
+   * full batch is followed by the next read at once. Default none.
    */
   readonly coalesce?: Duration.Input
   /**
@@ -234,14 +235,28 @@ export const make = Effect.fnUntraced(function* (
         const woken = PubSub.take(wake).pipe(Effect.timeoutOption(pollInterval), Effect.asVoid)
         const waitForMore = coalesce === undefined ? woken : Effect.andThen(woken, Effect.sleep(coalesce))
         if (stallBound !== undefined) return followPast(from, batchSize, stallBound, waitForMore)
-        return Stream.paginate(from, (position) =>
-          readBatch(position, batchSize).pipe(
-            Effect.tap((events) => (events.length === 0 ? waitForMore : Effect.void)),
-            Effect.map((events) => {
-              const last = events[events.length - 1]
-              return [events, Option.some(last ? logPositionOf(last) : position)] as const
-            })
-          )
+        /** Where to read next, and whether the last read found fewer events than a batch holds. */
+        interface Cursor {
+          readonly position: LogPosition
+          readonly partial: boolean
+        }
+        return Stream.paginate<Cursor, RecordedEvent, SqlError.SqlError, never>(
+          { position: from, partial: false },
+          ({ position, partial }) =>
+            (partial && coalesce !== undefined
+              ? Effect.andThen(Effect.sleep(coalesce), readBatch(position, batchSize))
+              : readBatch(position, batchSize)
+            ).pipe(
+              Effect.tap((events) => (events.length === 0 ? waitForMore : Effect.void)),
+              Effect.map((events) => {
+                const last = events[events.length - 1]
+                const next: Cursor = {
+                  position: last ? logPositionOf(last) : position,
+                  partial: events.length > 0 && events.length < batchSize
+                }
+                return [events, Option.some(next)] as const
+              })
+            )
         )
       })
     )
