@@ -67,25 +67,31 @@ const SETTLED_MEMORY_MILLIS = 30_000
 
 /**
  * The versions this process's actors settled conversations at lately: a lower bound of each row's
- * version (rows only move to later versions). Two generations, the older dropped as a whole, so
- * memory follows the settlement rate over the last minute at most.
+ * version (rows only move to later versions, and settlements are written outside any caller's
+ * transaction, so one answered has committed). Two generations, the older dropped as a whole
+ * every `SETTLED_MEMORY_MILLIS`, so memory follows the settlements of the last minute at most.
  */
 class RecentSettlements {
   private current = new Map<string, number>()
   private previous = new Map<string, number>()
   private rotatedAt = 0
 
+  private rotate(now: number) {
+    if (now - this.rotatedAt < SETTLED_MEMORY_MILLIS) return
+    // Idle for two periods: both generations are old.
+    this.previous = now - this.rotatedAt < 2 * SETTLED_MEMORY_MILLIS ? this.current : new Map()
+    this.current = new Map()
+    this.rotatedAt = now
+  }
+
   record(conversationId: string, version: number, now: number) {
-    if (now - this.rotatedAt >= SETTLED_MEMORY_MILLIS) {
-      this.previous = this.current
-      this.current = new Map()
-      this.rotatedAt = now
-    }
+    this.rotate(now)
     if (version > (this.current.get(conversationId) ?? 0)) this.current.set(conversationId, version)
   }
 
   /** The latest version remembered for the conversation, 0 when none. */
-  versionOf(conversationId: string): number {
+  versionOf(conversationId: string, now: number): number {
+    this.rotate(now)
     return Math.max(this.current.get(conversationId) ?? 0, this.previous.get(conversationId) ?? 0)
   }
 }
@@ -199,8 +205,10 @@ export class WorkIndex extends Context.Service<
 
       const clock = yield* Clock.Clock
       const recent = new RecentSettlements()
-      const unsettled = (hints: ReadonlyArray<WorkHint>) =>
-        hints.filter((hint) => hint.version > recent.versionOf(hint.conversationId))
+      const unsettled = (hints: ReadonlyArray<WorkHint>) => {
+        const now = clock.currentTimeMillisUnsafe()
+        return hints.filter((hint) => hint.version > recent.versionOf(hint.conversationId, now))
+      }
 
       const hint = (all: ReadonlyArray<WorkHint>) => {
         const hints = unsettled(all)

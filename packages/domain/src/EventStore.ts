@@ -134,13 +134,10 @@ interface PendingAppend {
  * with one statement. While a writer waits on the database the queue fills, so under load each
  * statement carries many appends and commits per append fall far below one; when idle an append
  * goes out at once (no timer, no added latency). Each append gets its own answer: one append's
- * failure never fails its neighbours. `appended` wakes this process's log followers after a commit;
- * the statement itself sends the NOTIFY for other processes' (`LogFollower.notifyIfInserted`).
+ * failure never fails its neighbours. `appended` wakes the log's followers after a commit.
  */
 const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, appended: Effect.Effect<void>) {
   const sql = client.withoutTransforms()
-  /** Each append statement sends the NOTIFY that wakes other processes' followers itself. */
-  const notified = sql.literal(LogFollower.notifyIfInserted)
 
   const streamVersion = (streamId: string) =>
     sql<{ version: number }>`
@@ -158,16 +155,14 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
         SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = ${streamId}
       ), incoming AS (
         SELECT doc, ord FROM jsonb_array_elements(${documents}::jsonb) WITH ORDINALITY AS e(doc, ord)
-      ), inserted AS (
-        INSERT INTO events (stream_id, version, event_id, type, data, metadata)
-        SELECT ${streamId}, current_stream.version + incoming.ord, (incoming.doc->>'id')::uuid,
-               incoming.doc->>'type', incoming.doc->'data', incoming.doc->'metadata'
-        FROM current_stream, incoming
-        WHERE ${guard}
-        ORDER BY incoming.ord
-        RETURNING position, version
       )
-      SELECT position, version, ${notified} FROM inserted ORDER BY version
+      INSERT INTO events (stream_id, version, event_id, type, data, metadata)
+      SELECT ${streamId}, current_stream.version + incoming.ord, (incoming.doc->>'id')::uuid,
+             incoming.doc->>'type', incoming.doc->'data', incoming.doc->'metadata'
+      FROM current_stream, incoming
+      WHERE ${guard}
+      ORDER BY incoming.ord
+      RETURNING position, version
     `
   }
 
@@ -246,7 +241,7 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
         ORDER BY c.n, ev.ord
         RETURNING stream_id, position, version
       )
-      SELECT c.n, c.version::int AS version, i.positions, ${notified}
+      SELECT c.n, c.version::int AS version, i.positions
       FROM checked c LEFT JOIN (
         SELECT stream_id, string_agg(position::text, ',' ORDER BY version) AS positions
         FROM inserted GROUP BY stream_id

@@ -25,7 +25,8 @@ export interface SubscribeOptions {
    * How long to let appends gather before reading: once woken, and after a read that found fewer
    * events than a batch holds (under a steady load the log always has a few new events, and a
    * follower that read again at once would spend its time on round trips of a few events each). A
-   * full batch is followed by the next read at once. Default none.
+   * full batch is followed by the next read at once. (With `stallBound` it waits only after a read
+   * that found nothing.) Default none.
    */
   readonly coalesce?: Duration.Input
   /**
@@ -48,15 +49,12 @@ export const LOG_STALL_BOUND: Duration.Input = "1 second"
 export const NOTIFY_CHANNEL = "messaging_api_events"
 
 /**
- * A select-list item that sends the log's NOTIFY from inside the statement that appends, once the
- * CTE `inserted` (the statement's inserted events) has any row. It is delivered when the
- * statement's transaction commits (never for an append that rolled back) and costs no statement of
- * its own: a NOTIFY of its own after each group commit was about one statement per message at
- * moderate load (docs/PERFORMANCE.md). Notifications of one transaction on one channel with the
- * same payload are delivered once.
+ * At most one NOTIFY this often: other processes' followers need to hear that something was
+ * appended, not of every group commit, and each NOTIFY is a statement and a transaction of its own
+ * (at 500 msgs/s one was sent after nearly every commit, about 0.8 a message). The last append
+ * always gets one: one that comes in the pause is notified when it ends.
  */
-export const notifyIfInserted = `(SELECT 1 FROM (SELECT pg_notify('${NOTIFY_CHANNEL}', '')) AS n
-  WHERE EXISTS (SELECT 1 FROM inserted)) AS notified`
+const NOTIFY_EVERY: Duration.Input = "20 millis"
 
 /** A row of a look at the log: the snapshot's facts, and an event or (none found) nulls. */
 interface SnapshotRow extends EventRow {
@@ -72,10 +70,7 @@ const splitIds = (list: string | undefined): ReadonlyArray<number> =>
   list === undefined || list === "" ? [] : list.split(",").map(Number)
 
 export interface LogFollower {
-  /**
-   * Tells this process's followers that events were committed (other processes hear of it by the
-   * NOTIFY the append statement sent: `notifyAppended`).
-   */
+  /** Tells the followers (here at once, other processes by NOTIFY) that events were committed. */
   readonly appended: Effect.Effect<void>
   subscribe(from: LogPosition, options?: SubscribeOptions): Stream.Stream<RecordedEvent, SqlError.SqlError>
 }
@@ -91,9 +86,18 @@ export const make = Effect.fnUntraced(function* (
 ): Effect.fn.Return<LogFollower, never, Scope.Scope> {
   const columns = eventColumns(sql)
 
-  // Wake-ups: local appends publish here directly; other processes' appends arrive by NOTIFY, which
-  // the append statements send themselves (`notifyAppended`), delivered when they commit.
+  // Wake-ups: local appends publish here directly; other processes' appends arrive by NOTIFY. The
+  // NOTIFY is a statement of its own, not part of the append's: a transaction that notifies holds
+  // Postgres's notify lock until its commit is flushed, which would make every append commit in turn.
   const wakeups = yield* PubSub.sliding<void>(1)
+  const toNotify = yield* Queue.sliding<void>(1)
+  yield* Queue.take(toNotify).pipe(
+    Effect.flatMap(() => pg.notify(NOTIFY_CHANNEL, "")),
+    Effect.catch((error) => Effect.logDebug("event-store notify failed", error)),
+    Effect.andThen(Effect.sleep(NOTIFY_EVERY)),
+    Effect.forever,
+    Effect.forkScoped
+  )
   yield* Effect.scoped(
     Effect.gen(function* () {
       const notifications = yield* pg.listen(NOTIFY_CHANNEL)
@@ -108,7 +112,7 @@ export const make = Effect.fnUntraced(function* (
     Effect.forever,
     Effect.forkScoped
   )
-  const appended = Effect.asVoid(PubSub.publish(wakeups, undefined))
+  const appended = Effect.andThen(PubSub.publish(wakeups, undefined), Queue.offer(toNotify, undefined))
 
   /**
    * One look at the log in one snapshot: the horizon, the transactions open in it, and the events

