@@ -93,7 +93,10 @@ export const make = Effect.fnUntraced(function* (
   const toNotify = yield* Queue.sliding<void>(1)
   yield* Queue.take(toNotify).pipe(
     Effect.flatMap(() => pg.notify(NOTIFY_CHANNEL, "")),
-    Effect.catch((error) => Effect.logDebug("event-store notify failed", error)),
+    // One that failed is sent again after the pause: it stood for every append of its window.
+    Effect.catch((error) =>
+      Effect.andThen(Effect.logDebug("event-store notify failed", error), Queue.offer(toNotify, undefined))
+    ),
     Effect.andThen(Effect.sleep(NOTIFY_EVERY)),
     Effect.forever,
     Effect.forkScoped

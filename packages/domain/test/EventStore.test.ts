@@ -270,8 +270,9 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore", (
       // A group commit's append, then one inside the caller's transaction.
       yield* store.append(grouped, "no_stream", [newEvent("Grouped")])
       yield* sql.withTransaction(store.append(transactional, "no_stream", [newEvent("InTransaction")]))
-      // More appends until it has both, each notified in turn: its LISTEN may not be up yet, and a
-      // read may find the log held behind another test's open transaction.
+      // More appends until it has both, each notified in turn: its LISTEN may not be up yet, a read
+      // may find the log held behind another test's open transaction, and an append inside a
+      // caller's transaction notifies before that transaction commits.
       const nudges = streamName()
       yield* store
         .append(nudges, "any", [newEvent("Nudge")])
