@@ -105,12 +105,11 @@ export const layer = Layer.effectDiscard(
         })
       }
       // Work this process's actors have already settled needs no hint (most of it, under load).
-      const needed = new Set(index.unsettled([...hints.values()]))
-      if (needed.size === 0) {
+      const unsettled = [...hints].filter(([, hint]) => !index.settled(hint))
+      if (unsettled.length === 0) {
         yield* ProjectionCheckpoints.save(sql, CHECKPOINT, last)
         return
       }
-      const unsettled = [...hints].filter(([, hint]) => needed.has(hint))
       const installations = yield* owners.ownersOf(unsettled.map(([conversationId]) => conversationId))
       yield* sql.withTransaction(
         Effect.gen(function* () {

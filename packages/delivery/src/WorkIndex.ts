@@ -27,7 +27,7 @@ import { SqlClient, type SqlError } from "effect/sql"
  *   for all that arrive within a few milliseconds.
  * A row may be stale (the actor looks and finds nothing), never missing while work exists.
  * A hint no newer than a settlement this process wrote lately changes nothing (the row's version is
- * already at least the settlement's), so it is not written at all (`unsettled`): under a steady load
+ * already at least the settlement's), so it is not written at all (`settled`): under a steady load
  * the actors have settled by the time the projector reads their events, and most hints, with their
  * row locks, are skipped.
  */
@@ -137,10 +137,10 @@ export class WorkIndex extends Context.Service<
      */
     hint(hints: ReadonlyArray<WorkHint>): Effect.Effect<void, SqlError.SqlError>
     /**
-     * The hints that could change something: those newer than the version this process settled
-     * their conversation at lately (an older or equal one would leave its row as it is).
+     * Whether the hint's work is already settled: this process settled its conversation lately at
+     * the hint's version or later, so writing the hint would leave its row as it is.
      */
-    unsettled(hints: ReadonlyArray<WorkHint>): ReadonlyArray<WorkHint>
+    settled(hint: WorkHint): boolean
     /**
      * An actor that has folded up to `version`: nothing left to do (`dueAt` null), or look again at
      * `dueAt`. Answers false when the row reflects a later version: the actor's state is stale.
@@ -205,14 +205,11 @@ export class WorkIndex extends Context.Service<
 
       const clock = yield* Clock.Clock
       const recent = new RecentSettlements()
-      const unsettled = (hints: ReadonlyArray<WorkHint>) => {
-        const now = clock.currentTimeMillisUnsafe()
-        return hints.filter((hint) => hint.version > recent.versionOf(hint.conversationId, now))
-      }
+      const settled = (hint: WorkHint) =>
+        hint.version <= recent.versionOf(hint.conversationId, clock.currentTimeMillisUnsafe())
 
-      const hint = (all: ReadonlyArray<WorkHint>) => {
-        const hints = unsettled(all)
-        return hints.length === 0
+      const hint = (hints: ReadonlyArray<WorkHint>) =>
+        hints.length === 0
           ? Effect.void
           : sql`
               INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
@@ -228,7 +225,6 @@ export class WorkIndex extends Context.Service<
                               ELSE conversation_work.due_at END,
                 version = GREATEST(conversation_work.version, EXCLUDED.version)
             `.pipe(Effect.asVoid, Effect.withSpan("WorkIndex.hint", undefined, { captureStackTrace: false }))
-      }
 
       /**
        * Settles many actors in one statement, each conversation once, and answers each. A settled
@@ -289,7 +285,7 @@ export class WorkIndex extends Context.Service<
 
       const notify = PubSub.publish(notifications, undefined).pipe(Effect.asVoid)
 
-      return WorkIndex.of({ due, hint, unsettled, settle, notify, watch: PubSub.subscribe(notifications) })
+      return WorkIndex.of({ due, hint, settled, settle, notify, watch: PubSub.subscribe(notifications) })
     })
   )
 }
