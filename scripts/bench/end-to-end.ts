@@ -20,8 +20,10 @@ import { teardown } from "./teardown.ts"
  * 500 was not held, down by halves to find a rate that is; then up to two steps of bisection
  * between the highest rate held and the lowest above it that was not. Each step starts once the
  * service is quiet again (projections catch up after an overloaded step). Alongside each step:
- * the service's event-loop delay and GC pauses (through its inspector) and what its database
- * connections were doing, to tell stalls and pool waits from CPU queueing.
+ * how long the inbound POSTs took to be answered (to tell a tail in accepting messages from one in
+ * the bot turn or the delivery), the service's event-loop delay and GC pauses (through its
+ * inspector) and what its database connections were doing, to tell stalls and pool waits from CPU
+ * queueing.
  */
 
 const TARGET_LOW = 500
@@ -37,6 +39,11 @@ interface Step {
   readonly acknowledged: number
   readonly replies: number
   readonly latency: LatencySummary
+  /**
+   * From each message's scheduled send time to the service's answer to its POST: the inbound half
+   * of `latency`. A tail here too is in accepting the message, not in the bot turn or delivery.
+   */
+  readonly acknowledgment: LatencySummary
   /** Replies per second over the step. */
   readonly repliesPerSecond: number
   readonly held: boolean
@@ -74,6 +81,7 @@ const step = async (
   const arrivals = receiver.run(run)
   const allArrived = await waitUntil(() => arrivals.accepted >= sent.acknowledged, 15_000)
   const latency = summarize(arrivals.latencies)
+  const acknowledgment = summarize(sent.answerLatencies)
   const result: Step = {
     rate,
     seconds,
@@ -82,6 +90,7 @@ const step = async (
     acknowledged: sent.acknowledged,
     replies: arrivals.accepted,
     latency,
+    acknowledgment,
     repliesPerSecond: Math.round((arrivals.accepted * 1000) / (arrivals.last - arrivals.first + 1000 / rate)),
     held: allArrived && sent.skipped === 0 && sent.acknowledged === sent.sent && latency.p99 < 100,
     pauses,
@@ -89,7 +98,8 @@ const step = async (
   }
   context.log(
     `e2e: ${rate} msgs/s: ${result.replies} replies of ${sent.sent} sent (${sent.skipped} not offered: backlog), ` +
-      `p50 ${latency.p50} ms, p99 ${latency.p99} ms${result.held ? "" : " — not held"}; service event-loop delay ` +
+      `p50 ${latency.p50} ms, p99 ${latency.p99} ms${result.held ? "" : " — not held"} (acknowledged p50 ` +
+      `${acknowledgment.p50} ms, p99 ${acknowledgment.p99} ms); service event-loop delay ` +
       `p99 ${pauses.loopDelayP99} ms, max ${pauses.loopDelayMax} ms, GC ${Math.round(pauses.gcShare * 100)}% ` +
       `(longest ${pauses.gcPauseMax} ms); Postgres connections busy ${connections.active} + ` +
       `${connections.idleInTransaction} in transaction of ${connections.connections}`
@@ -185,7 +195,8 @@ export const measureEndToEnd = async (context: BenchContext): Promise<Figures> =
     const describe = (s: Step | undefined) =>
       s === undefined
         ? "not measured"
-        : `p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms, ${s.repliesPerSecond} replies/s` +
+        : `p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms, ${s.repliesPerSecond} replies/s ` +
+          `(acknowledged p50 ${s.acknowledgment.p50} ms, p99 ${s.acknowledgment.p99} ms)` +
           (s.skipped > 0 ? `, ${s.skipped} not offered (backlog)` : "") +
           `; loop delay p99 ${s.pauses.loopDelayP99} ms, GC ${Math.round(s.pauses.gcShare * 100)}%, ` +
           `${Math.round((s.connections.active + s.connections.idleInTransaction) * 10) / 10} of ` +

@@ -29,6 +29,14 @@ export interface SendSummary {
   readonly acknowledgedSequences: ReadonlyMap<string, ReadonlyArray<number>>
 }
 
+/** A paced run also times each acknowledgment: from the message's scheduled send time to its answer. */
+export interface PacedSummary extends SendSummary {
+  /** Offered but not sent: too many requests were already waiting for an answer. */
+  readonly skipped: number
+  /** Milliseconds from each answered message's scheduled send time to its answer (2xx or not). */
+  readonly answerLatencies: ReadonlyArray<number>
+}
+
 const post = (agent: Agent, url: URL, token: string, body: string): Promise<number> =>
   new Promise((resolve) => {
     const req = request(
@@ -109,7 +117,7 @@ export const sendPaced = async (
     /** How long to wait for answers after the last send before giving up on them (counted failed). */
     readonly answerTimeoutMs?: number
   }
-): Promise<SendSummary & { readonly skipped: number }> => {
+): Promise<PacedSummary> => {
   const url = new URL(target.webhookUrl)
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections ?? 256 })
   const total = Math.round((options.rate * options.durationMs) / 1000)
@@ -120,6 +128,7 @@ export const sendPaced = async (
   let sent = 0
   let skipped = 0
   let answered = 0
+  const answerLatencies: Array<number> = []
   const start = performance.now() + 5
   await new Promise<void>((resolve) => {
     const tick = () => {
@@ -133,15 +142,14 @@ export const sendPaced = async (
         sent++
         const conversation = conversationName(options.run, n % options.conversations)
         const sequence = Math.floor(n / options.conversations)
-        void post(
-          agent,
-          url,
-          target.token,
-          bodyOf(options.run, conversation, sequence, start + n * interval)
-        ).then((status) => {
-          results.record(status, conversation, sequence)
-          answered++
-        })
+        const scheduledAt = start + n * interval
+        void post(agent, url, target.token, bodyOf(options.run, conversation, sequence, scheduledAt)).then(
+          (status) => {
+            answerLatencies.push(performance.now() - scheduledAt)
+            results.record(status, conversation, sequence)
+            answered++
+          }
+        )
       }
       if (offered < total) setTimeout(tick, 1)
       else resolve()
@@ -154,7 +162,7 @@ export const sendPaced = async (
   const unanswered = sent - answered
   agent.destroy()
   const summary = results.summary(sent, performance.now() - start)
-  return { ...summary, failed: summary.failed + unanswered, skipped }
+  return { ...summary, failed: summary.failed + unanswered, skipped, answerLatencies }
 }
 
 export const sendBacklog = async (
