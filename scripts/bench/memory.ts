@@ -16,7 +16,8 @@ import { teardown } from "./teardown.ts"
  *   actors are in its LocalActors map), and again once they have been idle 25 s (each its Actor
  *   and decision state), the figure;
  * - passivated: one message to each of 100,000 new conversations with PASSIVATE_AFTER short;
- *   RSS once every reply has arrived and every conversation has been idle past it.
+ *   RSS once every reply has arrived, every conversation has been idle past it, and RSS has
+ *   settled (V8 gives a burst's memory back at its memory reducer's next quiet check).
  * Each phase runs on a fresh service process and database, within a time budget (so that the
  * whole bench stays within minutes): when the service cannot take that many new conversations
  * in time, the figure is for those it took, and the target is not met.
@@ -50,6 +51,29 @@ const untilFollowersCaughtUp = async (url: string, timeoutMs: number): Promise<n
   return Math.round((performance.now() - started) / 100) / 10
 }
 
+/**
+ * Waits for the service's RSS to settle after its work has ended: V8 returns a burst's freed memory
+ * to the system in memory-reducing full GCs, which its memory reducer starts only at one of its
+ * checks (one every 8 s) that finds allocation low, so RSS can stay at its peak for a check or two
+ * after the last conversation passivated. Settled: RSS has not fallen by more than 1 % for
+ * `quietMs` (a window longer than two of those checks), or `timeoutMs` passed. Returns the seconds
+ * into the wait at which it last fell (0: it did not).
+ */
+const untilRssSettles = async (rss: () => number, quietMs: number, timeoutMs: number): Promise<number> => {
+  const started = performance.now()
+  let lowest = rss()
+  let lastFall = started
+  while (performance.now() - lastFall < quietMs && performance.now() - started < timeoutMs) {
+    await sleep(1000)
+    const now = rss()
+    if (now < lowest * 0.99) {
+      lowest = now
+      lastFall = performance.now()
+    }
+  }
+  return Math.round((lastFall - started) / 1000)
+}
+
 const MB = 1024 * 1024
 const mb = (bytes: number) => Math.round(bytes / MB)
 
@@ -67,6 +91,12 @@ interface Phase {
   readonly idleAfterGc: { readonly rssMb: number; readonly heapUsedMb: number }
   /** Seconds from the last reply until both log followers had applied every event (undefined: not within 180 s). */
   readonly followersCaughtUpSeconds: number | undefined
+  /**
+   * Passivated phase: RSS once every conversation was idle past PASSIVATE_AFTER (and the sweep had
+   * run), and the seconds after that at which it last fell before settling (`untilRssSettles`).
+   */
+  readonly passivatedRssMb: number | undefined
+  readonly rssFellAfterSeconds: number | undefined
   /** (heap used after GC − idle heap used after GC) / conversations: what each one keeps. */
   readonly heapKbPerConversation: number
   /** The same right after the last reply (the active phase), before the conversations' 25 s idle. */
@@ -120,12 +150,17 @@ const touch = async (
     await waitUntil(() => arrivals.accepted >= sent.acknowledged, 60_000)
     let answeredHeapUsed: number | undefined
     let followersCaughtUpSeconds: number | undefined
+    let passivatedRss: number | undefined
+    let rssFellAfterSeconds: number | undefined
     if (passivateAfterSeconds !== undefined) {
       // Idle: the log followers have applied every event (after a burst the read models trail the
       // replies by seconds, and until then the process is still at work), then past
-      // PASSIVATE_AFTER, plus time for the sweep to drop the actors.
+      // PASSIVATE_AFTER, plus time for the sweep to drop the actors; then until RSS settles.
       followersCaughtUpSeconds = await untilFollowersCaughtUp(database.url, 180_000)
       await sleep((passivateAfterSeconds + 10) * 1000)
+      passivatedRss = service.rss()
+      peak = Math.max(peak, passivatedRss)
+      rssFellAfterSeconds = await untilRssSettles(service.rss, 20_000, 60_000)
     } else {
       // Just answered, every conversation's actor in the LocalActors map (PASSIVATE_AFTER is an
       // hour); then 25 s idle: what an idle live conversation keeps, once its work has ended.
@@ -147,6 +182,8 @@ const touch = async (
       afterGc: { rssMb: mb(afterGc.rss), heapUsedMb: mb(afterGc.heapUsed), externalMb: mb(afterGc.external) },
       idleAfterGc: { rssMb: mb(idleAfterGc.rss), heapUsedMb: mb(idleAfterGc.heapUsed) },
       followersCaughtUpSeconds,
+      passivatedRssMb: passivatedRss === undefined ? undefined : mb(passivatedRss),
+      rssFellAfterSeconds,
       heapKbPerConversation: kbPer(afterGc.heapUsed - idleAfterGc.heapUsed, sent.acknowledged),
       answeredHeapKbPerConversation:
         answeredHeapUsed === undefined
@@ -192,7 +229,11 @@ export const measureMemory = async (context: BenchContext): Promise<Figures> => 
         (passivated.followersCaughtUpSeconds === undefined
           ? "the log followers had not caught up 180 s after the last reply; "
           : `the log followers caught up ${passivated.followersCaughtUpSeconds} s after the last reply; `) +
-        `peak ${passivated.peakRssMb} MB; ` +
+        `RSS ${passivated.passivatedRssMb} MB once all had passivated, settled ` +
+        (passivated.rssFellAfterSeconds === 0
+          ? "at once"
+          : `${passivated.rssFellAfterSeconds} s later (V8's memory reducer returned the burst's memory)`) +
+        `; peak ${passivated.peakRssMb} MB; ` +
         `after a forced full GC: RSS ${passivated.afterGc.rssMb} MB, ` +
         `heap used ${passivated.afterGc.heapUsedMb} MB (idle ${passivated.idleAfterGc.heapUsedMb} MB), ` +
         `≈ ${passivated.heapKbPerConversation} KB kept per passivated conversation`,
