@@ -19,7 +19,7 @@ export interface MemoryUsage {
   readonly arrayBuffers: number
 }
 
-const session = async <A>(
+export const session = async <A>(
   inspectPort: number,
   use: (call: (method: string, params?: Record<string, unknown>) => Promise<unknown>) => Promise<A>,
   onEvent?: (method: string, params: Record<string, unknown>) => void

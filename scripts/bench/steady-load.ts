@@ -1,0 +1,138 @@
+import { readFileSync, writeFileSync } from "node:fs"
+import { query } from "../postgres-databases.ts"
+import { createBenchDatabase } from "./bench-database.ts"
+import { cpuPerMessage, cpuSnapshot, waitForQuiet } from "./cpu-usage.ts"
+import { readPauseMonitor, session, startPauseMonitor } from "./inspector-probe.ts"
+import { createEchoInstallation } from "./installation-setup.ts"
+import { sendPaced } from "./message-sender.ts"
+import { type LatencySummary, summarize } from "./percentiles.ts"
+import { startReceiver } from "./receiver.ts"
+import { startService, waitUntil } from "./service-process.ts"
+import { teardown } from "./teardown.ts"
+
+/**
+ * What one message costs at a steady, moderate rate, where `--only inbound` measures it at
+ * saturation: a fresh service, an echo installation, a warm-up at the same rate, then RUNS runs of
+ * SECONDS at RATE msgs/s over 1,000 new conversations each (paced, open loop, as the e2e bench
+ * sends). For each run, per message: the service's and Postgres's CPU, the service's write and read
+ * system calls (`/proc/<pid>/io`), the transactions and rows Postgres counted for the database
+ * (`pg_stat_database`); the reply and acknowledgment latencies for the whole run and for each
+ * half second (where a tail comes from), and the service's event-loop delay and GC pauses. With
+ * PROFILE=<file> the last run is profiled through the inspector (sampling every 200 µs; that run's
+ * CPU and event-loop delay then include the profiler's own).
+ *
+ *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [PROFILE=file] [KEY=value …]
+ *
+ * Other KEY=value pairs go to the service's environment.
+ */
+
+const settings: Record<string, string> = { RATE: "500", SECONDS: "8", RUNS: "3", WARM: "5" }
+const env: Record<string, string> = {}
+for (const arg of process.argv.slice(2)) {
+  const at = arg.indexOf("=")
+  if (at <= 0) throw new Error(`expected KEY=value, got ${arg}`)
+  const key = arg.slice(0, at)
+  if (key in settings || key === "PROFILE") settings[key] = arg.slice(at + 1)
+  else env[key] = arg.slice(at + 1)
+}
+const rate = Number(settings.RATE)
+const seconds = Number(settings.SECONDS)
+const runs = Number(settings.RUNS)
+const conversations = 1000
+
+/** The service's system calls so far, from `/proc/<pid>/io`. */
+const syscalls = (pid: number) => {
+  const fields = new Map(
+    readFileSync(`/proc/${pid}/io`, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => line.split(": ") as [string, string])
+  )
+  return { writes: Number(fields.get("syscw")), reads: Number(fields.get("syscr")) }
+}
+
+/** Transactions committed and rows inserted in one database so far. */
+const databaseCounters = async (url: string, name: string) => {
+  const rows = await query<{ commits: string; inserted: string }>(
+    url,
+    `SELECT xact_commit::text AS commits, tup_inserted::text AS inserted FROM pg_stat_database WHERE datname = '${name}'`
+  )
+  return { commits: Number(rows[0]?.commits ?? 0), inserted: Number(rows[0]?.inserted ?? 0) }
+}
+
+const brief = (latency: LatencySummary) => `p50 ${latency.p50} p99 ${latency.p99} max ${latency.max} ms`
+
+const cleanup = teardown()
+try {
+  const database = cleanup.add(await createBenchDatabase("steady"), (database) => database.drop())
+  const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
+  const service = cleanup.add(
+    await startService({ databaseUrl: database.url, inspect: true, env }),
+    (service) => service.stop()
+  )
+  const inspectPort = service.inspectPort!
+  const installation = await createEchoInstallation(service.url, { responseUrl: receiver.url })
+  const target = { webhookUrl: installation.webhookUrl, token: installation.token }
+  const warm = await sendPaced(target, {
+    run: "warm",
+    rate,
+    durationMs: Number(settings.WARM) * 1000,
+    conversations
+  })
+  await waitUntil(() => receiver.run("warm").accepted >= warm.acknowledged, 30_000)
+
+  for (let index = 0; index < runs; index++) {
+    const run = `r${index}`
+    const profiled = settings.PROFILE !== undefined && index === runs - 1
+    await waitForQuiet(service.pid, 30_000)
+    await startPauseMonitor(inspectPort)
+    const cpuBefore = cpuSnapshot(service.pid)
+    const callsBefore = syscalls(service.pid)
+    const countersBefore = await databaseCounters(database.url, database.name)
+    const send = async () => {
+      const sent = await sendPaced(target, { run, rate, durationMs: seconds * 1000, conversations })
+      await waitUntil(() => receiver.run(run).accepted >= sent.acknowledged, 30_000)
+      // The read models' and the delivery projector's share of these messages.
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      return sent
+    }
+    // The profiler records while its inspector session is open.
+    const sent = !profiled
+      ? await send()
+      : await session(inspectPort, async (call) => {
+          await call("Profiler.enable")
+          await call("Profiler.setSamplingInterval", { interval: 200 })
+          await call("Profiler.start")
+          const sent = await send()
+          const stopped = (await call("Profiler.stop")) as { readonly profile: unknown }
+          writeFileSync(settings.PROFILE!, JSON.stringify(stopped.profile))
+          return sent
+        })
+    const cpu = cpuPerMessage(cpuBefore, cpuSnapshot(service.pid), sent.acknowledged)
+    const callsAfter = syscalls(service.pid)
+    const pauses = await readPauseMonitor(inspectPort)
+    // pg_stat_database is updated when a backend reports, at most every half second.
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    const countersAfter = await databaseCounters(database.url, database.name)
+    const per = (count: number) => (count / sent.acknowledged).toFixed(2)
+    const latencies = receiver.run(run).latencies
+    const halves: Array<string> = []
+    for (let from = 0; from < latencies.length; from += rate / 2) {
+      const half = summarize(latencies.slice(from, from + rate / 2))
+      halves.push(`${half.p50}/${half.p99}`)
+    }
+    console.log(
+      `${run}: ${rate} msgs/s, ${sent.acknowledged} acknowledged, ${receiver.run(run).accepted} replies\n` +
+        `  reply ${brief(summarize(latencies))}; acknowledged ${brief(summarize(sent.answerLatencies))}\n` +
+        `  per message: service ${cpu.serverMs} ms, Postgres ${cpu.postgresMs} ms, bench ${cpu.benchMs} ms of CPU; ` +
+        `${per(callsAfter.writes - callsBefore.writes)} writes, ${per(callsAfter.reads - callsBefore.reads)} reads; ` +
+        `${per(countersAfter.commits - countersBefore.commits)} transactions, ` +
+        `${per(countersAfter.inserted - countersBefore.inserted)} rows inserted\n` +
+        `  service: event-loop delay p99 ${pauses.loopDelayP99} max ${pauses.loopDelayMax} ms; ` +
+        `GC ${pauses.gcCount} pauses, ${pauses.gcPauseTotal} ms, longest ${pauses.gcPauseMax} ms\n` +
+        `  reply p50/p99 by half second: ${halves.join(" ")}`
+    )
+  }
+} finally {
+  await cleanup.run()
+}
