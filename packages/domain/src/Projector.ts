@@ -37,7 +37,7 @@ export interface ProjectorOptions {
   readonly batchSize?: number
   /** How long the follower waits for a wake-up before looking at the log again. */
   readonly pollInterval?: `${number} millis` | `${number} seconds`
-  /** Once woken, or after a batch that was not full, how long it lets appends gather before reading (default 100 ms). */
+  /** Once woken, or after a batch that was not full, how long it lets appends gather before reading (default 20 ms). */
   readonly coalesce?: `${number} millis`
 }
 
@@ -87,15 +87,6 @@ export const keepFollowing = (projector: Projector["Service"]): Effect.Effect<ne
   )
 
 /** How far the read models trail the newest event they applied, in milliseconds. */
-/**
- * How long the read-model follower lets appends gather once woken or after a partial batch. Every
- * batch costs seven statements whatever it holds, so at a moderate rate the window sets how many
- * there are: at 100 msgs/s, 100 ms instead of 20 took 22 % of the service's socket writes and 14 %
- * of Postgres's CPU per message (docs/PERFORMANCE.md, item 15). Read models are what the history,
- * listing and console APIs read; live streams and `?wait=` answers follow the log itself.
- */
-const COALESCE = "100 millis"
-
 const lagMetric = Metric.gauge("messaging_api_read_model_lag_ms", {
   description: "Milliseconds between an event being recorded and the read models applying it"
 })
@@ -216,7 +207,7 @@ function make(options?: ProjectorOptions) {
       return yield* store
         .subscribe(from, {
           batchSize,
-          coalesce: options?.coalesce ?? COALESCE,
+          coalesce: options?.coalesce ?? "20 millis",
           ...(options?.pollInterval === undefined ? {} : { pollInterval: options.pollInterval })
         })
         .pipe(Stream.runForEachArray(applyBatch), Effect.andThen(Effect.never))
