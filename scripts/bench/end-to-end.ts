@@ -1,9 +1,10 @@
 import { type BenchContext, profileDir } from "./bench-context.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import { waitForQuiet } from "./cpu-usage.ts"
+import { startBareServer } from "./inbound.ts"
 import { type PauseStats, readPauseMonitor, startPauseMonitor } from "./inspector-probe.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
-import { sendPaced, type Target } from "./message-sender.ts"
+import { type PacedSummary, sendPaced, type Target } from "./message-sender.ts"
 import { type LatencySummary, summarize } from "./percentiles.ts"
 import { type ConnectionActivity, sampleConnections } from "./postgres-activity.ts"
 import { type Receiver, startReceiver } from "./receiver.ts"
@@ -78,24 +79,9 @@ const step = async (
     throw error
   }
   const connections = await activity.stop()
-  const arrivals = receiver.run(run)
-  const allArrived = await waitUntil(() => arrivals.accepted >= sent.acknowledged, 15_000)
-  const latency = summarize(arrivals.latencies)
-  const acknowledgment = summarize(sent.answerLatencies)
-  const result: Step = {
-    rate,
-    seconds,
-    skipped: sent.skipped,
-    sent: sent.sent,
-    acknowledged: sent.acknowledged,
-    replies: arrivals.accepted,
-    latency,
-    acknowledgment,
-    repliesPerSecond: Math.round((arrivals.accepted * 1000) / (arrivals.last - arrivals.first + 1000 / rate)),
-    held: allArrived && sent.skipped === 0 && sent.acknowledged === sent.sent && latency.p99 < 100,
-    pauses,
-    connections
-  }
+  const timed = await timeReplies(receiver, run, rate, sent)
+  const { latency, acknowledgment } = timed
+  const result: Step = { ...timed, seconds, pauses, connections }
   context.log(
     `e2e: ${rate} msgs/s: ${result.replies} replies of ${sent.sent} sent (${sent.skipped} not offered: backlog), ` +
       `p50 ${latency.p50} ms, p99 ${latency.p99} ms${result.held ? "" : " — not held"} (acknowledged p50 ` +
@@ -104,9 +90,69 @@ const step = async (
       `(longest ${pauses.gcPauseMax} ms); Postgres connections busy ${connections.active} + ` +
       `${connections.idleInTransaction} in transaction of ${connections.connections}`
   )
-  // Whatever is still queued must not count against the next step.
-  if (!allArrived) await waitUntil(() => arrivals.accepted >= sent.acknowledged, 30_000)
   return result
+}
+
+/**
+ * The replies of one paced run, timed: waits up to 15 s for every acknowledged message's reply;
+ * whatever is still queued after that is waited for too (up to 30 s more), so that it does not
+ * count against the next run.
+ */
+const timeReplies = async (receiver: Receiver, run: string, rate: number, sent: PacedSummary) => {
+  const arrivals = receiver.run(run)
+  const allArrived = await waitUntil(() => arrivals.accepted >= sent.acknowledged, 15_000)
+  const latency = summarize(arrivals.latencies)
+  const timed = {
+    rate,
+    skipped: sent.skipped,
+    sent: sent.sent,
+    acknowledged: sent.acknowledged,
+    replies: arrivals.accepted,
+    latency,
+    acknowledgment: summarize(sent.answerLatencies),
+    repliesPerSecond: Math.round((arrivals.accepted * 1000) / (arrivals.last - arrivals.first + 1000 / rate)),
+    held: allArrived && sent.skipped === 0 && sent.acknowledged === sent.sent && latency.p99 < 100
+  }
+  if (!allArrived) await waitUntil(() => arrivals.accepted >= sent.acknowledged, 30_000)
+  return timed
+}
+
+/**
+ * The contract's floor (floor-server.ts, bare node:http) at the two target rates, after the
+ * same warm-up: whether the machine itself allows the targets, with the load generator, the
+ * receiver and Postgres on it.
+ */
+const measureFloor = async (
+  context: BenchContext,
+  receiver: Receiver,
+  databaseUrl: string,
+  seconds: number,
+  rates: ReadonlyArray<number>
+) => {
+  const floor = await startBareServer("floor-server.ts", {
+    DATABASE_URL: databaseUrl,
+    RESPONSE_URL: receiver.url,
+    TOKEN: "floor-token"
+  })
+  try {
+    const target = { webhookUrl: floor.url, token: "floor-token" }
+    await sendPaced(target, { run: "floor-warm", rate: rates[0]!, durationMs: 3000, conversations })
+    const steps = []
+    for (const rate of rates) {
+      const run = `floor${rate}`
+      context.log(`e2e: the contract's floor at ${rate} msgs/s for ${seconds} s`)
+      const sent = await sendPaced(target, { run, rate, durationMs: seconds * 1000, conversations })
+      const timed = await timeReplies(receiver, run, rate, sent)
+      context.log(
+        `e2e: floor at ${rate} msgs/s: ${timed.replies} replies of ${sent.sent}, p50 ${timed.latency.p50} ms, ` +
+          `p99 ${timed.latency.p99} ms${timed.held ? "" : " — not held"}`
+      )
+      steps.push(timed)
+    }
+    return steps
+  } finally {
+    await floor.stop()
+  }
 }
 
 export const measureEndToEnd = async (context: BenchContext): Promise<Figures> => {
@@ -189,6 +235,8 @@ export const measureEndToEnd = async (context: BenchContext): Promise<Figures> =
       steps.push(await step(context, target, receiver, watched, database.name, between, probeSeconds))
     }
 
+    await service.stop()
+    const floorSteps = await measureFloor(context, receiver, database.url, seconds, [low, high])
     const atHigh = steps.find((s) => s.rate === high)
     const held = steps.filter((s) => s.held)
     const best = held.length === 0 ? null : Math.max(...held.map((s) => s.rate))
@@ -217,6 +265,22 @@ export const measureEndToEnd = async (context: BenchContext): Promise<Figures> =
         met: best !== null && best >= high,
         note: `highest rate held of ${steps.map((s) => s.rate).join(", ")}; at ${high}: ${describe(atHigh)}`,
         details: { steps, conversations }
+      },
+      e2e_floor: {
+        figure: floorSteps[floorSteps.length - 1]?.latency.p99 ?? null,
+        unit: `ms p99 at ${high} msgs/s`,
+        target: null,
+        met: null,
+        note:
+          "the contract's floor (bare node:http, floor-server.ts) through the same sender and receiver: " +
+          floorSteps
+            .map(
+              (s) =>
+                `at ${s.rate} msgs/s p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms, ${s.repliesPerSecond} replies/s` +
+                (s.held ? "" : " (not held)")
+            )
+            .join("; "),
+        details: { steps: floorSteps }
       }
     }
   } finally {

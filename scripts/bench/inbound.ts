@@ -7,7 +7,7 @@ import { cpuPerMessage, cpuSnapshot } from "./cpu-usage.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
-import { sleep, spawnChild, startService } from "./service-process.ts"
+import { sleep, spawnChild, startService, waitUntil } from "./service-process.ts"
 import { teardown } from "./teardown.ts"
 
 /**
@@ -15,9 +15,12 @@ import { teardown } from "./teardown.ts"
  * on loopback, over many conversations with a unique messageId each, against the bare baseline
  * (baseline-server.ts: node:http, same JSON, one INSERT per request, same driver) in the same
  * run. The service's echo replies go to a fast receiver meanwhile: that is part of its load.
+ * Under the same load, the contract's floor (floor-server.ts: bare node:http doing the least the
+ * contract asks of each message, its echo reply's signed delivery included): how much of the
+ * baseline any implementation could reach here.
  */
 
-const baselinePath = fileURLToPath(new URL("./baseline-server.ts", import.meta.url))
+const serverPath = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url))
 
 interface LoadResult {
   readonly rate: number
@@ -82,10 +85,14 @@ const load = async (options: {
   }
 }
 
-const startBaseline = async (databaseUrl: string) => {
+/** A bare server of the bench's own (`baseline-server.ts`, `floor-server.ts`) as a child process. */
+export const startBareServer = async (
+  script: "baseline-server.ts" | "floor-server.ts",
+  env: Readonly<Record<string, string>>
+) => {
   const port = await freePort()
-  const child = spawnChild(process.execPath, [baselinePath], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) },
+  const child = spawnChild(process.execPath, [serverPath(script)], {
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ["ignore", "inherit", "inherit"]
   })
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
@@ -103,11 +110,11 @@ const startBaseline = async (databaseUrl: string) => {
     if (ok) break
     if (i > 600 || child.exitCode !== null) {
       await stop()
-      throw new Error("the baseline server did not start")
+      throw new Error(`${script} did not start`)
     }
     await sleep(50)
   }
-  return { pid: child.pid!, url: `${url}/webhooks/baseline`, stop }
+  return { pid: child.pid!, url: `${url}/webhooks/bare`, stop }
 }
 
 export const measureInbound = async (context: BenchContext): Promise<Figures> => {
@@ -120,12 +127,32 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
     const database = cleanup.add(await createBenchDatabase("inbound"), (database) => database.drop())
     const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
     context.log(`inbound: baseline server, ${connections} connections, ${warmup} s warm-up + ${seconds} s`)
-    const baselineServer = cleanup.add(await startBaseline(database.url), (server) => server.stop())
+    const baselineServer = cleanup.add(
+      await startBareServer("baseline-server.ts", { DATABASE_URL: database.url }),
+      (server) => server.stop()
+    )
     const common = { token: "none", connections, conversations }
     const bare = { ...common, url: baselineServer.url, pid: baselineServer.pid }
     await load({ ...bare, run: "baseline-warm", seconds: warmup })
     const baseline = await load({ ...bare, run: "baseline", seconds })
     await baselineServer.stop()
+
+    context.log(`inbound: the contract's floor, same load`)
+    const floorServer = cleanup.add(
+      await startBareServer("floor-server.ts", {
+        DATABASE_URL: database.url,
+        RESPONSE_URL: receiver.url,
+        TOKEN: "floor-token"
+      }),
+      (server) => server.stop()
+    )
+    const floorTarget = { ...common, token: "floor-token", url: floorServer.url, pid: floorServer.pid }
+    await load({ ...floorTarget, run: "floor-warm", seconds: warmup })
+    const floor = await load({ ...floorTarget, run: "floor", seconds })
+    const floorArrivals = receiver.run("floor")
+    const floorRepliesInRun = floorArrivals.accepted
+    const floorReplied = await waitUntil(() => floorArrivals.accepted >= floor.ok, 30_000)
+    await floorServer.stop()
 
     context.log(`inbound: the service, same load`)
     const service = cleanup.add(
@@ -140,6 +167,7 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
     await service.stop()
 
     const ratio = measured.rate / baseline.rate
+    const floorRatio = floor.rate / baseline.rate
     const round = (value: number) => Math.round(value)
     const cpuPerMessage = Math.round((measured.cpu.serverMs + measured.cpu.postgresMs) * 100) / 100
     return {
@@ -163,7 +191,8 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
           `ours ${round(measured.rate)} msg/s p50/p99/p999 ${measured.p50}/${measured.p99}/${measured.p999} ms; ` +
           `baseline ${round(baseline.rate)} msg/s ${baseline.p50}/${baseline.p99}/${baseline.p999} ms; ` +
           `CPU ms/msg server+postgres: ours ${measured.cpu.serverMs}+${measured.cpu.postgresMs}, ` +
-          `baseline ${baseline.cpu.serverMs}+${baseline.cpu.postgresMs}` +
+          `baseline ${baseline.cpu.serverMs}+${baseline.cpu.postgresMs}; the contract's floor ` +
+          `${Math.round(floorRatio * 100) / 100}×` +
           (measured.failed > 0 ? `; ${measured.failed} non-2xx/errors` : ""),
         details: {
           ours: measured,
@@ -174,6 +203,20 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
           serviceRssBytes: rss,
           repliesArrivedDuringRun: receiver.accepted()
         }
+      },
+      contract_floor: {
+        figure: Math.round(floorRatio * 100) / 100,
+        unit: "× baseline",
+        target: null,
+        met: null,
+        note:
+          `bare node:http doing the least the contract asks per message (commit, answer, commit the echo ` +
+          `reply, signed POST, commit its delivery; group commit): ${round(floor.rate)} msg/s accepted, ` +
+          `${round(floorRepliesInRun / seconds)} replies/s delivered during the load` +
+          (floorReplied ? "" : `, ${floor.ok - floorArrivals.accepted} replies missing 30 s after`) +
+          `; CPU ms/msg server+postgres ${floor.cpu.serverMs}+${floor.cpu.postgresMs}: about the most any ` +
+          `implementation of the contract could accept here`,
+        details: { floor, repliesDuringLoad: floorRepliesInRun, allReplied: floorReplied }
       }
     }
   } finally {
