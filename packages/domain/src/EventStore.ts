@@ -176,7 +176,7 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
       const actual = yield* streamVersion(streamId)
       return yield* new WrongExpectedVersion({ streamId, expected, actual })
     })
-    return insertOnce(streamId, expected, events).pipe(
+    const inserted = insertOnce(streamId, expected, events).pipe(
       Effect.catchReason(
         "SqlError",
         "UniqueViolation",
@@ -187,13 +187,18 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
           if (reason.constraint === "events_stream_version_key" && expected !== "any") return conflict()
           return Effect.fail(error)
         }
-      ),
-      // "any" races only with other writers of the same stream: take the new version and go again.
-      Effect.retry({
-        times: 50,
-        while: (error) =>
-          expected === "any" && error._tag === "SqlError" && error.reason._tag === "UniqueViolation"
-      }),
+      )
+    )
+    // "any" races only with other writers of the same stream: take the new version and go again.
+    // Only "any" is retried, so only it pays for a retry's schedule (the per-message appends never do).
+    const attempted =
+      expected === "any"
+        ? Effect.retry(inserted, {
+            times: 50,
+            while: (error) => error._tag === "SqlError" && error.reason._tag === "UniqueViolation"
+          })
+        : inserted
+    return attempted.pipe(
       Effect.flatMap((rows) =>
         rows.length === 0
           ? conflict()
@@ -353,7 +358,11 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
 
   const queue = yield* Queue.unbounded<PendingAppend>()
   const write = Queue.takeBetween(queue, 1, GROUP_COMMIT_MAX_APPENDS).pipe(
-    Effect.flatMap((batch) => Effect.forEach(roundsByStream(batch), commit, { discard: true }))
+    Effect.flatMap((batch) => {
+      const rounds = roundsByStream(batch)
+      // Mostly one round (a batch's appends are to distinct streams): no loop to set up for it.
+      return rounds.length === 1 ? commit(rounds[0]!) : Effect.forEach(rounds, commit, { discard: true })
+    })
   )
   for (let i = 0; i < GROUP_COMMIT_WRITERS; i++) {
     yield* Effect.forever(write).pipe(Effect.forkScoped)

@@ -1,4 +1,4 @@
-import { Effect, Metric } from "effect"
+import { type Context, Effect, Metric } from "effect"
 
 /**
  * The service's metrics, in one place so that their names are a list an operator can read.
@@ -92,15 +92,15 @@ const eventsAppended = Metric.counter("messaging_api_event_store_events_appended
 
 /** One group commit: how many appends it carried, how long it took, how many succeeded and their events. */
 export const groupCommit = (appends: number, seconds: number, committed: number, events: number) =>
-  Effect.all(
-    [
-      Metric.update(appendBatchSize, appends),
-      Metric.update(appendCommitDuration, seconds),
-      Metric.update(appendsCommittedOf("committed"), committed),
-      Metric.update(appendsCommittedOf("refused"), appends - committed),
-      Metric.update(eventsAppended, events)
-    ],
-    { discard: true }
+  // One step for the five (`Metric.update` each would be two): this runs for every group commit.
+  Effect.contextWith((context: Context.Context<never>) =>
+    Effect.sync(() => {
+      appendBatchSize.updateUnsafe(appends, context)
+      appendCommitDuration.updateUnsafe(seconds, context)
+      appendsCommittedOf("committed").updateUnsafe(committed, context)
+      appendsCommittedOf("refused").updateUnsafe(appends - committed, context)
+      eventsAppended.updateUnsafe(events, context)
+    })
   )
 
 // Deliveries and bot turns

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Fiber, Layer, Random, Scope } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Metric, Random, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import * as Database from "../src/Database.ts"
@@ -237,6 +237,43 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore gro
         "each append committed or was interrupted"
       )
       assert.isAbove(interrupted.length, 0)
+    })
+  )
+  it.effect("group commits count their appends, refusals and events in the metrics", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const counter = (id: string, result?: string) =>
+        Metric.snapshot.pipe(
+          Effect.map((metrics) =>
+            metrics
+              .filter(
+                (metric) => metric.id === id && (result === undefined || metric.attributes?.result === result)
+              )
+              .reduce((sum, metric) => sum + (metric.type === "Counter" ? Number(metric.state.count) : 0), 0)
+          )
+        )
+      const counts = Effect.all({
+        committed: counter("messaging_api_event_store_appends_total", "committed"),
+        refused: counter("messaging_api_event_store_appends_total", "refused"),
+        events: counter("messaging_api_event_store_events_appended_total")
+      })
+      const before = yield* counts
+      const streams = Array.from({ length: 10 }, streamName)
+      // Ten appends of two events each at once (group commits), then one refused (a conflict).
+      yield* Effect.forEach(
+        streams,
+        (stream) => store.append(stream, "no_stream", [newEvent(), newEvent()]),
+        {
+          concurrency: "unbounded"
+        }
+      )
+      yield* Effect.exit(store.append(streams[0]!, "no_stream", [newEvent()]))
+      const after = yield* counts
+      assert.deepStrictEqual(
+        { committed: after.committed - before.committed, refused: after.refused - before.refused },
+        { committed: 10, refused: 1 }
+      )
+      assert.strictEqual(after.events - before.events, 20)
     })
   )
 })
