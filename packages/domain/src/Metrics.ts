@@ -54,12 +54,16 @@ const httpRequestDuration = Metric.histogram("messaging_api_http_request_duratio
 })
 const httpRequestDurationOf = perAttributes(httpRequestDuration, ["route"])
 
-/** One answered request. */
-export const httpRequest = (route: string, status: number, seconds: number) =>
-  Effect.andThen(
-    Metric.update(httpRequestsOf(route, String(status)), 1),
-    Metric.update(httpRequestDurationOf(route), seconds)
-  )
+/** One answered request, counted in the given context's registry (the access log's step). */
+export const httpRequestUnsafe = (
+  route: string,
+  status: number,
+  seconds: number,
+  context: Context.Context<never>
+): void => {
+  httpRequestsOf(route, String(status)).updateUnsafe(1, context)
+  httpRequestDurationOf(route).updateUnsafe(seconds, context)
+}
 
 const rateLimited = Metric.counter("messaging_api_rate_limit_refusals_total", {
   description:

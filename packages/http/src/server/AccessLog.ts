@@ -12,15 +12,15 @@ import { HttpRouter, HttpServerError, HttpServerRequest, type HttpServerResponse
 const UNMATCHED = "unmatched"
 
 /** The pattern of the route that answered, if one matched (the router leaves it in the context). */
-const matchedRoute = Effect.withFiber((fiber) =>
-  Effect.succeed(Context.getOrUndefined(fiber.context, HttpRouter.RouteContext)?.route.path ?? UNMATCHED)
-)
+const routeOf = (context: Context.Context<never>): string =>
+  Context.getOrUndefined(context, HttpRouter.RouteContext)?.route.path ?? UNMATCHED
 
-const statusOf = (exit: Exit.Exit<HttpServerResponse.HttpServerResponse, unknown>) =>
-  Exit.isSuccess(exit)
-    ? Effect.succeed(exit.value.status)
-    : Effect.map(HttpServerError.causeResponse(exit.cause), ([response]) => response.status)
-
+/**
+ * A global middleware runs for every request, so it takes few steps: one to read the request and
+ * the clock, and on exit one to count it (two more when its line is logged, or when it failed).
+ * Written as two generators, with a step per value read, it was about a seventh of the service's
+ * CPU for a webhook that needs no database (0.39–0.40 ms a request, 0.34 without it).
+ */
 export const AccessLogLayer = HttpRouter.middleware(
   (
     httpEffect
@@ -29,24 +29,25 @@ export const AccessLogLayer = HttpRouter.middleware(
     Types.unhandled,
     HttpServerRequest.HttpServerRequest
   > =>
-    Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
+    Effect.withFiber((fiber) => {
+      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
       const started = performance.now()
-      return yield* httpEffect.pipe(
-        Effect.onExit((exit) =>
-          Effect.gen(function* () {
-            const status = yield* statusOf(exit)
-            const route = yield* matchedRoute
-            const seconds = (performance.now() - started) / 1000
-            yield* Metrics.httpRequest(route, status, seconds)
-            // Below the log level, the line and its annotations are not even built.
-            if (LogLevel.isGreaterThan(yield* References.MinimumLogLevel, "Info")) return
-            const durationMs = Math.round(seconds * 10_000) / 10
-            yield* Effect.logInfo(`${request.method} ${route} ${status} ${durationMs}ms`).pipe(
-              Effect.annotateLogs({ kind: "access", method: request.method, route, status, durationMs })
-            )
-          })
-        )
+      const record = (status: number) =>
+        Effect.withFiber((after) => {
+          const route = routeOf(after.context)
+          const seconds = (performance.now() - started) / 1000
+          Metrics.httpRequestUnsafe(route, status, seconds, after.context)
+          // Below the log level, the line and its annotations are not even built.
+          if (LogLevel.isGreaterThan(after.getRef(References.MinimumLogLevel), "Info")) return Effect.void
+          const durationMs = Math.round(seconds * 10_000) / 10
+          return Effect.logInfo(`${request.method} ${route} ${status} ${durationMs}ms`).pipe(
+            Effect.annotateLogs({ kind: "access", method: request.method, route, status, durationMs })
+          )
+        })
+      return Effect.onExit(httpEffect, (exit) =>
+        Exit.isSuccess(exit)
+          ? record(exit.value.status)
+          : Effect.flatMap(HttpServerError.causeResponse(exit.cause), ([response]) => record(response.status))
       )
     }),
   { global: true }
