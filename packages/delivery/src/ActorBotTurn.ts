@@ -1,4 +1,5 @@
 import { ConversationCommands, type DecisionState, Ids, Installations, Instant } from "@messaging-api/domain"
+import { withDeadline } from "@messaging-api/domain/Deadline"
 import * as MessagePayload from "@messaging-api/domain/MessagePayload"
 import * as Metrics from "@messaging-api/domain/Metrics"
 import { hotSpan } from "@messaging-api/domain/Tracing"
@@ -88,11 +89,10 @@ export const make = Effect.fnUntraced(function* () {
             )
           ).pipe(Effect.as(collected))
         ),
-        Effect.timeoutOrElse({
-          duration: limit,
-          orElse: () =>
-            Effect.fail(DeliveryPolicy.transientFailure(`no answer within ${Duration.format(limit)}`))
-        }),
+        (turn) =>
+          withDeadline(turn, Duration.toMillis(limit), () =>
+            DeliveryPolicy.transientFailure(`no answer within ${Duration.format(limit)}`)
+          ),
         Effect.catchDefect((defect) =>
           Effect.fail(DeliveryPolicy.transientFailure(`the bot crashed: ${String(defect)}`))
         ),

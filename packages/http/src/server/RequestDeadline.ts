@@ -1,4 +1,5 @@
-import { Duration, Effect, type Exit, Fiber, Layer } from "effect"
+import { withDeadline } from "@messaging-api/domain/Deadline"
+import { Duration, Effect, Layer } from "effect"
 import { HttpServerRequest } from "effect/http"
 import { ServiceUnavailable } from "../api/ApiErrors.ts"
 import { RequestDeadline } from "../api/RequestDeadline.ts"
@@ -36,41 +37,6 @@ export const RequestDeadlineLayer = Layer.effect(
     )
   })
 )
-
-/**
- * `effect`, or the failure `onTimeout` gives once `millis` have passed (the effect is then
- * interrupted): what `Effect.timeoutOrElse` does, at the cost of one child fiber that starts at
- * once and one timer. `timeoutOrElse` races the effect against a sleep, two forked fibers each
- * started on the next turn of the event loop, and that was about an eighth of the service's CPU
- * for a webhook that needs no database (a repeated message: 0.44–0.45 ms a request with it, 0.38–0.41
- * without the deadline at all).
- */
-const withDeadline = <A, E, R, E2>(
-  effect: Effect.Effect<A, E, R>,
-  millis: number,
-  onTimeout: () => E2
-): Effect.Effect<A, E | E2, R> =>
-  Effect.flatMap(Effect.forkChild(effect, { startImmediately: true }), (child) => {
-    const done = child.pollUnsafe()
-    if (done !== undefined) return done
-    return Effect.callback<Exit.Exit<A, E> | undefined>((resume) => {
-      const timer = setTimeout(() => resume(Effect.succeed(undefined)), millis)
-      const stop = child.addObserver((exit) => {
-        clearTimeout(timer)
-        resume(Effect.succeed(exit))
-      })
-      // The caller was interrupted: stop waiting (the child ends with its parent).
-      return Effect.sync(() => {
-        clearTimeout(timer)
-        stop()
-      })
-    }).pipe(
-      Effect.flatMap(
-        (exit): Effect.Effect<A, E | E2> =>
-          exit === undefined ? Effect.andThen(Fiber.interrupt(child), Effect.fail(onTimeout())) : exit
-      )
-    )
-  })
 
 const exempt = (request: HttpServerRequest.HttpServerRequest): boolean =>
   (request.method === "POST" && /^\/v1\/installations\/?(\?|$)/.test(request.url)) ||
