@@ -11,7 +11,7 @@ import {
   type CommandResult,
   ConversationUnavailable
 } from "@messaging-api/domain/Conversations"
-import { Effect, Metric, Option, Result, Schedule } from "effect"
+import { Duration, Effect, Metric, Option, Result } from "effect"
 import type { SqlError } from "effect/sql"
 
 /**
@@ -131,30 +131,45 @@ const repeatOf = (
     })
   )
 
+/** Another writer appended first: counted and logged, as each refused append is. */
+const noteConflict = (
+  conversationId: Ids.ConversationId,
+  command: ConversationCommands.ConversationCommand
+) =>
+  Metric.update(versionConflicts, 1).pipe(
+    Effect.andThen(
+      Effect.logWarning("version conflict: another writer appended to this conversation first").pipe(
+        Effect.annotateLogs({ conversationId, command: command._tag })
+      )
+    )
+  )
+
+/** Appends refused by the expected-version check are tried again this many times, 1 ms apart. */
+const CONFLICT_RETRIES = 20
+
 export const write = <C extends ConversationCommands.ConversationCommand>(
   store: EventStore.EventStore["Service"],
   conversationId: Ids.ConversationId,
   command: C,
   cache: StateCache = { current: undefined },
   load: LoadState = (id) => ConversationStream.loadDecisionState(store, id)
-): Effect.Effect<CommandResult, CommandError<C>> =>
-  once(store, conversationId, command, cache, load).pipe(
-    Effect.tapError((error) =>
-      error._tag === "WrongExpectedVersion"
-        ? Metric.update(versionConflicts, 1).pipe(
-            Effect.andThen(
-              Effect.logWarning("version conflict: another writer appended to this conversation first").pipe(
-                Effect.annotateLogs({ conversationId, command: command._tag })
-              )
-            )
+): Effect.Effect<CommandResult, CommandError<C>> => {
+  // A conflict reloads and decides again; written as a catch rather than `Effect.retry`, so that
+  // the command that meets no conflict (every one, with one writer per conversation) sets up no
+  // retry schedule.
+  const attempt = (retriesLeft: number): ReturnType<typeof once<C>> =>
+    once(store, conversationId, command, cache, load).pipe(
+      Effect.catchIf(isConflict, (conflict) =>
+        noteConflict(conversationId, command).pipe(
+          Effect.andThen(
+            retriesLeft === 0
+              ? Effect.fail(conflict)
+              : Effect.andThen(Effect.sleep(Duration.millis(1)), attempt(retriesLeft - 1))
           )
-        : Effect.void
-    ),
-    Effect.retry({
-      while: (error) => error._tag === "WrongExpectedVersion",
-      schedule: Schedule.spaced("1 millis"),
-      times: 20
-    }),
+        )
+      )
+    )
+  return attempt(CONFLICT_RETRIES).pipe(
     Effect.catch(
       (error): Effect.Effect<never, CommandError<C>> =>
         isConflict(error)
@@ -177,6 +192,7 @@ export const write = <C extends ConversationCommands.ConversationCommand>(
       { captureStackTrace: false }
     )
   )
+}
 
 /** The conversation a bot message belongs to, from its emission event (the event id is derived from the message id). */
 export const conversationOfMessage = (

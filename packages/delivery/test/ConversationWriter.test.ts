@@ -1,11 +1,18 @@
 import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
-import { ConversationCommands, Database, EventStore, Ids, Installations } from "@messaging-api/domain"
+import {
+  ConversationCommands,
+  Database,
+  DecisionState,
+  EventStore,
+  Ids,
+  Installations
+} from "@messaging-api/domain"
 import { Conversations } from "@messaging-api/domain/Conversations"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Metric } from "effect"
 import { inject } from "vitest"
 import * as ConversationsEngine from "../src/Conversations.ts"
-import { write } from "../src/ConversationWriter.ts"
+import { versionConflicts, write } from "../src/ConversationWriter.ts"
 import { userMessage } from "./UserMessages.ts"
 
 const Storage = Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer).pipe(
@@ -84,5 +91,45 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWr
         const reused = yield* Effect.flip(conversations.receive(elsewhere(first, "another body")))
         assert.strictEqual(reused._tag, "MessageIdReused")
       })
+  )
+  it.effect("a stale state meets the version check, is read again, and the command is decided anew", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const installation = yield* install
+      const conversation = `conv-${randomUUID()}`
+      const first = userMessage(installation, conversation, "one")
+      yield* write(store, first.conversationId, first)
+      const conflictsBefore = (yield* Metric.value(versionConflicts)).count
+      // A writer that still holds the state from before the first message (version 0).
+      const stale = { current: { state: DecisionState.initialState, version: 0 } }
+      const second = userMessage(installation, conversation, "two")
+      const written = yield* write(store, second.conversationId, second, stale)
+      assert.deepStrictEqual(
+        written.events.map((event) => event._tag),
+        ["UserMessageReceived"]
+      )
+      assert.strictEqual(written.version, 3)
+      assert.strictEqual((yield* Metric.value(versionConflicts)).count - conflictsBefore, 1)
+    })
+  )
+
+  it.effect("a state that stays stale gives up after the retries: the conversation is unavailable", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const installation = yield* install
+      const conversation = `conv-${randomUUID()}`
+      const first = userMessage(installation, conversation, "one")
+      yield* write(store, first.conversationId, first)
+      const conflictsBefore = (yield* Metric.value(versionConflicts)).count
+      // Every read gives the state from before the first message, as if other writers kept winning.
+      const alwaysStale = () => Effect.succeed({ state: DecisionState.initialState, version: 0 })
+      const second = userMessage(installation, conversation, "two")
+      const refused = yield* Effect.flip(
+        write(store, second.conversationId, second, { current: undefined }, alwaysStale)
+      )
+      assert.strictEqual(refused._tag, "ConversationUnavailable")
+      assert.strictEqual((yield* Metric.value(versionConflicts)).count - conflictsBefore, 21)
+      assert.strictEqual(yield* store.streamVersion(Ids.conversationStream(second.conversationId)), 2)
+    })
   )
 })
