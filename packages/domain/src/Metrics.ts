@@ -40,6 +40,13 @@ const perAttributes = <Input, State>(
   }
 }
 
+/**
+ * Several updates in one step, in the registry of the calling fiber's context: for the metrics
+ * updated once or more per message (`Metric.update` is two steps for each).
+ */
+const updated = (update: (context: Context.Context<never>) => void): Effect.Effect<void> =>
+  Effect.contextWith((context: Context.Context<never>) => Effect.sync(() => update(context)))
+
 // HTTP
 
 const httpRequests = Metric.counter("messaging_api_http_requests_total", {
@@ -96,16 +103,13 @@ const eventsAppended = Metric.counter("messaging_api_event_store_events_appended
 
 /** One group commit: how many appends it carried, how long it took, how many succeeded and their events. */
 export const groupCommit = (appends: number, seconds: number, committed: number, events: number) =>
-  // One step for the five (`Metric.update` each would be two): this runs for every group commit.
-  Effect.contextWith((context: Context.Context<never>) =>
-    Effect.sync(() => {
-      appendBatchSize.updateUnsafe(appends, context)
-      appendCommitDuration.updateUnsafe(seconds, context)
-      appendsCommittedOf("committed").updateUnsafe(committed, context)
-      appendsCommittedOf("refused").updateUnsafe(appends - committed, context)
-      eventsAppended.updateUnsafe(events, context)
-    })
-  )
+  updated((context) => {
+    appendBatchSize.updateUnsafe(appends, context)
+    appendCommitDuration.updateUnsafe(seconds, context)
+    appendsCommittedOf("committed").updateUnsafe(committed, context)
+    appendsCommittedOf("refused").updateUnsafe(appends - committed, context)
+    eventsAppended.updateUnsafe(events, context)
+  })
 
 // Deliveries and bot turns
 
@@ -125,7 +129,10 @@ export type DeliveryOutcome = "delivered" | "retry" | "dead_letter"
 
 /** One delivery attempt and what became of it. */
 export const deliveryAttempt = (outcome: DeliveryOutcome, seconds: number) =>
-  Effect.andThen(Metric.update(deliveriesOf(outcome), 1), Metric.update(deliveryDuration, seconds))
+  updated((context) => {
+    deliveriesOf(outcome).updateUnsafe(1, context)
+    deliveryDuration.updateUnsafe(seconds, context)
+  })
 
 const botTurns = Metric.counter("messaging_api_bot_turns_total", {
   description: "Bot turns by outcome: completed, failed (retried later or given up)",
@@ -138,7 +145,10 @@ const botTurnDuration = Metric.histogram("messaging_api_bot_turn_duration_second
 })
 
 export const botTurn = (outcome: "completed" | "failed", seconds: number) =>
-  Effect.andThen(Metric.update(botTurnsOf(outcome), 1), Metric.update(botTurnDuration, seconds))
+  updated((context) => {
+    botTurnsOf(outcome).updateUnsafe(1, context)
+    botTurnDuration.updateUnsafe(seconds, context)
+  })
 
 /** Conversations held in memory by an actor right now. */
 export const liveConversations = Metric.gauge("messaging_api_live_conversations", {
