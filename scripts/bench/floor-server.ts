@@ -17,10 +17,11 @@
  *   DATABASE_URL=… PORT=… RESPONSE_URL=… TOKEN=… SECRET=… node scripts/bench/floor-server.ts
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto"
-import { Agent, createServer, request } from "node:http"
+import { Agent, type IncomingMessage, request } from "node:http"
 import { PgClient } from "@effect/sql-pg"
 import { ManagedRuntime, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
+import { createBareWebhookServer } from "./bare-webhook.ts"
 
 const url = process.env.DATABASE_URL ?? ""
 const port = Number(process.env.PORT ?? "0")
@@ -151,46 +152,21 @@ const reply = (conversationId: string, userId: string, text: string) => {
   })
 }
 
-const fields = ["userId", "messageId", "conversationId", "type", "text"] as const
-
-const authorized = (header: string | undefined) => {
+const authorized = (request: IncomingMessage) => {
+  const header = request.headers.authorization
   if (header === undefined || !header.startsWith("Bearer ")) return false
   return timingSafeEqual(createHash("sha256").update(header.slice(7)).digest(), tokenHash)
 }
 
-const server = createServer((incoming, response) => {
-  const chunks: Array<Buffer> = []
-  incoming.on("data", (chunk: Buffer) => chunks.push(chunk))
-  incoming.on("end", () => {
-    const answer = (status: number, body: unknown) => {
-      response.writeHead(status, { "content-type": "application/json" })
-      response.end(JSON.stringify(body))
-    }
-    if (incoming.method !== "POST") return answer(200, { status: "ok" })
-    if (!authorized(incoming.headers.authorization)) {
-      return answer(401, { error: { code: "unauthorized", message: "bad token" } })
-    }
-    let body: Record<string, unknown>
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>
-    } catch {
-      return answer(400, { error: { code: "invalid_json", message: "not JSON" } })
-    }
-    const missing = fields.filter((field) => typeof body[field] !== "string" || body[field] === "")
-    if (missing.length > 0) {
-      return answer(400, { error: { code: "invalid_body", message: `bad fields: ${missing.join(", ")}` } })
-    }
-    const { messageId, conversationId, userId, text } = body as Record<(typeof fields)[number], string>
-    void commit({ key: messageId, stream: conversationId, kind: "user", data: body }).then((committed) => {
-      if (!committed)
-        return answer(503, { error: { code: "database_unavailable", message: "insert failed" } })
-      answer(200, { message: { id: messageId, conversationId }, user: { id: userId } })
-      reply(conversationId, userId, text)
-    })
+const server = createBareWebhookServer((body, answer) => {
+  const { messageId, conversationId, userId, text } = body
+  void commit({ key: messageId, stream: conversationId, kind: "user", data: body }).then((committed) => {
+    if (!committed) return answer(503, { error: { code: "database_unavailable", message: "insert failed" } })
+    answer(200, { message: { id: messageId, conversationId }, user: { id: userId } })
+    reply(conversationId, userId, text)
   })
-})
+}, authorized)
 
-server.keepAliveTimeout = 30_000
 server.listen(port, "127.0.0.1")
 process.on("SIGTERM", () => {
   server.closeAllConnections()

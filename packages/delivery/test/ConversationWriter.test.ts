@@ -27,6 +27,17 @@ const install = Effect.gen(function* () {
   return yield* installations.create({ bot: { _tag: "echo" }, responseUrl: null, retrySchedule: [5] })
 })
 
+/** A new conversation with one message written, and the version conflicts counted so far. */
+const conversationWithOneMessage = Effect.gen(function* () {
+  const store = yield* EventStore.EventStore
+  const installation = yield* install
+  const conversation = `conv-${randomUUID()}`
+  const first = userMessage(installation, conversation, "one")
+  yield* write(store, first.conversationId, first)
+  const conflictsBefore = (yield* Metric.value(versionConflicts)).count
+  return { store, installation, conversation, conflictsBefore }
+})
+
 /** The same message id (and so the same event id) aimed at another conversation of the installation. */
 const elsewhere = (command: ConversationCommands.ReceiveUserMessage, fingerprint = command.fingerprint) => {
   const conversation = `conv-${randomUUID()}`
@@ -94,12 +105,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWr
   )
   it.effect("a stale state meets the version check, is read again, and the command is decided anew", () =>
     Effect.gen(function* () {
-      const store = yield* EventStore.EventStore
-      const installation = yield* install
-      const conversation = `conv-${randomUUID()}`
-      const first = userMessage(installation, conversation, "one")
-      yield* write(store, first.conversationId, first)
-      const conflictsBefore = (yield* Metric.value(versionConflicts)).count
+      const { store, installation, conversation, conflictsBefore } = yield* conversationWithOneMessage
       // A writer that still holds the state from before the first message (version 0).
       const stale = { current: { state: DecisionState.initialState, version: 0 } }
       const second = userMessage(installation, conversation, "two")
@@ -115,12 +121,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWr
 
   it.effect("a state that stays stale gives up after the retries: the conversation is unavailable", () =>
     Effect.gen(function* () {
-      const store = yield* EventStore.EventStore
-      const installation = yield* install
-      const conversation = `conv-${randomUUID()}`
-      const first = userMessage(installation, conversation, "one")
-      yield* write(store, first.conversationId, first)
-      const conflictsBefore = (yield* Metric.value(versionConflicts)).count
+      const { store, installation, conversation, conflictsBefore } = yield* conversationWithOneMessage
       // Every read gives the state from before the first message, as if other writers kept winning.
       const alwaysStale = () => Effect.succeed({ state: DecisionState.initialState, version: 0 })
       const second = userMessage(installation, conversation, "two")
