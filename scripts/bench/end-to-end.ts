@@ -1,7 +1,6 @@
 import { type BenchContext, profileDir } from "./bench-context.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import { waitForQuiet } from "./cpu-usage.ts"
-import { startBareServer } from "./inbound.ts"
 import { type PauseStats, readPauseMonitor, startPauseMonitor } from "./inspector-probe.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { type PacedSummary, sendPaced, type Target } from "./message-sender.ts"
@@ -9,7 +8,7 @@ import { type LatencySummary, summarize } from "./percentiles.ts"
 import { type ConnectionActivity, sampleConnections } from "./postgres-activity.ts"
 import { type Receiver, startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
-import { startService, waitUntil } from "./service-process.ts"
+import { startBareServer, startService, waitUntil } from "./service-process.ts"
 import { teardown } from "./teardown.ts"
 
 /**

@@ -1,13 +1,11 @@
-import { fileURLToPath } from "node:url"
 import autocannon from "autocannon"
-import { freePort } from "../serve-child.ts"
 import { type BenchContext, profileDir } from "./bench-context.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import { cpuPerMessage, cpuSnapshot } from "./cpu-usage.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
-import { sleep, spawnChild, startService, waitUntil } from "./service-process.ts"
+import { startBareServer, startService, waitUntil } from "./service-process.ts"
 import { teardown } from "./teardown.ts"
 
 /**
@@ -19,8 +17,6 @@ import { teardown } from "./teardown.ts"
  * contract asks of each message, its echo reply's signed delivery included): how much of the
  * baseline any implementation could reach here.
  */
-
-const serverPath = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url))
 
 interface LoadResult {
   readonly rate: number
@@ -83,38 +79,6 @@ const load = async (options: {
     p999: result.latency.p99_9,
     max: result.latency.max
   }
-}
-
-/** A bare server of the bench's own (`baseline-server.ts`, `floor-server.ts`) as a child process. */
-export const startBareServer = async (
-  script: "baseline-server.ts" | "floor-server.ts",
-  env: Readonly<Record<string, string>>
-) => {
-  const port = await freePort()
-  const child = spawnChild(process.execPath, [serverPath(script)], {
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ["ignore", "inherit", "inherit"]
-  })
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
-  /** Ends it; again, or once it has exited, changes nothing. */
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
-    await exited
-  }
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; ; i++) {
-    const ok = await fetch(`${url}/healthz`).then(
-      (response) => response.ok,
-      () => false
-    )
-    if (ok) break
-    if (i > 600 || child.exitCode !== null) {
-      await stop()
-      throw new Error(`${script} did not start`)
-    }
-    await sleep(50)
-  }
-  return { pid: child.pid!, url: `${url}/webhooks/bare`, stop }
 }
 
 export const measureInbound = async (context: BenchContext): Promise<Figures> => {
@@ -201,7 +165,7 @@ export const measureInbound = async (context: BenchContext): Promise<Figures> =>
           conversations,
           seconds,
           serviceRssBytes: rss,
-          repliesArrivedDuringRun: receiver.accepted()
+          repliesArrivedDuringRun: receiver.run("warm").accepted + receiver.run("measured").accepted
         }
       },
       contract_floor: {

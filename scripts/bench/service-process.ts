@@ -1,5 +1,6 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process"
 import { mkdirSync, readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { freePort, spawnServe, untilReady } from "../serve-child.ts"
 
 /**
@@ -116,4 +117,36 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
     stop,
     kill
   }
+}
+
+/** A bare server of the bench's own (`baseline-server.ts`, `floor-server.ts`) as a child process. */
+export const startBareServer = async (
+  script: "baseline-server.ts" | "floor-server.ts",
+  env: Readonly<Record<string, string>>
+) => {
+  const port = await freePort()
+  const child = spawnChild(process.execPath, [fileURLToPath(new URL(`./${script}`, import.meta.url))], {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ["ignore", "inherit", "inherit"]
+  })
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
+  /** Ends it; again, or once it has exited, changes nothing. */
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+    await exited
+  }
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${url}/healthz`).then(
+      (response) => response.ok,
+      () => false
+    )
+    if (ok) break
+    if (i > 600 || child.exitCode !== null) {
+      await stop()
+      throw new Error(`${script} did not start`)
+    }
+    await sleep(50)
+  }
+  return { pid: child.pid!, url: `${url}/webhooks/bare`, stop }
 }
