@@ -1,5 +1,5 @@
 import { PgClient } from "@effect/sql-pg"
-import { Context, Deferred, Effect, Exit, Layer, Option, Queue, Schema, type Stream } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Schema, type Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import type { LogPosition, RecordedEvent } from "./EventLog.ts"
 import * as EventLog from "./EventLog.ts"
@@ -125,16 +125,16 @@ interface PendingAppend {
   readonly streamId: string
   readonly expected: ExpectedVersion
   readonly events: ReadonlyArray<NewEvent>
-  readonly answer: Deferred.Deferred<AppendResult, AppendError>
+  readonly resume: (answer: Exit.Exit<AppendResult, AppendError>) => void
 }
 
 /**
- * The write path. Outside a caller's transaction an append joins the group commit: it is queued,
- * and a few writer fibers each take whatever has queued up (`Queue.takeBetween`) and commit it
- * with one statement. While a writer waits on the database the queue fills, so under load each
- * statement carries many appends and commits per append fall far below one; when idle an append
- * goes out at once (no timer, no added latency). Each append gets its own answer: one append's
- * failure never fails its neighbours. `appended` wakes the log's followers after a commit.
+ * The write path. Outside a caller's transaction an append joins the group commit: it waits in a
+ * list, and once per turn of the event loop up to GROUP_COMMIT_WRITERS commits each take what has
+ * gathered and commit it with one statement. While the statements run the list fills, so under
+ * load each statement carries many appends and commits per append fall far below one; when idle
+ * an append goes out at once (no timer, no added latency). Each append gets its own answer: one
+ * append's failure never fails its neighbours. `appended` wakes the log's followers after a commit.
  */
 const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, appended: Effect.Effect<void>) {
   const sql = client.withoutTransforms()
@@ -299,112 +299,135 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
     )
   }
 
-  /** One group commit: its appends are to distinct streams (`roundsByStream`). */
-  const commit = (round: ReadonlyArray<PendingAppend>) =>
-    Effect.gen(function* () {
+  /** One group commit of appends to distinct streams, its metrics, and the followers woken. */
+  const commit = (batch: ReadonlyArray<PendingAppend>) =>
+    Effect.suspend(() => {
       const started = performance.now()
-      const exits = yield* together(round)
-      let committed = 0
-      let events = 0
-      exits.forEach((exit, i) => {
-        if (Exit.isSuccess(exit)) {
-          committed++
-          events += round[i]!.events.length
+      return Effect.flatMap(together(batch), (exits) => {
+        let committed = 0
+        let events = 0
+        for (let i = 0; i < exits.length; i++) {
+          if (Exit.isSuccess(exits[i]!)) {
+            committed++
+            events += batch[i]!.events.length
+          }
         }
+        const recorded = Metrics.groupCommit(
+          batch.length,
+          (performance.now() - started) / 1000,
+          committed,
+          events
+        )
+        return Effect.as(committed > 0 ? Effect.andThen(recorded, appended) : recorded, exits)
       })
-      yield* Metrics.groupCommit(round.length, (performance.now() - started) / 1000, committed, events)
-      if (committed > 0) yield* appended
-      return exits
-    }).pipe(
-      Effect.withSpan(
-        "EventStore.groupCommit",
-        { attributes: { appends: round.length } },
-        { captureStackTrace: false }
-      ),
-      // Every append gets its answer; a defect or an interruption of the commit reaches all of them.
-      Effect.onExit((exit) =>
-        Effect.sync(() => {
-          round.forEach((pending, i) => {
-            Deferred.doneUnsafe(
-              pending.answer,
-              Exit.isSuccess(exit)
-                ? (exit.value[i] ?? Exit.die(new Error(`group commit: no answer for append ${i}`)))
-                : Exit.failCause(exit.cause)
-            )
-          })
-        })
-      ),
-      Effect.ignoreCause
-    )
+    })
+
+  // The group commit, without a fiber of its own between commits: appends wait in `waiting`; once
+  // per turn of the event loop (`setImmediate`, so that every append offered in one poll phase
+  // rides the same statement) up to GROUP_COMMIT_WRITERS commits are started, each a fiber of its
+  // own that answers its appends through their callbacks when it ends.
+  const services = yield* Effect.context<SqlClient.SqlClient>()
+  const run = Effect.runForkWith(services)
+  const waiting: Array<PendingAppend> = []
+  const running = new Set<Fiber.Fiber<ReadonlyArray<Exit.Exit<AppendResult, AppendError>>>>()
+  let flushing = false
+  let closed = false
 
   /**
-   * A batch as commits of distinct streams: the first append of each stream, then the second, and
-   * so on. Two appends to one stream in one statement would both read its version before either.
+   * The next batch: the oldest appends, one per stream (two appends to one stream in one statement
+   * would both read its version before either), at most GROUP_COMMIT_MAX_APPENDS. A stream's later
+   * appends stay, in order, for a later batch.
    */
-  const roundsByStream = (
-    batch: ReadonlyArray<PendingAppend>
-  ): ReadonlyArray<ReadonlyArray<PendingAppend>> => {
-    const seen = new Map<string, number>()
-    const rounds: Array<Array<PendingAppend>> = []
-    for (const pending of batch) {
-      const round = seen.get(pending.streamId) ?? 0
-      seen.set(pending.streamId, round + 1)
-      const appends = rounds[round] ?? []
-      appends.push(pending)
-      rounds[round] = appends
+  const nextBatch = (): Array<PendingAppend> => {
+    if (waiting.length === 1) return waiting.splice(0, 1)
+    const batch: Array<PendingAppend> = []
+    const left: Array<PendingAppend> = []
+    const streams = new Set<string>()
+    for (const pending of waiting) {
+      if (batch.length < GROUP_COMMIT_MAX_APPENDS && !streams.has(pending.streamId)) {
+        streams.add(pending.streamId)
+        batch.push(pending)
+      } else {
+        left.push(pending)
+      }
     }
-    return rounds
+    waiting.length = 0
+    waiting.push(...left)
+    return batch
   }
 
-  const queue = yield* Queue.unbounded<PendingAppend>()
-  const write = Queue.takeBetween(queue, 1, GROUP_COMMIT_MAX_APPENDS).pipe(
-    Effect.flatMap((batch) => {
-      const rounds = roundsByStream(batch)
-      // Mostly one round (a batch's appends are to distinct streams): no loop to set up for it.
-      return rounds.length === 1 ? commit(rounds[0]!) : Effect.forEach(rounds, commit, { discard: true })
+  const flush = () => {
+    flushing = false
+    while (!closed && running.size < GROUP_COMMIT_WRITERS && waiting.length > 0) {
+      const batch = nextBatch()
+      const fiber = run(commit(batch))
+      running.add(fiber)
+      fiber.addObserver((exit) => {
+        running.delete(fiber)
+        schedule()
+        // Every append gets its answer; a defect or an interruption of the commit reaches all of them.
+        for (let i = 0; i < batch.length; i++) {
+          batch[i]!.resume(
+            Exit.isSuccess(exit)
+              ? (exit.value[i] ?? Exit.die(new Error(`group commit: no answer for append ${i}`)))
+              : Exit.failCause(exit.cause)
+          )
+        }
+      })
+    }
+  }
+
+  const schedule = () => {
+    if (flushing || closed || waiting.length === 0 || running.size >= GROUP_COMMIT_WRITERS) return
+    flushing = true
+    setImmediate(flush)
+  }
+
+  // On close, the appends still waiting are answered (interrupted), and so are those in flight.
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      closed = true
+      for (const pending of waiting.splice(0)) pending.resume(Exit.interrupt())
+      return Effect.forEach([...running], Fiber.interrupt, { discard: true })
     })
   )
-  for (let i = 0; i < GROUP_COMMIT_WRITERS; i++) {
-    yield* Effect.forever(write).pipe(Effect.forkScoped)
-  }
-  // The appends still queued when the store closes are answered (interrupted), not left waiting.
-  yield* Effect.addFinalizer(() =>
-    Queue.clear(queue).pipe(
-      Effect.flatMap((left) =>
-        Effect.sync(() => {
-          for (const pending of left) Deferred.doneUnsafe(pending.answer, Exit.interrupt())
-        })
-      ),
-      Effect.andThen(Queue.shutdown(queue)),
-      Effect.ignore
-    )
-  )
 
-  const append = Effect.fnUntraced(function* (
+  /** An append joins the group commit, and its caller waits for its own answer. */
+  const grouped = (streamId: string, expected: ExpectedVersion, events: ReadonlyArray<NewEvent>) =>
+    Effect.callback<AppendResult, AppendError>((resume) => {
+      if (closed) return resume(Exit.interrupt())
+      const pending: PendingAppend = { streamId, expected, events, resume }
+      waiting.push(pending)
+      schedule()
+      // A caller that stops waiting before its append is sent takes it back.
+      return Effect.sync(() => {
+        const at = waiting.indexOf(pending)
+        if (at >= 0) waiting.splice(at, 1)
+      })
+    })
+
+  const append = (
     streamId: string,
     expected: ExpectedVersion,
     events: ReadonlyArray<NewEvent>
-  ): Effect.fn.Return<AppendResult, AppendError> {
-    if (events.length === 0) {
-      const actual = yield* streamVersion(streamId)
-      if (typeof expected === "number" && actual !== expected) {
-        return yield* new WrongExpectedVersion({ streamId, expected, actual })
+  ): Effect.Effect<AppendResult, AppendError> =>
+    Effect.withFiber((fiber): Effect.Effect<AppendResult, AppendError> => {
+      if (events.length === 0) return checkVersion(streamId, expected)
+      // Inside the caller's transaction the append must use the transaction's connection.
+      if (Context.getOrUndefined(fiber.context, client.transactionService) !== undefined) {
+        return Effect.tap(appendAlone(streamId, expected, events), () => appended)
       }
-      if (expected === "no_stream" && actual !== 0) {
-        return yield* new WrongExpectedVersion({ streamId, expected, actual })
-      }
-      return { version: actual, positions: [] }
+      return grouped(streamId, expected, events)
+    }).pipe(hotSpan("EventStore.append"))
+
+  /** An append of no events: only the expected version is checked. */
+  const checkVersion = Effect.fnUntraced(function* (streamId: string, expected: ExpectedVersion) {
+    const actual = yield* streamVersion(streamId)
+    if ((typeof expected === "number" && actual !== expected) || (expected === "no_stream" && actual !== 0)) {
+      return yield* new WrongExpectedVersion({ streamId, expected, actual })
     }
-    // Inside the caller's transaction the append must use the transaction's connection.
-    if (Option.isSome(yield* Effect.serviceOption(client.transactionService))) {
-      const result = yield* appendAlone(streamId, expected, events)
-      yield* appended
-      return result
-    }
-    const answer = Deferred.makeUnsafe<AppendResult, AppendError>()
-    if (!Queue.offerUnsafe(queue, { streamId, expected, events, answer })) return yield* Effect.interrupt
-    return yield* Deferred.await(answer)
-  }, hotSpan("EventStore.append"))
+    return { version: actual, positions: [] }
+  })
 
   return { append, streamVersion }
 })

@@ -239,6 +239,27 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("EventStore gro
       assert.isAbove(interrupted.length, 0)
     })
   )
+  it.effect("an append whose caller stops waiting before it is sent is taken back, not committed", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const [kept, dropped] = [streamName(), streamName()]
+      const keptFiber = yield* Effect.forkChild(store.append(kept, "no_stream", [newEvent()]), {
+        startImmediately: true
+      })
+      const droppedFiber = yield* Effect.forkChild(store.append(dropped, "no_stream", [newEvent()]), {
+        startImmediately: true
+      })
+      // Both wait for the next turn of the event loop, where their group commit starts; one
+      // caller gives up before it.
+      yield* Fiber.interrupt(droppedFiber)
+      const appended = yield* Fiber.join(keptFiber)
+      assert.strictEqual(appended.version, 1)
+      assert.strictEqual(yield* store.streamVersion(dropped), 0)
+      // The stream is still free: the append taken back left nothing behind.
+      assert.strictEqual((yield* store.append(dropped, "no_stream", [newEvent()])).version, 1)
+    })
+  )
+
   it.effect("group commits count their appends, refusals and events in the metrics", () =>
     Effect.gen(function* () {
       const store = yield* EventStore
