@@ -17,11 +17,12 @@
  *   DATABASE_URL=… PORT=… RESPONSE_URL=… TOKEN=… SECRET=… node scripts/bench/floor-server.ts
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto"
-import { Agent, type IncomingMessage, request } from "node:http"
+import { Agent, type IncomingMessage } from "node:http"
 import { PgClient } from "@effect/sql-pg"
 import { ManagedRuntime, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { createBareWebhookServer } from "./bare-webhook.ts"
+import { postJson } from "./message-sender.ts"
 
 const url = process.env.DATABASE_URL ?? ""
 const port = Number(process.env.PORT ?? "0")
@@ -90,35 +91,17 @@ const commit = (row: Row) =>
 const agent = new Agent({ keepAlive: true, maxSockets: 64 })
 
 /** One signed POST of a reply; resolves with the status (0: the request failed). */
-const post = (body: string) =>
-  new Promise<number>((resolve) => {
-    const id = `msg_${randomUUID()}`
-    const timestamp = String(Math.floor(Date.now() / 1000))
-    const signature = createHmac("sha256", secret).update(`${id}.${timestamp}.${body}`).digest("base64")
-    const outgoing = request(
-      {
-        agent,
-        host: responseUrl.hostname,
-        port: responseUrl.port,
-        path: responseUrl.pathname,
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(body),
-          "webhook-id": id,
-          "webhook-timestamp": timestamp,
-          "webhook-signature": `v1,${signature}`
-        }
-      },
-      (response) => {
-        response.resume()
-        response.on("end", () => resolve(response.statusCode ?? 0))
-        response.on("error", () => resolve(0))
-      }
-    )
-    outgoing.on("error", () => resolve(0))
-    outgoing.end(body)
-  })
+const post = (body: string) => {
+  const id = `msg_${randomUUID()}`
+  const timestamp = String(Math.floor(Date.now() / 1000))
+  const signature = createHmac("sha256", secret).update(`${id}.${timestamp}.${body}`).digest("base64")
+  return postJson(
+    agent,
+    responseUrl,
+    { "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": `v1,${signature}` },
+    body
+  )
+}
 
 /** The last delivery of each conversation: the next one starts after it. */
 const lastDelivery = new Map<string, Promise<void>>()

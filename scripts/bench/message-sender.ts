@@ -37,7 +37,16 @@ export interface PacedSummary extends SendSummary {
   readonly answerLatencies: ReadonlyArray<number>
 }
 
-const post = (agent: Agent, url: URL, token: string, body: string): Promise<number> =>
+/**
+ * One JSON POST over a keep-alive agent with extra headers; resolves with the status (0: the
+ * request failed). The sender's messages and the contract's floor's deliveries both go through it.
+ */
+export const postJson = (
+  agent: Agent,
+  url: URL,
+  headers: Readonly<Record<string, string>>,
+  body: string
+): Promise<number> =>
   new Promise((resolve) => {
     const req = request(
       {
@@ -46,11 +55,7 @@ const post = (agent: Agent, url: URL, token: string, body: string): Promise<numb
         port: url.port,
         path: url.pathname,
         method: "POST",
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(body)
-        }
+        headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) }
       },
       (response) => {
         response.resume()
@@ -61,6 +66,9 @@ const post = (agent: Agent, url: URL, token: string, body: string): Promise<numb
     req.on("error", () => resolve(0))
     req.end(body)
   })
+
+const post = (agent: Agent, url: URL, token: string, body: string): Promise<number> =>
+  postJson(agent, url, { authorization: `Bearer ${token}` }, body)
 
 const bodyOf = (run: string, conversation: string, sequence: number, sentAt: number) =>
   JSON.stringify({
