@@ -168,12 +168,28 @@ export const repeated = (
   command: ReceiveUserMessage,
   seen: { readonly messageId: string; readonly userId: string; readonly fingerprint: string }
 ): RejectionOf<ReceiveUserMessage> =>
-  seen.fingerprint === command.fingerprint
-    ? new DuplicateUserMessage({
-        original: {
-          messageId: seen.messageId as ReceiveUserMessage["messageId"],
-          userId: seen.userId as ReceiveUserMessage["userId"],
-          conversationId: command.conversationId
-        }
-      })
-    : new MessageIdReused({ externalMessageId: command.externalMessageId })
+  withoutStack(() =>
+    seen.fingerprint === command.fingerprint
+      ? new DuplicateUserMessage({
+          original: {
+            messageId: seen.messageId as ReceiveUserMessage["messageId"],
+            userId: seen.userId as ReceiveUserMessage["userId"],
+            conversationId: command.conversationId
+          }
+        })
+      : new MessageIdReused({ externalMessageId: command.externalMessageId })
+  )
+
+/**
+ * A rejection is an answer, not a fault: its stack would name only the decider, and capturing it
+ * (Effect's fibers make deep stacks) was the largest single cost of answering a repeated webhook.
+ */
+const withoutStack = <A>(make: () => A): A => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
