@@ -4,7 +4,7 @@ import { waitForQuiet } from "./cpu-usage.ts"
 import { type PauseStats, readPauseMonitor, startPauseMonitor } from "./inspector-probe.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { type PacedSummary, sendPaced, type Target } from "./message-sender.ts"
-import { type LatencySummary, summarize } from "./percentiles.ts"
+import { byHalfSecond, type LatencySummary, summarize } from "./percentiles.ts"
 import { type ConnectionActivity, sampleConnections } from "./postgres-activity.ts"
 import { type Receiver, startReceiver } from "./receiver.ts"
 import type { Figures } from "./report.ts"
@@ -87,7 +87,8 @@ const step = async (
       `${acknowledgment.p50} ms, p99 ${acknowledgment.p99} ms); service event-loop delay ` +
       `p99 ${pauses.loopDelayP99} ms, max ${pauses.loopDelayMax} ms, GC ${Math.round(pauses.gcShare * 100)}% ` +
       `(longest ${pauses.gcPauseMax} ms); Postgres connections busy ${connections.active} + ` +
-      `${connections.idleInTransaction} in transaction of ${connections.connections}`
+      `${connections.idleInTransaction} in transaction of ${connections.connections}; reply p50/p99 by half second: ` +
+      byHalfSecond(receiver.run(run).latencies, rate)
   )
   return result
 }

@@ -27,3 +27,17 @@ export const summarize = (samples: ReadonlyArray<number>): LatencySummary => {
     mean: round(sorted.length === 0 ? Number.NaN : total / sorted.length)
   }
 }
+
+/**
+ * p50/p99 of each half second's worth of samples (`rate / 2` at a time, in arrival order) at a
+ * paced rate: where in a run its tail comes from.
+ */
+export const byHalfSecond = (samples: ReadonlyArray<number>, rate: number): string => {
+  const halves: Array<string> = []
+  const size = Math.max(1, Math.round(rate / 2))
+  for (let from = 0; from < samples.length; from += size) {
+    const half = summarize(samples.slice(from, from + size))
+    halves.push(`${half.p50}/${half.p99}`)
+  }
+  return halves.join(" ")
+}

@@ -5,7 +5,7 @@ import { cpuPerMessage, cpuSnapshot, waitForQuiet } from "./cpu-usage.ts"
 import { readPauseMonitor, session, startPauseMonitor } from "./inspector-probe.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { sendPaced } from "./message-sender.ts"
-import { type LatencySummary, summarize } from "./percentiles.ts"
+import { byHalfSecond, type LatencySummary, summarize } from "./percentiles.ts"
 import { startReceiver } from "./receiver.ts"
 import { startService, waitUntil } from "./service-process.ts"
 import { teardown } from "./teardown.ts"
@@ -116,11 +116,6 @@ try {
     const countersAfter = await databaseCounters(database.url, database.name)
     const per = (count: number) => (count / sent.acknowledged).toFixed(2)
     const latencies = receiver.run(run).latencies
-    const halves: Array<string> = []
-    for (let from = 0; from < latencies.length; from += rate / 2) {
-      const half = summarize(latencies.slice(from, from + rate / 2))
-      halves.push(`${half.p50}/${half.p99}`)
-    }
     console.log(
       `${run}: ${rate} msgs/s, ${sent.acknowledged} acknowledged, ${receiver.run(run).accepted} replies\n` +
         `  reply ${brief(summarize(latencies))}; acknowledged ${brief(summarize(sent.answerLatencies))}\n` +
@@ -130,7 +125,7 @@ try {
         `${per(countersAfter.inserted - countersBefore.inserted)} rows inserted\n` +
         `  service: event-loop delay p99 ${pauses.loopDelayP99} max ${pauses.loopDelayMax} ms; ` +
         `GC ${pauses.gcCount} pauses, ${pauses.gcPauseTotal} ms, longest ${pauses.gcPauseMax} ms\n` +
-        `  reply p50/p99 by half second: ${halves.join(" ")}`
+        `  reply p50/p99 by half second: ${byHalfSecond(latencies, rate)}`
     )
   }
 } finally {
