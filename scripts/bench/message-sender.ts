@@ -116,6 +116,11 @@ export const sendPaced = async (
     readonly rate: number
     readonly durationMs: number
     readonly conversations: number
+    /**
+     * Whose conversations to send to (default: the run's own, `<run>-c<index>`): another run's name
+     * sends to that run's conversations again, live ones rather than new. Message ids stay the run's.
+     */
+    readonly conversationsOf?: string
     readonly connections?: number
     /**
      * Past this many unanswered requests the sender stops offering more (counted as `skipped`):
@@ -148,7 +153,7 @@ export const sendPaced = async (
           continue
         }
         sent++
-        const conversation = conversationName(options.run, n % options.conversations)
+        const conversation = conversationName(options.conversationsOf ?? options.run, n % options.conversations)
         const sequence = Math.floor(n / options.conversations)
         const scheduledAt = start + n * interval
         void post(agent, url, target.token, bodyOf(options.run, conversation, sequence, scheduledAt)).then(

@@ -14,19 +14,20 @@ import { teardown } from "./teardown.ts"
  * What one message costs at a steady, moderate rate, where `--only inbound` measures it at
  * saturation: a fresh service, an echo installation, a warm-up at the same rate, then RUNS runs of
  * SECONDS at RATE msgs/s over 1,000 new conversations each (paced, open loop, as the e2e bench
- * sends). For each run, per message: the service's and Postgres's CPU, the service's write and read
+ * sends), or with REUSE=1 over the warm-up's 1,000 conversations again (live ones: what a new
+ * conversation costs is the difference). For each run, per message: the service's and Postgres's CPU, the service's write and read
  * system calls (`/proc/<pid>/io`), the transactions and rows Postgres counted for the database
  * (`pg_stat_database`); the reply and acknowledgment latencies for the whole run and for each
  * half second (where a tail comes from), and the service's event-loop delay and GC pauses. With
  * PROFILE=<file> the last run is profiled through the inspector (sampling every 200 µs; that run's
  * CPU and event-loop delay then include the profiler's own).
  *
- *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [PROFILE=file] [KEY=value …]
+ *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [PROFILE=file] [KEY=value …]
  *
  * Other KEY=value pairs go to the service's environment.
  */
 
-const settings: Record<string, string> = { RATE: "500", SECONDS: "8", RUNS: "3", WARM: "5" }
+const settings: Record<string, string> = { RATE: "500", SECONDS: "8", RUNS: "3", WARM: "5", REUSE: "0" }
 const env: Record<string, string> = {}
 for (const arg of process.argv.slice(2)) {
   const at = arg.indexOf("=")
@@ -38,6 +39,7 @@ for (const arg of process.argv.slice(2)) {
 const rate = Number(settings.RATE)
 const seconds = Number(settings.SECONDS)
 const runs = Number(settings.RUNS)
+const reuse = settings.REUSE === "1"
 const conversations = 1000
 
 /** The service's system calls so far, from `/proc/<pid>/io`. */
@@ -89,9 +91,18 @@ try {
     const cpuBefore = cpuSnapshot(service.pid)
     const callsBefore = syscalls(service.pid)
     const countersBefore = await databaseCounters(database.url, database.name)
+    // The receiver tells runs apart by their conversations' names.
+    const arrivals = receiver.run(reuse ? "warm" : run)
+    const [acceptedBefore, latenciesBefore] = [arrivals.accepted, arrivals.latencies.length]
     const send = async () => {
-      const sent = await sendPaced(target, { run, rate, durationMs: seconds * 1000, conversations })
-      await waitUntil(() => receiver.run(run).accepted >= sent.acknowledged, 30_000)
+      const sent = await sendPaced(target, {
+        run,
+        rate,
+        durationMs: seconds * 1000,
+        conversations,
+        ...(reuse ? { conversationsOf: "warm" } : {})
+      })
+      await waitUntil(() => arrivals.accepted - acceptedBefore >= sent.acknowledged, 30_000)
       // The read models' and the delivery projector's share of these messages.
       await new Promise((resolve) => setTimeout(resolve, 1500))
       return sent
@@ -115,9 +126,9 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 600))
     const countersAfter = await databaseCounters(database.url, database.name)
     const per = (count: number) => (count / sent.acknowledged).toFixed(2)
-    const latencies = receiver.run(run).latencies
+    const latencies = arrivals.latencies.slice(latenciesBefore)
     console.log(
-      `${run}: ${rate} msgs/s, ${sent.acknowledged} acknowledged, ${receiver.run(run).accepted} replies\n` +
+      `${run}: ${rate} msgs/s, ${sent.acknowledged} acknowledged, ${arrivals.accepted - acceptedBefore} replies\n` +
         `  reply ${brief(summarize(latencies))}; acknowledged ${brief(summarize(sent.answerLatencies))}\n` +
         `  per message: service ${cpu.serverMs} ms, Postgres ${cpu.postgresMs} ms, bench ${cpu.benchMs} ms of CPU; ` +
         `${per(callsAfter.writes - callsBefore.writes)} writes, ${per(callsAfter.reads - callsBefore.reads)} reads; ` +
