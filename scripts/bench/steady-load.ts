@@ -15,12 +15,13 @@ import { teardown } from "./teardown.ts"
  * saturation: a fresh service, an echo installation, a warm-up at the same rate, then RUNS runs of
  * SECONDS at RATE msgs/s over 1,000 new conversations each (paced, open loop, as the e2e bench
  * sends), or with REUSE=1 over the warm-up's 1,000 conversations again (live ones: what a new
- * conversation costs is the difference). For each run, per message: the service's and Postgres's CPU, the service's write and read
- * system calls (`/proc/<pid>/io`), the transactions and rows Postgres counted for the database
- * (`pg_stat_database`); the reply and acknowledgment latencies for the whole run and for each
- * half second (where a tail comes from), and the service's event-loop delay and GC pauses. With
- * PROFILE=<file> the last run is profiled through the inspector (sampling every 200 µs; that run's
- * CPU and event-loop delay then include the profiler's own).
+ * conversation costs is the difference). For each run, per message: the service's and Postgres's
+ * CPU, the service's write and read system calls (`/proc/<pid>/io`), the transactions and rows
+ * Postgres counted for the database (`pg_stat_database`); the reply and acknowledgment latencies
+ * for the whole run and for each half second (where a tail comes from), and the service's
+ * event-loop delay and GC pauses. With PROFILE=<file> the last run is profiled through the
+ * inspector (sampling every 200 µs; that run's CPU and event-loop delay then include the
+ * profiler's own).
  *
  *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [PROFILE=file] [KEY=value …]
  *
