@@ -153,7 +153,10 @@ export const sendPaced = async (
           continue
         }
         sent++
-        const conversation = conversationName(options.conversationsOf ?? options.run, n % options.conversations)
+        const conversation = conversationName(
+          options.conversationsOf ?? options.run,
+          n % options.conversations
+        )
         const sequence = Math.floor(n / options.conversations)
         const scheduledAt = start + n * interval
         void post(agent, url, target.token, bodyOf(options.run, conversation, sequence, scheduledAt)).then(
