@@ -21,9 +21,11 @@ import { teardown } from "./teardown.ts"
  * for the whole run and for each half second (where a tail comes from), and the service's
  * event-loop delay and GC pauses. With PROFILE=<file> the last run is profiled through the
  * inspector (sampling every 200 µs; that run's CPU and event-loop delay then include the
- * profiler's own).
+ * profiler's own). NODE_ARGS="--flag …" starts the service with more of Node's own flags (a V8
+ * setting to compare).
  *
- *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [PROFILE=file] [KEY=value …]
+ *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [PROFILE=file]
+ *     [NODE_ARGS="…"] [KEY=value …]
  *
  * Other KEY=value pairs go to the service's environment.
  */
@@ -34,7 +36,7 @@ for (const arg of process.argv.slice(2)) {
   const at = arg.indexOf("=")
   if (at <= 0) throw new Error(`expected KEY=value, got ${arg}`)
   const key = arg.slice(0, at)
-  if (key in settings || key === "PROFILE") settings[key] = arg.slice(at + 1)
+  if (key in settings || key === "PROFILE" || key === "NODE_ARGS") settings[key] = arg.slice(at + 1)
   else env[key] = arg.slice(at + 1)
 }
 const rate = Number(settings.RATE)
@@ -70,7 +72,12 @@ try {
   const database = cleanup.add(await createBenchDatabase("steady"), (database) => database.drop())
   const receiver = cleanup.add(await startReceiver(), (receiver) => receiver.close())
   const service = cleanup.add(
-    await startService({ databaseUrl: database.url, inspect: true, env }),
+    await startService({
+      databaseUrl: database.url,
+      inspect: true,
+      env,
+      nodeArgs: settings.NODE_ARGS?.split(" ").filter((flag) => flag !== "")
+    }),
     (service) => service.stop()
   )
   const inspectPort = service.inspectPort!
