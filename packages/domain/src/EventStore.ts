@@ -351,8 +351,9 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
         left.push(pending)
       }
     }
+    // Element by element: a spread of a long backlog would pass more arguments than a call takes.
     waiting.length = 0
-    waiting.push(...left)
+    for (const pending of left) waiting.push(pending)
     return batch
   }
 
