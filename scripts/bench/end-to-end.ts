@@ -1,6 +1,6 @@
 import { type BenchContext, profileDir } from "./bench-context.ts"
 import { createBenchDatabase } from "./bench-database.ts"
-import { waitForQuiet } from "./cpu-usage.ts"
+import { cpuPerMessage, cpuSnapshot, waitForQuiet } from "./cpu-usage.ts"
 import { type PauseStats, readPauseMonitor, startPauseMonitor } from "./inspector-probe.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { type PacedSummary, sendPaced, type Target } from "./message-sender.ts"
@@ -30,6 +30,11 @@ const TARGET_LOW = 500
 const TARGET_HIGH = 2000
 const conversations = 1000
 
+type CpuPerMessage = ReturnType<typeof cpuPerMessage>
+
+/** A step as `timeReplies` sees it, without the service-side samples. */
+type TimedStep = Omit<Step, "seconds" | "pauses" | "connections">
+
 interface Step {
   readonly rate: number
   readonly seconds: number
@@ -47,6 +52,11 @@ interface Step {
   /** Replies per second over the step. */
   readonly repliesPerSecond: number
   readonly held: boolean
+  /**
+   * CPU per acknowledged message, from the step's start until its replies arrived (catching up
+   * included): what a message costs at this rate, where the inbound bench prices it at saturation.
+   */
+  readonly cpu: CpuPerMessage
   /** The service process while the step was sent. */
   readonly pauses: PauseStats
   /** Its database connections meanwhile (mean over samples). */
@@ -67,6 +77,7 @@ const step = async (
   context.log(`e2e: ${rate} msgs/s for ${seconds} s (after ${Math.round(waited / 1000)} s waiting for quiet)`)
   await startPauseMonitor(service.inspectPort)
   const activity = sampleConnections(databaseName)
+  const before = cpuSnapshot(service.pid)
   let sent: Awaited<ReturnType<typeof sendPaced>>
   let pauses: PauseStats
   try {
@@ -78,13 +89,13 @@ const step = async (
     throw error
   }
   const connections = await activity.stop()
-  const timed = await timeReplies(receiver, run, rate, sent)
+  const timed = await timeReplies(receiver, run, rate, sent, service.pid, before)
   const { latency, acknowledgment } = timed
   const result: Step = { ...timed, seconds, pauses, connections }
   context.log(
     `e2e: ${rate} msgs/s: ${result.replies} replies of ${sent.sent} sent (${sent.skipped} not offered: backlog), ` +
       `p50 ${latency.p50} ms, p99 ${latency.p99} ms${result.held ? "" : " — not held"} (acknowledged p50 ` +
-      `${acknowledgment.p50} ms, p99 ${acknowledgment.p99} ms); service event-loop delay ` +
+      `${acknowledgment.p50} ms, p99 ${acknowledgment.p99} ms); ${cpuBrief(result.cpu)}; service event-loop delay ` +
       `p99 ${pauses.loopDelayP99} ms, max ${pauses.loopDelayMax} ms, GC ${Math.round(pauses.gcShare * 100)}% ` +
       `(longest ${pauses.gcPauseMax} ms); Postgres connections busy ${connections.active} + ` +
       `${connections.idleInTransaction} in transaction of ${connections.connections}; reply p50/p99 by half second: ` +
@@ -93,14 +104,26 @@ const step = async (
   return result
 }
 
+const cpuBrief = (cpu: CpuPerMessage) =>
+  `CPU a message: server ${cpu.serverMs} ms, Postgres ${cpu.postgresMs} ms`
+
 /**
  * The replies of one paced run, timed: waits up to 15 s for every acknowledged message's reply;
  * whatever is still queued after that is waited for too (up to 30 s more), so that it does not
- * count against the next run.
+ * count against the next run. The server's and Postgres's CPU since `before` (taken as the run
+ * started) is divided by the messages acknowledged, once their replies arrived.
  */
-const timeReplies = async (receiver: Receiver, run: string, rate: number, sent: PacedSummary) => {
+const timeReplies = async (
+  receiver: Receiver,
+  run: string,
+  rate: number,
+  sent: PacedSummary,
+  serverPid: number,
+  before: ReturnType<typeof cpuSnapshot>
+): Promise<TimedStep> => {
   const arrivals = receiver.run(run)
   const allArrived = await waitUntil(() => arrivals.accepted >= sent.acknowledged, 15_000)
+  const cpu = cpuPerMessage(before, cpuSnapshot(serverPid), Math.max(1, sent.acknowledged))
   const latency = summarize(arrivals.latencies)
   const timed = {
     rate,
@@ -111,7 +134,8 @@ const timeReplies = async (receiver: Receiver, run: string, rate: number, sent: 
     latency,
     acknowledgment: summarize(sent.answerLatencies),
     repliesPerSecond: Math.round((arrivals.accepted * 1000) / (arrivals.last - arrivals.first + 1000 / rate)),
-    held: allArrived && sent.skipped === 0 && sent.acknowledged === sent.sent && latency.p99 < 100
+    held: allArrived && sent.skipped === 0 && sent.acknowledged === sent.sent && latency.p99 < 100,
+    cpu
   }
   if (!allArrived) await waitUntil(() => arrivals.accepted >= sent.acknowledged, 30_000)
   return timed
@@ -141,11 +165,12 @@ const measureFloor = async (
     for (const rate of rates) {
       const run = `floor${rate}`
       context.log(`e2e: the contract's floor at ${rate} msgs/s for ${seconds} s`)
+      const before = cpuSnapshot(floor.pid)
       const sent = await sendPaced(target, { run, rate, durationMs: seconds * 1000, conversations })
-      const timed = await timeReplies(receiver, run, rate, sent)
+      const timed = await timeReplies(receiver, run, rate, sent, floor.pid, before)
       context.log(
         `e2e: floor at ${rate} msgs/s: ${timed.replies} replies of ${sent.sent}, p50 ${timed.latency.p50} ms, ` +
-          `p99 ${timed.latency.p99} ms${timed.held ? "" : " — not held"}`
+          `p99 ${timed.latency.p99} ms${timed.held ? "" : " — not held"}; ${cpuBrief(timed.cpu)}`
       )
       steps.push(timed)
     }
@@ -246,7 +271,7 @@ export const measureEndToEnd = async (context: BenchContext): Promise<Figures> =
         : `p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms, ${s.repliesPerSecond} replies/s ` +
           `(acknowledged p50 ${s.acknowledgment.p50} ms, p99 ${s.acknowledgment.p99} ms)` +
           (s.skipped > 0 ? `, ${s.skipped} not offered (backlog)` : "") +
-          `; loop delay p99 ${s.pauses.loopDelayP99} ms, GC ${Math.round(s.pauses.gcShare * 100)}%, ` +
+          `; ${cpuBrief(s.cpu)}; loop delay p99 ${s.pauses.loopDelayP99} ms, GC ${Math.round(s.pauses.gcShare * 100)}%, ` +
           `${Math.round((s.connections.active + s.connections.idleInTransaction) * 10) / 10} of ` +
           `${s.connections.connections} connections busy`
     return {
@@ -277,7 +302,8 @@ export const measureEndToEnd = async (context: BenchContext): Promise<Figures> =
             .map(
               (s) =>
                 `at ${s.rate} msgs/s p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms, ${s.repliesPerSecond} replies/s` +
-                (s.held ? "" : " (not held)")
+                (s.held ? "" : " (not held)") +
+                `, ${cpuBrief(s.cpu)}`
             )
             .join("; "),
         details: { steps: floorSteps }

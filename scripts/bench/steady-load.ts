@@ -21,11 +21,12 @@ import { teardown } from "./teardown.ts"
  * for the whole run and for each half second (where a tail comes from), and the service's
  * event-loop delay and GC pauses. With PROFILE=<file> the last run is profiled through the
  * inspector (sampling every 200 µs; that run's CPU and event-loop delay then include the
- * profiler's own). NODE_ARGS="--flag …" starts the service with more of Node's own flags (a V8
- * setting to compare).
+ * profiler's own). With HEAP=<file> V8's sampling heap profiler records where the last run's
+ * allocations were made, those already collected too (`heap-profile-summary.ts` reads it).
+ * NODE_ARGS="--flag …" starts the service with more of Node's own flags (a V8 setting to compare).
  *
  *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [PROFILE=file]
- *     [NODE_ARGS="…"] [KEY=value …]
+ *     [HEAP=file] [NODE_ARGS="…"] [KEY=value …]
  *
  * Other KEY=value pairs go to the service's environment.
  */
@@ -36,7 +37,8 @@ for (const arg of process.argv.slice(2)) {
   const at = arg.indexOf("=")
   if (at <= 0) throw new Error(`expected KEY=value, got ${arg}`)
   const key = arg.slice(0, at)
-  if (key in settings || key === "PROFILE" || key === "NODE_ARGS") settings[key] = arg.slice(at + 1)
+  if (key in settings || key === "PROFILE" || key === "HEAP" || key === "NODE_ARGS")
+    settings[key] = arg.slice(at + 1)
   else env[key] = arg.slice(at + 1)
 }
 const rate = Number(settings.RATE)
@@ -93,7 +95,7 @@ try {
 
   for (let index = 0; index < runs; index++) {
     const run = `r${index}`
-    const profiled = settings.PROFILE !== undefined && index === runs - 1
+    const profiled = (settings.PROFILE !== undefined || settings.HEAP !== undefined) && index === runs - 1
     await waitForQuiet(service.pid, 30_000)
     await startPauseMonitor(inspectPort)
     const cpuBefore = cpuSnapshot(service.pid)
@@ -115,16 +117,32 @@ try {
       await new Promise((resolve) => setTimeout(resolve, 1500))
       return sent
     }
-    // The profiler records while its inspector session is open.
+    // The profilers record while their inspector session is open.
     const sent = !profiled
       ? await send()
       : await session(inspectPort, async (call) => {
-          await call("Profiler.enable")
-          await call("Profiler.setSamplingInterval", { interval: 200 })
-          await call("Profiler.start")
+          if (settings.PROFILE !== undefined) {
+            await call("Profiler.enable")
+            await call("Profiler.setSamplingInterval", { interval: 200 })
+            await call("Profiler.start")
+          }
+          if (settings.HEAP !== undefined) {
+            // Every sampled allocation, also those already collected: where the garbage comes from.
+            await call("HeapProfiler.startSampling", {
+              samplingInterval: 16_384,
+              includeObjectsCollectedByMajorGC: true,
+              includeObjectsCollectedByMinorGC: true
+            })
+          }
           const sent = await send()
-          const stopped = (await call("Profiler.stop")) as { readonly profile: unknown }
-          writeFileSync(settings.PROFILE!, JSON.stringify(stopped.profile))
+          if (settings.PROFILE !== undefined) {
+            const stopped = (await call("Profiler.stop")) as { readonly profile: unknown }
+            writeFileSync(settings.PROFILE, JSON.stringify(stopped.profile))
+          }
+          if (settings.HEAP !== undefined) {
+            const sampled = (await call("HeapProfiler.stopSampling")) as { readonly profile: unknown }
+            writeFileSync(settings.HEAP, JSON.stringify(sampled.profile))
+          }
           return sent
         })
     const cpu = cpuPerMessage(cpuBefore, cpuSnapshot(service.pid), sent.acknowledged)
