@@ -1,4 +1,5 @@
-import { Effect, Option, type Tracer } from "effect"
+import { continuingTrace } from "@messaging-api/domain/Tracing"
+import { type Effect, Option, type Tracer } from "effect"
 import type { CommandResult } from "./ConversationWriter.ts"
 
 /**
@@ -9,12 +10,6 @@ import type { CommandResult } from "./ConversationWriter.ts"
  * attempt of its replies (a message posted by the bot: the span of that request). These origins
  * are kept while the actor lives; work resumed after a restart starts traces of its own.
  */
-
-/**
- * `withParentSpan` captures a stack trace (an `Error`) per call for the stack frame it adds, unless
- * told not to; this runs for every bot turn and every delivery (docs/PERFORMANCE.md).
- */
-const noStackTrace = { captureStackTrace: false } as const
 
 /**
  * The span each open bot turn (by user message id) and each pending bot message (by id) continues.
@@ -52,7 +47,7 @@ export class TraceOrigins {
   /** Runs `effect` (a span of the loop) in the trace of the work it continues, if known. */
   continuing<A, E, R>(id: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
     const origin = this.origins?.get(id)
-    return origin === undefined ? effect : Effect.withParentSpan(effect, origin, noStackTrace)
+    return origin === undefined ? effect : continuingTrace(effect, origin)
   }
 
   private forget(id: string): void {

@@ -5,6 +5,7 @@ import {
   type Ids,
   Instant
 } from "@messaging-api/domain"
+import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Duration, Effect, Exit, Latch, Semaphore, Tracer } from "effect"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
 import * as ActorDelivery from "./ActorDelivery.ts"
@@ -295,11 +296,7 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
             Effect.annotateLogs({ conversationId })
           )
         ),
-        Effect.withSpan(
-          "ConversationActor.run",
-          { attributes: { conversationId } },
-          { captureStackTrace: false }
-        )
+        hotSpan("ConversationActor.run", { attributes: { conversationId } })
       )
     })
 

@@ -11,6 +11,7 @@ import {
   type CommandResult,
   ConversationUnavailable
 } from "@messaging-api/domain/Conversations"
+import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Duration, Effect, Metric, Option, Result } from "effect"
 import type { SqlError } from "effect/sql"
 
@@ -183,14 +184,7 @@ export const write = <C extends ConversationCommands.ConversationCommand>(
               ? (repeatOf(store, command) as Effect.Effect<never, CommandError<C>>)
               : Effect.fail(error as CommandError<C>)
     ),
-    // Hot path: no stack captured per span.
-    Effect.withSpan(
-      "ConversationWriter.write",
-      {
-        attributes: { conversationId, command: command._tag }
-      },
-      { captureStackTrace: false }
-    )
+    hotSpan("ConversationWriter.write", { attributes: { conversationId, command: command._tag } })
   )
 }
 

@@ -191,9 +191,10 @@ export class WebhookClient extends Context.Service<
           timestamp,
           body: request.body
         })
-        // The receiver continues the trace: this POST's span is its parent.
+        // The receiver continues the trace: this POST's span is its parent (when traces are recorded).
         const span = yield* Effect.serviceOption(Tracer.ParentSpan)
-        const headers = Option.isSome(span) ? { ...signed, traceparent: traceparent(span.value) } : signed
+        const parent = Option.isSome(span) ? traceparent(span.value) : undefined
+        const headers = parent === undefined ? signed : { ...signed, traceparent: parent }
         return yield* send(url, headers, request.body, request.timeout ?? settings.requestTimeout)
       }, hotSpan("WebhookClient.post"))
 
@@ -213,9 +214,14 @@ export class WebhookClient extends Context.Service<
   )
 }
 
-/** The W3C trace context header naming `span` as the parent of what the request causes. */
-export const traceparent = (span: Tracer.AnySpan): string =>
-  `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+/**
+ * The W3C trace context header naming `span` as the parent of what the request causes; none for a
+ * span that is no trace's (effect's placeholder while traces are not recorded has ids "noop").
+ */
+export const traceparent = (span: Tracer.AnySpan): string | undefined =>
+  /^[0-9a-f]{32}$/.test(span.traceId) && /^[0-9a-f]{16}$/.test(span.spanId)
+    ? `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+    : undefined
 
 /** Whether a request failed because the endpoint guard refused the address it resolved to. */
 const refusedByGuard = (cause: unknown): boolean => {

@@ -1,4 +1,5 @@
 import type { ConversationId } from "@messaging-api/domain/Ids"
+import { hotSpan } from "@messaging-api/domain/Tracing"
 import {
   Clock,
   Context,
@@ -224,7 +225,7 @@ export class WorkIndex extends Context.Service<
                               THEN LEAST(conversation_work.due_at, EXCLUDED.due_at)
                               ELSE conversation_work.due_at END,
                 version = GREATEST(conversation_work.version, EXCLUDED.version)
-            `.pipe(Effect.asVoid, Effect.withSpan("WorkIndex.hint", undefined, { captureStackTrace: false }))
+            `.pipe(Effect.asVoid, hotSpan("WorkIndex.hint"))
 
       /**
        * Settles many actors in one statement, each conversation once, and answers each. A settled

@@ -1,4 +1,5 @@
 import type { Ids } from "@messaging-api/domain"
+import { continuingTrace } from "@messaging-api/domain/Tracing"
 import { Context, Effect, FiberSet, Option, Tracer } from "effect"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
@@ -21,8 +22,6 @@ export class WorkLoops extends Context.Service<
     busy(): ReadonlyArray<string>
   }
 >()("@messaging-api/delivery/WorkLoops") {}
-
-const noStackTrace = { captureStackTrace: false } as const
 
 /**
  * Loops that `run` starts (it resolves when the loop ends), and `drain`: the owner of the loops'
@@ -60,7 +59,7 @@ export const make = Effect.fnUntraced(function* (
           Effect.ensuring(release(conversationId))
         )
         // The loop's span stays in the trace of what started it (only the span is kept).
-        fork(Option.isSome(parent) ? Effect.withParentSpan(loop, parent.value, noStackTrace) : loop)
+        fork(Option.isSome(parent) ? continuingTrace(loop, parent.value) : loop)
       })
     )
 

@@ -9,6 +9,7 @@ import {
 import * as DecisionState from "./DecisionState.ts"
 import { EventStore, type RecordedEvent } from "./EventStore.ts"
 import { type ConversationId, conversationStream } from "./Ids.ts"
+import { hotSpan } from "./Tracing.ts"
 
 /**
  * Snapshots of conversations' decision state, so that waking a long conversation reads one
@@ -130,14 +131,9 @@ export class ConversationSnapshots extends Context.Service<
         `.pipe(Effect.asVoid)
 
       return ConversationSnapshots.of({
-        load: (conversationId) =>
-          load(conversationId).pipe(
-            Effect.withSpan("ConversationSnapshots.load", undefined, { captureStackTrace: false })
-          ),
+        load: (conversationId) => load(conversationId).pipe(hotSpan("ConversationSnapshots.load")),
         save: (conversationId, loaded) =>
-          save(conversationId, loaded).pipe(
-            Effect.withSpan("ConversationSnapshots.save", undefined, { captureStackTrace: false })
-          )
+          save(conversationId, loaded).pipe(hotSpan("ConversationSnapshots.save"))
       })
     })
   )

@@ -18,6 +18,7 @@ import { BotConfig, encodeBotConfig, Installation } from "./Installation.ts"
 import { InstantFromDate } from "./Instant.ts"
 import * as OwnRows from "./OwnRows.ts"
 import { RetrySchedule } from "./RetrySchedule.ts"
+import { hotSpan } from "./Tracing.ts"
 
 /** No live installation by that id (or webhook id, for `findByWebhookId`), named as the caller gave it. */
 export class InstallationNotFound extends Schema.TaggedError<InstallationNotFound>()("InstallationNotFound", {
@@ -179,19 +180,14 @@ export class Installations extends Context.Service<
         timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
       })
       const findByWebhookId = (webhookId: string) =>
-        Cache.get(byWebhookId, webhookId).pipe(
-          Effect.withSpan("Installations.findByWebhookId", undefined, { captureStackTrace: false })
-        )
+        Cache.get(byWebhookId, webhookId).pipe(hotSpan("Installations.findByWebhookId"))
       // The delivery engine looks installations up by id for every bot turn and attempt: keyed by
       // the id as given, so a hit costs a map lookup (the id is decoded on a miss only).
       const byId = yield* Cache.makeWith(lookupById, {
         capacity: 10_000,
         timeToLive: (exit) => (Exit.isSuccess(exit) ? cacheTtl : 0)
       })
-      const get = (id: string) =>
-        Cache.get(byId, id).pipe(
-          Effect.withSpan("Installations.get", undefined, { captureStackTrace: false })
-        )
+      const get = (id: string) => Cache.get(byId, id).pipe(hotSpan("Installations.get"))
 
       const list = allRows().pipe(Effect.withSpan("Installations.list"))
 

@@ -1,6 +1,7 @@
 import { Effect, Metric } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Metrics from "./Metrics.ts"
+import { hotSpan } from "./Tracing.ts"
 
 /**
  * The gauges that need the database, sampled when `/metrics` is scraped (a few indexed reads per
@@ -48,5 +49,5 @@ export const sample: Effect.Effect<void, never, SqlClient.SqlClient> = Effect.ge
   }
 }).pipe(
   Effect.catch((error) => Effect.logDebug("metrics: could not sample the database gauges", error)),
-  Effect.withSpan("OperationalGauges.sample", undefined, { captureStackTrace: false })
+  hotSpan("OperationalGauges.sample")
 )

@@ -4,6 +4,7 @@ import { EventStore, type LogPosition, logPositionOf, type RecordedEvent } from 
 import { conversationOfStream } from "./Ids.ts"
 import * as ProjectionCheckpoints from "./ProjectionCheckpoints.ts"
 import { projectBatch } from "./ReadModelProjection.ts"
+import { hotSpan } from "./Tracing.ts"
 
 /**
  * Keeps the read models (rm_conversations, rm_messages, rm_delivery_attempts) current from the
@@ -143,13 +144,7 @@ function make(options?: ProjectorOptions) {
         sql.withTransaction,
         Effect.andThen(Clock.currentTimeMillis),
         Effect.flatMap((now) => Metric.update(lagMetric, Math.max(0, now - last.recordedAt.getTime()))),
-        Effect.withSpan(
-          "Projector.applyBatch",
-          {
-            attributes: { events: batch.length }
-          },
-          { captureStackTrace: false }
-        )
+        hotSpan("Projector.applyBatch", { attributes: { events: batch.length } })
       )
     }
 

@@ -228,6 +228,24 @@ describe("traces over OTLP/HTTP", () => {
       )
     })
   )
+
+  it.live(
+    "without an endpoint no spans are recorded, and the bot and the response endpoint get no traceparent",
+    () =>
+      Effect.gen(function* () {
+        const bot = yield* startBot
+        const receiver = yield* startReceiver(() => 200)
+        const server = yield* startServer({ MIN_RETRY_DELAY: "1 millis", DATABASE_URL: databaseUrl })
+        yield* sendOne(server, receiver.url, { _tag: "http", url: bot.url })
+        const delivery = yield* eventually(
+          Effect.sync(() => receiver.arrivals.find((each) => each.answer === 200))
+        )
+        assert.strictEqual(bot.calls.length, 1)
+        assert.isUndefined(bot.calls[0]!.traceparent, "no trace to continue in the bot's call")
+        assert.isUndefined(delivery.headers.traceparent, "no trace to continue in the delivery")
+        assert.isString(delivery.headers["webhook-signature"], "the delivery is signed all the same")
+      })
+  )
 })
 
 describe("LOG_FORMAT=json", () => {
