@@ -55,7 +55,12 @@ const syscalls = (pid: number) => {
       .split("\n")
       .map((line) => line.split(": ") as [string, string])
   )
-  return { writes: Number(fields.get("syscw")), reads: Number(fields.get("syscr")) }
+  return {
+    writes: Number(fields.get("syscw")),
+    reads: Number(fields.get("syscr")),
+    written: Number(fields.get("wchar")),
+    read: Number(fields.get("rchar"))
+  }
 }
 
 /** Transactions committed and rows inserted in one database so far. */
@@ -152,12 +157,14 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 600))
     const countersAfter = await databaseCounters(database.url, database.name)
     const per = (count: number) => (count / sent.acknowledged).toFixed(2)
+    const kb = (bytes: number) => (bytes / 1024 / sent.acknowledged).toFixed(2)
     const latencies = arrivals.latencies.slice(latenciesBefore)
     console.log(
       `${run}: ${rate} msgs/s, ${sent.acknowledged} acknowledged, ${arrivals.accepted - acceptedBefore} replies\n` +
         `  reply ${brief(summarize(latencies))}; acknowledged ${brief(summarize(sent.answerLatencies))}\n` +
         `  per message: service ${cpu.serverMs} ms, Postgres ${cpu.postgresMs} ms, bench ${cpu.benchMs} ms of CPU; ` +
-        `${per(callsAfter.writes - callsBefore.writes)} writes, ${per(callsAfter.reads - callsBefore.reads)} reads; ` +
+        `${per(callsAfter.writes - callsBefore.writes)} writes (${kb(callsAfter.written - callsBefore.written)} KB), ` +
+        `${per(callsAfter.reads - callsBefore.reads)} reads (${kb(callsAfter.read - callsBefore.read)} KB); ` +
         `${per(countersAfter.commits - countersBefore.commits)} transactions, ` +
         `${per(countersAfter.inserted - countersBefore.inserted)} rows inserted\n` +
         `  service: event-loop delay p99 ${pauses.loopDelayP99} max ${pauses.loopDelayMax} ms; ` +
