@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { join, relative } from "node:path"
+import { type CallFrame, labelOf, sourceOf } from "./profile-frames.ts"
 
 /**
  * Where a `--cpu-prof` profile's time goes: the hottest functions by self time, by inclusive
@@ -7,12 +8,6 @@ import { join, relative } from "node:path"
  * source (a package in node_modules, or one of our files).
  *   node scripts/bench/cpu-profile-summary.ts <file.cpuprofile | directory> [top]
  */
-
-interface CallFrame {
-  readonly functionName: string
-  readonly url: string
-  readonly lineNumber: number
-}
 
 interface ProfileNode {
   readonly id: number
@@ -24,27 +19,6 @@ interface Profile {
   readonly nodes: ReadonlyArray<ProfileNode>
   readonly samples: ReadonlyArray<number>
   readonly timeDeltas: ReadonlyArray<number>
-}
-
-const root = join(import.meta.dirname, "..", "..")
-
-/** A package (or, with `file`, a package's file), a node: module, or one of our files. */
-const sourceOf = (url: string, file: boolean): string => {
-  if (url === "") return "(native/vm)"
-  if (url.startsWith("node:")) return url
-  const path = url.startsWith("file://") ? new URL(url).pathname : url
-  const inPackage = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(path)
-  if (inPackage !== null)
-    return file ? `${inPackage[1]}/${inPackage[2]!.replace(/^dist\//, "")}` : inPackage[1]!
-  return relative(root, path)
-}
-
-const labelOf = (frame: CallFrame): string => {
-  const name = frame.functionName === "" ? "(anonymous)" : frame.functionName
-  if (frame.url === "") return name
-  const path = frame.url.startsWith("file://") ? new URL(frame.url).pathname : frame.url
-  const short = path.includes("node_modules") ? path.replace(/.*node_modules\//, "") : relative(root, path)
-  return `${name} ${short}:${frame.lineNumber + 1}`
 }
 
 const top = (totals: Map<string, number>, all: number, count: number): Array<string> =>

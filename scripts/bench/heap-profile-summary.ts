@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { relative } from "node:path"
+import { type CallFrame, isOurs, labelOf, sourceOf } from "./profile-frames.ts"
 
 /**
  * Where a sampling heap profile's allocations were made (`steady-load.ts HEAP=<file>`, or any
@@ -9,12 +9,6 @@ import { relative } from "node:path"
  *   node scripts/bench/heap-profile-summary.ts <file.heapprofile> [top] [messages]
  * With `messages`, each line also gives bytes per message.
  */
-
-interface CallFrame {
-  readonly functionName: string
-  readonly url: string
-  readonly lineNumber: number
-}
 
 interface HeapNode {
   readonly callFrame: CallFrame
@@ -26,20 +20,7 @@ const [file, topArg, messagesArg] = process.argv.slice(2)
 if (file === undefined) throw new Error("usage: heap-profile-summary.ts <file.heapprofile> [top] [messages]")
 const top = Number(topArg ?? 30)
 const messages = messagesArg === undefined ? undefined : Number(messagesArg)
-const root = relative(process.cwd(), new URL("../..", import.meta.url).pathname)
 const profile = JSON.parse(readFileSync(file, "utf8")) as { readonly head: HeapNode }
-
-const sourceOf = (url: string): string => {
-  if (url === "") return "(native/vm)"
-  if (url.startsWith("node:")) return url
-  const path = url.startsWith("file://") ? new URL(url).pathname : url
-  const inPackage = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(path)
-  if (inPackage !== null) return `${inPackage[1]}/${inPackage[2]!.replace(/^dist\//, "")}`
-  return relative(root === "" ? "." : root, path)
-}
-const isOurs = (url: string) => url !== "" && !url.startsWith("node:") && !url.includes("node_modules")
-const nameOf = (frame: CallFrame) =>
-  `${frame.functionName === "" ? "(anonymous)" : frame.functionName} ${sourceOf(frame.url)}:${frame.lineNumber + 1}`
 
 const byFunction = new Map<string, number>()
 const bySource = new Map<string, number>()
@@ -48,11 +29,11 @@ let total = 0
 const add = (map: Map<string, number>, key: string, bytes: number) =>
   map.set(key, (map.get(key) ?? 0) + bytes)
 const walk = (node: HeapNode, ownCaller: string) => {
-  const caller = isOurs(node.callFrame.url) ? nameOf(node.callFrame) : ownCaller
+  const caller = isOurs(node.callFrame) ? labelOf(node.callFrame) : ownCaller
   if (node.selfSize > 0) {
     total += node.selfSize
-    add(byFunction, nameOf(node.callFrame), node.selfSize)
-    add(bySource, sourceOf(node.callFrame.url), node.selfSize)
+    add(byFunction, labelOf(node.callFrame), node.selfSize)
+    add(bySource, sourceOf(node.callFrame.url, true), node.selfSize)
     add(byOwnCaller, caller, node.selfSize)
   }
   for (const child of node.children) walk(child, caller)
