@@ -24,14 +24,13 @@ const noStackTrace = { captureStackTrace: false } as const
  * The span of a function on the per-message path: `Effect.fnUntraced(body, hotSpan(name))` traces
  * like `Effect.fn(name)(body)`, one span per call parented as usual, while traces are recorded.
  */
-export const hotSpan =
-  (name: string, options?: Tracer.SpanOptionsNoTrace) =>
-  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const hotSpan = (name: string, options?: Tracer.SpanOptionsNoTrace) => {
+  const spanOptions = options === undefined ? noStackTrace : { ...options, ...noStackTrace }
+  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.withFiber((fiber) =>
-      fiber.getRef(References.TracerEnabled)
-        ? Effect.withSpan(self, name, options === undefined ? noStackTrace : { ...options, ...noStackTrace })
-        : self
+      fiber.getRef(References.TracerEnabled) ? Effect.withSpan(self, name, spanOptions) : self
     )
+}
 
 /** Runs `self` as a child of `parent` (work continuing the trace of what caused it), while traces are recorded. */
 export const continuingTrace = <A, E, R>(
