@@ -5,8 +5,8 @@ import {
   type Ids,
   Instant
 } from "@messaging-api/domain"
-import { hotSpan } from "@messaging-api/domain/Tracing"
-import { Clock, Duration, Effect, Exit, Latch, Semaphore, Tracer } from "effect"
+import { hotSpan, traceOrigin } from "@messaging-api/domain/Tracing"
+import { Clock, Duration, Effect, Exit, Latch, Semaphore } from "effect"
 import * as ActorBotTurn from "./ActorBotTurn.ts"
 import * as ActorDelivery from "./ActorDelivery.ts"
 import * as ActorSnapshots from "./ActorSnapshots.ts"
@@ -132,18 +132,19 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
     command: C,
     andThen: Effect.Effect<void>
   ): Effect.Effect<CommandResult, CommandError<C>> =>
-    Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (origin) =>
-      locked(
-        actor,
-        write(store, actor.conversationId, command, actor, () => snapshots.load(actor))
-      ).pipe(
-        Effect.tap((result) => {
-          if (result.events.length === 0) return Effect.void
-          actor.origins.remember(result, origin)
-          actor.changed = true
-          actor.wake?.openUnsafe()
-          return andThen
-        })
+    locked(
+      actor,
+      write(store, actor.conversationId, command, actor, () => snapshots.load(actor))
+    ).pipe(
+      Effect.tap((result) =>
+        result.events.length === 0
+          ? Effect.void
+          : Effect.flatMap(traceOrigin, (origin) => {
+              actor.origins.remember(result, origin)
+              actor.changed = true
+              actor.wake?.openUnsafe()
+              return andThen
+            })
       )
     )
 

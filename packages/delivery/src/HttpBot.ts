@@ -1,4 +1,5 @@
 import { signingSecrets } from "@messaging-api/domain/Installation"
+import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Duration, Effect, Schema, Stream } from "effect"
 import type { BotFailure, BotReply, BotTurn } from "./BotTurn.ts"
 import { BotReply as BotReplySchema } from "./BotTurn.ts"
@@ -48,7 +49,7 @@ export const make = Effect.gen(function* () {
   const client = yield* WebhookClient
   const settings = yield* DeliverySettings
 
-  const call = Effect.fn("HttpBot.respond")(function* (
+  const call = Effect.fnUntraced(function* (
     turn: BotTurn,
     config: { readonly url: string; readonly timeoutMs?: number }
   ) {
@@ -79,7 +80,7 @@ export const make = Effect.gen(function* () {
       )
     )
     return replies
-  })
+  }, hotSpan("HttpBot.respond"))
 
   return (
     turn: BotTurn,

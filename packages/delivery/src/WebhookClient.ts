@@ -215,13 +215,21 @@ export class WebhookClient extends Context.Service<
 }
 
 /**
- * The W3C trace context header naming `span` as the parent of what the request causes; none for a
- * span that is no trace's (effect's placeholder while traces are not recorded has ids "noop").
+ * The W3C trace context header naming `span` as the parent of what the request causes. A span that
+ * is no trace's (effect's placeholder while traces are not recorded, ids "noop") names its nearest
+ * ancestor that is; none when there is no such ancestor.
  */
-export const traceparent = (span: Tracer.AnySpan): string | undefined =>
-  /^[0-9a-f]{32}$/.test(span.traceId) && /^[0-9a-f]{16}$/.test(span.spanId)
-    ? `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
-    : undefined
+export const traceparent = (span: Tracer.AnySpan): string | undefined => {
+  for (
+    let at: Tracer.AnySpan | undefined = span;
+    at !== undefined;
+    at = at._tag === "Span" ? Option.getOrUndefined(at.parent) : undefined
+  ) {
+    if (/^[0-9a-f]{32}$/.test(at.traceId) && /^[0-9a-f]{16}$/.test(at.spanId))
+      return `00-${at.traceId}-${at.spanId}-${at.sampled ? "01" : "00"}`
+  }
+  return undefined
+}
 
 /** Whether a request failed because the endpoint guard refused the address it resolved to. */
 const refusedByGuard = (cause: unknown): boolean => {

@@ -1,4 +1,5 @@
-import { Effect, References, type Tracer } from "effect"
+import { randomBytes } from "node:crypto"
+import { Context, Effect, Option, References, Tracer } from "effect"
 
 /**
  * Spans on the per-message path, which exist only while the process records traces.
@@ -13,6 +14,12 @@ import { Effect, References, type Tracer } from "effect"
  * (`Observability.ts`). Measured under the inbound load, alternately: without any span the service
  * took about a quarter less CPU per message; turning `TracerEnabled` off alone changed nothing
  * (docs/PERFORMANCE.md, item 18).
+ *
+ * The `traceparent` of the bot's and the response endpoint's POSTs goes out either way: while
+ * nothing is recorded, each inbound message starts a trace of its own that only those headers name
+ * (`traceOrigin`), and the message's bot turn and deliveries continue it (`continuingTrace`), so a
+ * bot or an application that traces still sees one trace per message. That is one context change
+ * for each of them instead of some twenty spans.
  *
  * `hotSpan` also leaves out what `Effect.fn` adds per call for debugging: two captured stack traces
  * (an `Error` each) and a stack frame in the context (about 3 % of the service's CPU when measured).
@@ -32,11 +39,36 @@ export const hotSpan = (name: string, options?: Tracer.SpanOptionsNoTrace) => {
     )
 }
 
-/** Runs `self` as a child of `parent` (work continuing the trace of what caused it), while traces are recorded. */
+/**
+ * The span that the work a command causes (its bot turn, its deliveries) continues: the current one;
+ * while traces are not recorded and there is none, a trace of its own, not sampled, that only the
+ * `traceparent` of that work's POSTs names.
+ */
+export const traceOrigin: Effect.Effect<Option.Option<Tracer.AnySpan>> = Effect.withFiber((fiber) => {
+  const current = Context.getOption(fiber.context, Tracer.ParentSpan)
+  // Not recording, a span of this process is a placeholder (effect's own, or an `Effect.fn`'s).
+  if (
+    fiber.getRef(References.TracerEnabled) ||
+    (Option.isSome(current) && current.value._tag === "ExternalSpan")
+  )
+    return Effect.succeed(current)
+  const ids = randomBytes(24).toString("hex")
+  return Effect.succeed(
+    Option.some(Tracer.externalSpan({ traceId: ids.slice(0, 32), spanId: ids.slice(32), sampled: false }))
+  )
+})
+
+/**
+ * Runs `self` as a child of `parent` (work continuing the trace of what caused it): while traces
+ * are recorded, or when `parent` is a trace's origin from outside this process (a caller's, or
+ * `traceOrigin`'s own), which adds no span.
+ */
 export const continuingTrace = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   parent: Tracer.AnySpan
 ): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) =>
-    fiber.getRef(References.TracerEnabled) ? Effect.withParentSpan(self, parent, noStackTrace) : self
+    parent._tag === "ExternalSpan" || fiber.getRef(References.TracerEnabled)
+      ? Effect.withParentSpan(self, parent, noStackTrace)
+      : self
   )

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, References, Tracer } from "effect"
-import { continuingTrace, hotSpan } from "../src/Tracing.ts"
+import { continuingTrace, hotSpan, traceOrigin } from "../src/Tracing.ts"
 
 // The per-message path's spans exist only while traces are recorded (`References.TracerEnabled`):
 // otherwise the effect runs as it is, with no span in its context.
@@ -53,18 +53,55 @@ describe("hotSpan", () => {
 })
 
 describe("continuingTrace", () => {
-  it.effect("makes the given span the parent while traces are recorded, and changes nothing otherwise", () =>
+  const origin = Tracer.externalSpan({
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    spanId: "b7ad6b7169203331"
+  })
+
+  it.effect("makes the given span the parent while traces are recorded", () =>
     Effect.gen(function* () {
-      const origin = Tracer.externalSpan({
-        traceId: "0af7651916cd43dd8448eb211c80319c",
-        spanId: "b7ad6b7169203331"
-      })
       assert.strictEqual(yield* continuingTrace(parentName, origin), "external")
-      assert.isUndefined(
-        yield* continuingTrace(parentName, origin).pipe(
-          Effect.provideService(References.TracerEnabled, false)
-        )
-      )
+      const inner = yield* Effect.currentSpan.pipe(Effect.withSpan("Test.inner"))
+      assert.strictEqual(yield* continuingTrace(parentName, inner), "Test.inner")
     })
+  )
+
+  it.effect("while traces are not recorded, continues an origin from outside and adds no span of ours", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(yield* continuingTrace(parentName, origin), "external")
+      const placeholder = yield* Effect.currentSpan.pipe(Effect.withSpan("Test.placeholder"))
+      assert.isUndefined(yield* continuingTrace(parentName, placeholder))
+    }).pipe(Effect.provideService(References.TracerEnabled, false))
+  )
+})
+
+describe("traceOrigin", () => {
+  it.effect("is the current span, or none while traces are recorded and there is none", () =>
+    Effect.gen(function* () {
+      assert.isTrue(Option.isNone(yield* traceOrigin))
+      const named = yield* Effect.map(
+        traceOrigin,
+        Option.map((span) => (span._tag === "Span" ? span.name : ""))
+      ).pipe(Effect.withSpan("Test.request"))
+      assert.deepStrictEqual(named, Option.some("Test.request"))
+    })
+  )
+
+  it.effect("while traces are not recorded, starts a trace of its own for each message, not sampled", () =>
+    Effect.gen(function* () {
+      const first = Option.getOrThrow(yield* traceOrigin)
+      const second = Option.getOrThrow(yield* traceOrigin)
+      assert.strictEqual(first._tag, "ExternalSpan")
+      assert.match(first.traceId, /^[0-9a-f]{32}$/)
+      assert.match(first.spanId, /^[0-9a-f]{16}$/)
+      assert.isFalse(first.sampled)
+      assert.notStrictEqual(first.traceId, second.traceId)
+      // A placeholder span (an `Effect.fn`'s, while not recording) is no trace to continue.
+      const underPlaceholder = yield* traceOrigin.pipe(Effect.withSpan("Test.placeholder"))
+      assert.strictEqual(Option.getOrThrow(underPlaceholder)._tag, "ExternalSpan")
+      // The origin a piece of work already continues is kept.
+      const kept = yield* continuingTrace(traceOrigin, first)
+      assert.strictEqual(Option.getOrThrow(kept).traceId, first.traceId)
+    }).pipe(Effect.provideService(References.TracerEnabled, false))
   )
 })

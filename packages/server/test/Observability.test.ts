@@ -230,7 +230,7 @@ describe("traces over OTLP/HTTP", () => {
   )
 
   it.live(
-    "without an endpoint no spans are recorded, and the bot and the response endpoint get no traceparent",
+    "without an endpoint the bot's call and the delivery still carry one traceparent, of a trace not sampled",
     () =>
       Effect.gen(function* () {
         const bot = yield* startBot
@@ -241,9 +241,18 @@ describe("traces over OTLP/HTTP", () => {
           Effect.sync(() => receiver.arrivals.find((each) => each.answer === 200))
         )
         assert.strictEqual(bot.calls.length, 1)
-        assert.isUndefined(bot.calls[0]!.traceparent, "no trace to continue in the bot's call")
-        assert.isUndefined(delivery.headers.traceparent, "no trace to continue in the delivery")
-        assert.isString(delivery.headers["webhook-signature"], "the delivery is signed all the same")
+        const fromBot = parseTraceparent(bot.calls[0]!.traceparent)
+        const fromDelivery = parseTraceparent(delivery.headers.traceparent)
+        assert.strictEqual(
+          fromBot.traceId,
+          fromDelivery.traceId,
+          "the bot call and the delivery share the trace"
+        )
+        assert.match(
+          String(delivery.headers.traceparent),
+          /-00$/,
+          "nothing is recorded, so nothing is sampled"
+        )
       })
   )
 })
