@@ -59,9 +59,11 @@ export const traceOrigin: Effect.Effect<Option.Option<Tracer.AnySpan>> = Effect.
  * Ids for traces nobody records: unique in this process by a counter, across processes by a random
  * half (the W3C trace id's; generating random bytes per message cost about 1.5 % of the CPU).
  */
-const processPart = randomBytes(8).toString("hex")
+let processPart: string | undefined
 let untraced = 0
 const untracedOrigin = (): Tracer.ExternalSpan => {
+  // On first use, not on import: the console's browser bundle loads this module too.
+  processPart ??= randomBytes(8).toString("hex")
   const id = (++untraced).toString(16).padStart(16, "0")
   return Tracer.externalSpan({ traceId: `${processPart}${id}`, spanId: id, sampled: false })
 }
