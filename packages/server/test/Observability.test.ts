@@ -150,32 +150,36 @@ const parseTraceparent = (header: unknown) => {
   return { traceId: match![1]!, spanId: match![2]! }
 }
 
+/**
+ * One message answered by an http bot and delivered, through a server started with `env`: the
+ * `traceparent` of the bot's call and of the delivery, which must share their trace.
+ */
+const tracedThroughBot = (env: Record<string, string>) =>
+  Effect.gen(function* () {
+    const bot = yield* startBot
+    const receiver = yield* startReceiver(() => 200)
+    const server = yield* startServer({ MIN_RETRY_DELAY: "1 millis", DATABASE_URL: databaseUrl, ...env })
+    yield* sendOne(server, receiver.url, { _tag: "http", url: bot.url })
+    const delivery = yield* eventually(
+      Effect.sync(() => receiver.arrivals.find((each) => each.answer === 200))
+    )
+    assert.strictEqual(bot.calls.length, 1)
+    const fromBot = parseTraceparent(bot.calls[0]!.traceparent)
+    const fromDelivery = parseTraceparent(delivery.headers.traceparent)
+    assert.strictEqual(fromBot.traceId, fromDelivery.traceId, "the bot call and the delivery share the trace")
+    return { fromBot, fromDelivery, header: String(delivery.headers.traceparent) }
+  })
+
 describe("traces over OTLP/HTTP", () => {
   it.live("one trace links the webhook request, the append, the bot turn and the delivery attempt", () =>
     Effect.gen(function* () {
       const collector = yield* startCollector
-      const bot = yield* startBot
-      const receiver = yield* startReceiver(() => 200)
-      const server = yield* startServer({
-        MIN_RETRY_DELAY: "1 millis",
-        DATABASE_URL: databaseUrl,
+      const { fromBot, fromDelivery } = yield* tracedThroughBot({
         OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
         OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
         OTEL_SERVICE_NAME: "messaging-api-test",
         OTEL_BSP_SCHEDULE_DELAY: "50"
       })
-      yield* sendOne(server, receiver.url, { _tag: "http", url: bot.url })
-      const delivery = yield* eventually(
-        Effect.sync(() => receiver.arrivals.find((each) => each.answer === 200))
-      )
-      assert.strictEqual(bot.calls.length, 1)
-      const fromBot = parseTraceparent(bot.calls[0]!.traceparent)
-      const fromDelivery = parseTraceparent(delivery.headers.traceparent)
-      assert.strictEqual(
-        fromBot.traceId,
-        fromDelivery.traceId,
-        "the bot call and the delivery share the trace"
-      )
 
       const byId = new Map<string, ExportedSpan>()
       const ancestors = (span: ExportedSpan): Array<ExportedSpan> => {
@@ -233,26 +237,8 @@ describe("traces over OTLP/HTTP", () => {
     "without an endpoint the bot's call and the delivery still carry one traceparent, of a trace not sampled",
     () =>
       Effect.gen(function* () {
-        const bot = yield* startBot
-        const receiver = yield* startReceiver(() => 200)
-        const server = yield* startServer({ MIN_RETRY_DELAY: "1 millis", DATABASE_URL: databaseUrl })
-        yield* sendOne(server, receiver.url, { _tag: "http", url: bot.url })
-        const delivery = yield* eventually(
-          Effect.sync(() => receiver.arrivals.find((each) => each.answer === 200))
-        )
-        assert.strictEqual(bot.calls.length, 1)
-        const fromBot = parseTraceparent(bot.calls[0]!.traceparent)
-        const fromDelivery = parseTraceparent(delivery.headers.traceparent)
-        assert.strictEqual(
-          fromBot.traceId,
-          fromDelivery.traceId,
-          "the bot call and the delivery share the trace"
-        )
-        assert.match(
-          String(delivery.headers.traceparent),
-          /-00$/,
-          "nothing is recorded, so nothing is sampled"
-        )
+        const { header } = yield* tracedThroughBot({})
+        assert.match(header, /-00$/, "nothing is recorded, so nothing is sampled")
       })
   )
 })
