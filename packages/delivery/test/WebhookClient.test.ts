@@ -1,0 +1,110 @@
+import { createServer } from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import * as EndpointGuard from "@messaging-api/domain/EndpointGuard"
+import { Duration, Effect, Fiber, Layer } from "effect"
+import * as DeliverySettings from "../src/DeliverySettings.ts"
+import { WebhookClient } from "../src/WebhookClient.ts"
+import * as Receiver from "./Receiver.ts"
+
+// One signed POST against a real endpoint on loopback: the answer as it came, cut at the cap, and
+// each way a request can fail, with the connection closed whenever the client stops waiting.
+
+const secret = `whsec_${Buffer.from("a test signing secret, 32 bytes!").toString("base64")}`
+
+const clientWith = (
+  settings: Partial<DeliverySettings.DeliverySettingsShape>,
+  guard = Receiver.loopbackGuard
+) =>
+  WebhookClient.layer.pipe(
+    Layer.provide(Layer.succeed(DeliverySettings.DeliverySettings, DeliverySettings.make(settings))),
+    Layer.provide(guard)
+  )
+
+const post = (url: string, body = '{"type":"text"}') =>
+  WebhookClient.use((client) => client.post({ url, secrets: [secret], id: "msg_1", body }))
+
+const failureOf = <A, E extends { readonly kind: string }>(effect: Effect.Effect<A, E>) =>
+  Effect.map(Effect.flip(effect), (error) => error.kind)
+
+/** A loopback port nothing listens on (taken, then closed). */
+const closedPort = Effect.promise(
+  () =>
+    new Promise<number>((resolve) => {
+      const server = createServer()
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as { port: number }
+        server.close(() => resolve(port))
+      })
+    })
+)
+
+describe("WebhookClient.post", () => {
+  it.live("sends the body signed and answers with the status, headers and body", () =>
+    Effect.gen(function* () {
+      const receiver = yield* Receiver.make(() => ({
+        status: 202,
+        headers: { "x-answer": "yes" },
+        body: '{"ok":true}'
+      }))
+      const response = yield* post(receiver.url, '{"type":"text","payload":{"text":"hi"}}')
+      assert.strictEqual(response.status, 202)
+      assert.strictEqual(response.headers["x-answer"], "yes")
+      assert.strictEqual(new TextDecoder().decode(response.body), '{"ok":true}')
+      assert.isFalse(response.truncated)
+      const [received] = receiver.requests
+      assert.strictEqual(received?.body, '{"type":"text","payload":{"text":"hi"}}')
+      assert.strictEqual(received?.headers["content-type"], "application/json")
+      assert.strictEqual(received?.headers["webhook-id"], "msg_1")
+      assert.match(received?.headers["webhook-signature"] ?? "", /^v1,/)
+    }).pipe(Effect.scoped, Effect.provide(clientWith({})))
+  )
+
+  it.live("keeps the beginning of an answer longer than the cap and says it was cut", () =>
+    Effect.gen(function* () {
+      const long = "x".repeat(5_000)
+      const receiver = yield* Receiver.make(() => ({ status: 200, body: long }))
+      const response = yield* post(receiver.url)
+      assert.strictEqual(response.status, 200)
+      assert.isTrue(response.truncated)
+      assert.strictEqual(new TextDecoder().decode(response.body), long.slice(0, 1_000))
+    }).pipe(Effect.scoped, Effect.provide(clientWith({ maxResponseBytes: 1_000 })))
+  )
+
+  it.live("gives up on an endpoint that does not answer in time, and closes the connection", () =>
+    Effect.gen(function* () {
+      const receiver = yield* Receiver.make(() => "hang")
+      assert.strictEqual(yield* failureOf(post(receiver.url)), "timeout")
+      yield* receiver.waitFor((requests) => requests.length === 1)
+      while (receiver.isOpen(0)) yield* Effect.sleep(Duration.millis(5))
+    }).pipe(Effect.scoped, Effect.provide(clientWith({ requestTimeout: Duration.millis(100) })))
+  )
+
+  it.live("closes the connection when the caller stops waiting", () =>
+    Effect.gen(function* () {
+      const receiver = yield* Receiver.make(() => "hang")
+      const fiber = yield* Effect.forkChild(post(receiver.url))
+      yield* receiver.waitFor((requests) => requests.length === 1)
+      assert.isTrue(receiver.isOpen(0))
+      yield* Fiber.interrupt(fiber)
+      while (receiver.isOpen(0)) yield* Effect.sleep(Duration.millis(5))
+    }).pipe(Effect.scoped, Effect.provide(clientWith({})))
+  )
+
+  it.live("fails as a network failure when nothing listens or the connection drops", () =>
+    Effect.gen(function* () {
+      const port = yield* closedPort
+      assert.strictEqual(yield* failureOf(post(`http://127.0.0.1:${port}/hook`)), "network")
+      const receiver = yield* Receiver.make(() => "drop")
+      assert.strictEqual(yield* failureOf(post(receiver.url)), "network")
+    }).pipe(Effect.scoped, Effect.provide(clientWith({})))
+  )
+
+  it.live("refuses an address the endpoint guard does not allow, sending nothing", () =>
+    Effect.gen(function* () {
+      const receiver = yield* Receiver.make()
+      // The default guard refuses loopback: the request never leaves.
+      assert.strictEqual(yield* failureOf(post(receiver.url)), "not_allowed")
+      assert.strictEqual(receiver.requests.length, 0)
+    }).pipe(Effect.scoped, Effect.provide(clientWith({}, EndpointGuard.layer({ allowedNetworks: [] }))))
+  )
+})
