@@ -23,7 +23,7 @@ const clientWith = (
 const post = (url: string, body = '{"type":"text"}') =>
   WebhookClient.use((client) => client.post({ url, secrets: [secret], id: "msg_1", body }))
 
-const failureOf = <A, E extends { readonly kind: string }>(effect: Effect.Effect<A, E>) =>
+const failureOf = <A, E extends { readonly kind: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.flip(effect), (error) => error.kind)
 
 /** A loopback port nothing listens on (taken, then closed). */
