@@ -159,8 +159,10 @@ export class WebhookClient extends Context.Service<
             },
             {
               onRequestStart: (started) => {
+                // Given up on while it waited for a connection: undici drops a request whose
+                // handler throws here, before writing it and without closing the connection.
+                if (settled) throw new Error("no longer wanted")
                 controller = started
-                if (settled) stop("no longer wanted")
               },
               onResponseStart: (_, statusCode, headers) => {
                 status = statusCode

@@ -1,3 +1,4 @@
+import { createServer as createHttpServer, type ServerResponse } from "node:http"
 import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import * as EndpointGuard from "@messaging-api/domain/EndpointGuard"
@@ -20,8 +21,8 @@ const clientWith = (
     Layer.provide(guard)
   )
 
-const post = (url: string, body = '{"type":"text"}') =>
-  WebhookClient.use((client) => client.post({ url, secrets: [secret], id: "msg_1", body }))
+const post = (url: string, body = '{"type":"text"}', timeout?: Duration.Duration) =>
+  WebhookClient.use((client) => client.post({ url, secrets: [secret], id: "msg_1", body, timeout }))
 
 const failureOf = <A, E extends { readonly kind: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.flip(effect), (error) => error.kind)
@@ -106,5 +107,46 @@ describe("WebhookClient.post", () => {
       assert.strictEqual(yield* failureOf(post(receiver.url)), "not_allowed")
       assert.strictEqual(receiver.requests.length, 0)
     }).pipe(Effect.scoped, Effect.provide(clientWith({}, EndpointGuard.layer({ allowedNetworks: [] }))))
+  )
+
+  it.live("never sends a request given up on while it waited for a connection, nor closes one for it", () =>
+    Effect.gen(function* () {
+      // An endpoint that holds every answer until told, counting requests and closed connections.
+      const held: Array<ServerResponse> = []
+      let closed = 0
+      const server = createHttpServer((request, response) => {
+        request.resume()
+        request.on("end", () => held.push(response))
+      })
+      server.on("connection", (socket) => socket.on("close", () => closed++))
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+        () =>
+          Effect.promise(
+            () =>
+              new Promise<void>((resolve) => {
+                server.closeAllConnections()
+                server.close(() => resolve())
+              })
+          )
+      )
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`
+      // Every connection of the pool (256) busy with an answer that has not come yet.
+      const busy = yield* Effect.forkChild(
+        Effect.forEach(Array.from({ length: 256 }), () => post(url), { concurrency: "unbounded" })
+      )
+      while (held.length < 256) yield* Effect.sleep(Duration.millis(5))
+      assert.strictEqual(yield* failureOf(post(url, '{"type":"late"}', Duration.millis(50))), "timeout")
+      for (const response of held) response.end("{}")
+      const answers = yield* Fiber.join(busy)
+      assert.isTrue(answers.every((answer) => answer.status === 200))
+      // The pool moved on: a new request is answered, the late one never arrived, no connection closed.
+      const next = yield* Effect.forkChild(post(url))
+      while (held.length < 257) yield* Effect.sleep(Duration.millis(5))
+      held[256]?.end("{}")
+      assert.strictEqual((yield* Fiber.join(next)).status, 200)
+      assert.strictEqual(held.length, 257)
+      assert.strictEqual(closed, 0)
+    }).pipe(Effect.scoped, Effect.provide(clientWith({})))
   )
 })
