@@ -8,7 +8,8 @@ import { WebhookClient } from "../src/WebhookClient.ts"
 import * as Receiver from "./Receiver.ts"
 
 // One signed POST against a real endpoint on loopback: the answer as it came, cut at the cap, and
-// each way a request can fail, with the connection closed whenever the client stops waiting.
+// each way a request can fail. A request the client stops waiting for closes its connection once
+// sent; one given up on before it was sent is never sent and closes none.
 
 const secret = `whsec_${Buffer.from("a test signing secret, 32 bytes!").toString("base64")}`
 
