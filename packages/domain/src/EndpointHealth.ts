@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { InstallationId } from "./Ids.ts"
 import { InstantFromDate } from "./Instant.ts"
@@ -145,10 +145,31 @@ export class EndpointHealth extends Context.Service<
           Effect.tap((status) => remember(installationId, status))
         )
 
+      /**
+       * Reads of an expired entry in flight. Every delivery asks, so when an entry expires under
+       * load many ask at once: they wait for the one read rather than each taking a connection of
+       * the pool for the same row (223 reads in 5 s at 1,000 msgs/s before this).
+       */
+      const reading = new Map<string, Deferred.Deferred<EndpointStatus, SqlError.SqlError>>()
+
       const current = (installationId: string) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const entry = known.get(installationId)
-          return entry !== undefined && entry.until > now ? Effect.succeed(entry.status) : get(installationId)
+          if (entry !== undefined && entry.until > now) return Effect.succeed(entry.status)
+          const pending = reading.get(installationId)
+          if (pending !== undefined) return Deferred.await(pending)
+          const answer = Deferred.makeUnsafe<EndpointStatus, SqlError.SqlError>()
+          reading.set(installationId, answer)
+          // Not interrupted halfway: the askers waiting for this read get its answer whatever
+          // becomes of the one that started it.
+          return Effect.uninterruptible(
+            get(installationId).pipe(
+              Effect.onExit((exit) => {
+                reading.delete(installationId)
+                return Deferred.done(answer, exit)
+              })
+            )
+          )
         })
 
       const failed = Effect.fn("EndpointHealth.failed")(function* (
