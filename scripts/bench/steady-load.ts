@@ -17,7 +17,8 @@ import { teardown } from "./teardown.ts"
  * sends), or with REUSE=1 over the warm-up's 1,000 conversations again (live ones: what a new
  * conversation costs is the difference). For each run, per message: the service's and Postgres's
  * CPU, the service's write and read system calls (`/proc/<pid>/io`), the transactions and rows
- * Postgres counted for the database (`pg_stat_database`); the reply and acknowledgment latencies
+ * Postgres counted for the database (`pg_stat_database`, `pg_stat_user_tables`: rows inserted,
+ * updated, updated in place) and the WAL it wrote; the reply and acknowledgment latencies
  * for the whole run and for each half second (where a tail comes from), and the service's
  * event-loop delay and GC pauses. With PROFILE=<file> the last run is profiled through the
  * inspector (sampling every 200 µs; that run's CPU and event-loop delay then include the
@@ -63,13 +64,27 @@ const syscalls = (pid: number) => {
   }
 }
 
-/** Transactions committed and rows inserted in one database so far. */
+/**
+ * Transactions committed, rows inserted and updated (and of those, updated in place: HOT) in one
+ * database so far, and the WAL the server has written (the bench's databases are its only writers).
+ */
 const databaseCounters = async (url: string, name: string) => {
-  const rows = await query<{ commits: string; inserted: string }>(
+  const rows = await query<{ commits: string; inserted: string; updated: string; hot: string; wal: string }>(
     url,
-    `SELECT xact_commit::text AS commits, tup_inserted::text AS inserted FROM pg_stat_database WHERE datname = '${name}'`
+    `SELECT d.xact_commit::text AS commits, d.tup_inserted::text AS inserted, t.updated, t.hot,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS wal
+     FROM pg_stat_database d,
+          (SELECT sum(n_tup_upd)::text AS updated, sum(n_tup_hot_upd)::text AS hot FROM pg_stat_user_tables) t
+     WHERE d.datname = '${name}'`
   )
-  return { commits: Number(rows[0]?.commits ?? 0), inserted: Number(rows[0]?.inserted ?? 0) }
+  const row = rows[0]
+  return {
+    commits: Number(row?.commits ?? 0),
+    inserted: Number(row?.inserted ?? 0),
+    updated: Number(row?.updated ?? 0),
+    hot: Number(row?.hot ?? 0),
+    wal: Number(row?.wal ?? 0)
+  }
 }
 
 const brief = (latency: LatencySummary) => `p50 ${latency.p50} p99 ${latency.p99} max ${latency.max} ms`
@@ -166,7 +181,9 @@ try {
         `${per(callsAfter.writes - callsBefore.writes)} writes (${kb(callsAfter.written - callsBefore.written)} KB), ` +
         `${per(callsAfter.reads - callsBefore.reads)} reads (${kb(callsAfter.read - callsBefore.read)} KB); ` +
         `${per(countersAfter.commits - countersBefore.commits)} transactions, ` +
-        `${per(countersAfter.inserted - countersBefore.inserted)} rows inserted\n` +
+        `${per(countersAfter.inserted - countersBefore.inserted)} rows inserted, ` +
+        `${per(countersAfter.updated - countersBefore.updated)} updated ` +
+        `(${per(countersAfter.hot - countersBefore.hot)} in place), ${kb(countersAfter.wal - countersBefore.wal)} KB of WAL\n` +
         `  service: event-loop delay p99 ${pauses.loopDelayP99} max ${pauses.loopDelayMax} ms; ` +
         `GC ${pauses.gcCount} pauses, ${pauses.gcPauseTotal} ms, longest ${pauses.gcPauseMax} ms\n` +
         `  reply p50/p99 by half second: ${byHalfSecond(latencies, rate)}`
