@@ -14,6 +14,7 @@ import createEndpointHealth from "./0011_create_endpoint_health.ts"
 import createClusterShards from "./0012_create_cluster_shards.ts"
 import allowPullOnlyInstallations from "./0014_allow_pull_only_installations.ts"
 import indexRmConversationsExternalId from "./0015_index_rm_conversations_external_id.ts"
+import readModelsFillfactor from "./0016_read_models_fillfactor.ts"
 
 /** Every migration, by `<id>_<name>`. Each file holds one change a DBA can read on its own. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
@@ -30,7 +31,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0011_create_endpoint_health": createEndpointHealth,
   "0012_create_cluster_shards": createClusterShards,
   "0014_allow_pull_only_installations": allowPullOnlyInstallations,
-  "0015_index_rm_conversations_external_id": indexRmConversationsExternalId
+  "0015_index_rm_conversations_external_id": indexRmConversationsExternalId,
+  "0016_read_models_fillfactor": readModelsFillfactor
 }
 
 const run = Migrator.make({})
