@@ -1,6 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Exit, Fiber, Layer, Schema, type Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import { type Columns, unnestRows } from "./ColumnArrays.ts"
 import type { LogPosition, RecordedEvent } from "./EventLog.ts"
 import * as EventLog from "./EventLog.ts"
 import type { SubscribeOptions } from "./LogFollower.ts"
@@ -112,38 +113,50 @@ const GROUP_COMMIT_WRITERS = 3
  */
 const GROUP_COMMIT_MAX_APPENDS = 64
 
-/**
- * Events as both insert statements read them: one array per column, for `unnest` (the driver
- * binds a string array as `text[]` and a number array as `int4[]`, in binary). One JSON document
- * holding every event instead cost Postgres a parse of the whole document into `jsonb` and the
- * extraction of each field from it: for a group commit of 40 appends, about a quarter more of its
- * CPU (docs/PERFORMANCE.md, item 20). `append` is the event's append within the statement, `ord`
- * its place in that append (from 1).
- */
-interface EventColumns {
-  readonly append: Array<number>
-  readonly ord: Array<number>
-  readonly id: Array<string>
-  readonly type: Array<string>
-  readonly data: Array<string>
-  readonly metadata: Array<string>
+/** An event as both insert statements read it: its append within the statement and its place in it (from 1). */
+interface EventRow {
+  readonly append: number
+  readonly ord: number
+  readonly id: string
+  readonly type: string
+  readonly data: string
+  readonly metadata: string
 }
 
-const eventColumns = (appends: ReadonlyArray<ReadonlyArray<NewEvent>>): EventColumns => {
-  const columns: EventColumns = { append: [], ord: [], id: [], type: [], data: [], metadata: [] }
-  for (let n = 0; n < appends.length; n++) {
-    const events = appends[n]!
+const eventColumns: Columns<EventRow> = {
+  append: "int4",
+  ord: "int4",
+  id: "uuid",
+  type: "text",
+  data: "jsonb",
+  metadata: "jsonb"
+}
+
+/** An append of a group commit: its place in the statement, its stream and its expected version (-1: any). */
+const appendColumns: Columns<{ n: number; stream_id: string; expected: number }> = {
+  n: "int4",
+  stream_id: "text",
+  expected: "int4"
+}
+
+/** The events of a statement's appends, in order, bound as column arrays (`ColumnArrays.unnestRows`). */
+const eventRows = (sql: SqlClient.SqlClient, appends: ReadonlyArray<ReadonlyArray<NewEvent>>) => {
+  const rows: Array<EventRow> = []
+  for (let append = 0; append < appends.length; append++) {
+    const events = appends[append]!
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!
-      columns.append.push(n)
-      columns.ord.push(i + 1)
-      columns.id.push(event.eventId)
-      columns.type.push(event.type)
-      columns.data.push(JSON.stringify(event.data))
-      columns.metadata.push(JSON.stringify(event.metadata ?? {}))
+      rows.push({
+        append,
+        ord: i + 1,
+        id: event.eventId,
+        type: event.type,
+        data: JSON.stringify(event.data),
+        metadata: JSON.stringify(event.metadata ?? {})
+      })
     }
   }
-  return columns
+  return unnestRows(sql, rows, eventColumns, "ev")
 }
 
 /** An append waiting in the group commit's queue for its own answer. */
@@ -171,7 +184,6 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
     `.pipe(Effect.map((rows) => rows[0]?.version ?? 0))
 
   const insertOnce = (streamId: string, expected: ExpectedVersion, events: ReadonlyArray<NewEvent>) => {
-    const columns = eventColumns([events])
     const guard =
       expected === "any"
         ? sql`TRUE`
@@ -181,11 +193,8 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
         SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = ${streamId}
       )
       INSERT INTO events (stream_id, version, event_id, type, data, metadata)
-      SELECT ${streamId}, current_stream.version + ev.ord, ev.id::uuid, ev.type, ev.data::jsonb, ev.metadata::jsonb
-      FROM current_stream, unnest(
-        ${columns.ord}::int[], ${columns.id}::text[], ${columns.type}::text[], ${columns.data}::text[],
-        ${columns.metadata}::text[]
-      ) AS ev(ord, id, type, data, metadata)
+      SELECT ${streamId}, current_stream.version + ev.ord, ev.id, ev.type, ev.data, ev.metadata
+      FROM current_stream, ${eventRows(sql, [events])}
       WHERE ${guard}
       ORDER BY ev.ord
       RETURNING position, version
@@ -248,26 +257,26 @@ const makeAppend = Effect.fnUntraced(function* (client: SqlClient.SqlClient, app
    * the unique index already answers the question for free.
    */
   const insertMany = (appends: ReadonlyArray<PendingAppend>) => {
-    const columns = eventColumns(appends.map((append) => append.events))
-    const streamIds = appends.map((append) => append.streamId)
-    const expected = appends.map((append) =>
-      append.expected === "any" ? -1 : append.expected === "no_stream" ? 0 : append.expected
-    )
+    const streams = appends.map((append, n) => ({
+      n,
+      stream_id: append.streamId,
+      expected: append.expected === "any" ? -1 : append.expected === "no_stream" ? 0 : append.expected
+    }))
     return sql<{ n: number; version: number; positions: string | null }>`
       WITH checked AS (
-        SELECT (a.n - 1)::int AS n, a.stream_id, a.expected,
+        SELECT a.n, a.stream_id, a.expected,
                coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = a.stream_id), 0) AS version
-        FROM unnest(${streamIds}::text[], ${expected}::int[]) WITH ORDINALITY AS a(stream_id, expected, n)
+        FROM ${unnestRows(sql, streams, appendColumns, "a")}
       ), inserted AS (
         INSERT INTO events (stream_id, version, event_id, type, data, metadata)
-        SELECT c.stream_id, c.version + ev.ord, ev.id::uuid, ev.type, ev.data::jsonb, ev.metadata::jsonb
-        FROM unnest(
-          ${columns.append}::int[], ${columns.ord}::int[], ${columns.id}::text[], ${columns.type}::text[],
-          ${columns.data}::text[], ${columns.metadata}::text[]
-        ) AS ev(n, ord, id, type, data, metadata)
-        JOIN checked c ON c.n = ev.n
+        SELECT c.stream_id, c.version + ev.ord, ev.id, ev.type, ev.data, ev.metadata
+        FROM ${eventRows(
+          sql,
+          appends.map((append) => append.events)
+        )}
+        JOIN checked c ON c.n = ev.append
         WHERE c.expected < 0 OR c.version = c.expected
-        ORDER BY ev.n, ev.ord
+        ORDER BY ev.append, ev.ord
         RETURNING stream_id, position, version
       )
       SELECT c.n, c.version::int AS version, i.positions

@@ -22,7 +22,7 @@ import { finishRows, loadMessages, loadRows, writeRows } from "./ReadModelStatem
  * a batch is applied with a constant number of statements whatever its size or how many
  * conversations it touches: one read (the conversations' rows, locked, and the message rows the
  * events name), then the events are applied in TypeScript, in stream order, to in-memory copies of
- * those rows, then two writes carry the results as multi-row statements (`jsonb_to_recordset`).
+ * those rows, then two writes carry the results as multi-row statements (`ColumnArrays.unnestRows`).
  * The writes keep the guards the row-by-row statements had (inserts do nothing on conflict, a
  * message row only takes a change newer than its `version`), so applying a batch twice still
  * changes nothing. The per-conversation counts move by the difference each changed message row

@@ -5,7 +5,7 @@ import type { AttemptResult, TurnStatus } from "./ReadModels.ts"
  * The read-model rows as a batch of the projection holds them in memory: what it reads
  * (`ConversationRow`, `MessageRow`), what it brings forward (`TrackedMessage`,
  * `ProjectedConversation`), and the rows it writes (`RowChanges`). Timestamps are ISO text, as
- * Postgres reads them back and `jsonb_to_recordset` takes them.
+ * Postgres reads them back and casts them when they are written.
  */
 
 /** What a message row adds to its conversation's counts. */

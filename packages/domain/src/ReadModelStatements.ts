@@ -1,20 +1,102 @@
 import { Effect } from "effect"
 import type { SqlClient } from "effect/sql"
-import type { ConversationRow, MessageRow, RowChanges } from "./ReadModelRows.ts"
+import { anyOf, type Columns, unnestRows } from "./ColumnArrays.ts"
+import type {
+  AttemptRow,
+  ChangedMessageRow,
+  ConversationRow,
+  CreatedMessageRow,
+  DeadLetterRow,
+  MessageRow,
+  MovedConversationRow,
+  RowChanges,
+  StartedRow
+} from "./ReadModelRows.ts"
 
 /**
  * The read-model projection's SQL: one statement reads a batch's rows, two write what the fold made
- * of them. The writes are sets of multi-row writes (writable CTEs) fed by `jsonb_to_recordset`, so
- * a batch costs the same few statements however many conversations it touches, and they keep the
- * guards that make applying a batch twice change nothing: inserts do nothing on conflict, a
- * message row only takes a version newer than its own.
+ * of them. The writes are sets of multi-row writes (writable CTEs) fed by the rows as column
+ * arrays (`ColumnArrays.unnestRows`), so a batch costs the same few statements however many
+ * conversations it touches, and they keep the guards that make applying a
+ * batch twice change nothing: inserts do nothing on conflict, a message row only takes a version
+ * newer than its own.
  */
 
-/** A parameter holding rows for `jsonb_to_recordset`. */
-const recordset = (sql: SqlClient.SqlClient, rows: ReadonlyArray<object>) =>
-  sql`${JSON.stringify(rows)}::jsonb`
+/** The columns each kind of row is written with, and their types. */
+const startedColumns: Columns<StartedRow> = {
+  conversation_id: "uuid",
+  installation_id: "uuid",
+  external_conversation_id: "text",
+  at: "timestamptz",
+  version: "int4"
+}
 
-const idList = (ids: Iterable<string>) => JSON.stringify(Array.from(ids))
+/** The columns of a message row that its events change. */
+const messageStateColumns: Columns<ChangedMessageRow> = {
+  message_id: "uuid",
+  conversation_id: "uuid",
+  turn_status: "text",
+  turn_failures: "int4",
+  delivery_status: "text",
+  attempts: "int4",
+  last_status: "int4",
+  last_error: "text",
+  next_attempt_at: "timestamptz",
+  delivered_at: "timestamptz",
+  dead_lettered_at: "timestamptz",
+  redeliveries: "int4",
+  version: "int4"
+}
+
+const createdMessageColumns: Columns<CreatedMessageRow> = {
+  ...messageStateColumns,
+  installation_id: "uuid",
+  stream_version: "int4",
+  direction: "text",
+  external_message_id: "text",
+  user_id: "uuid",
+  external_user_id: "text",
+  in_reply_to: "uuid",
+  type: "text",
+  text: "text",
+  payload: "jsonb",
+  created_at: "timestamptz"
+}
+
+const attemptColumns: Columns<AttemptRow> = {
+  conversation_id: "uuid",
+  stream_version: "int4",
+  message_id: "uuid",
+  installation_id: "uuid",
+  attempt: "int4",
+  outcome: "text",
+  status: "int4",
+  error: "text",
+  duration_ms: "float8",
+  next_attempt_at: "timestamptz",
+  at: "timestamptz"
+}
+
+const deadLetterColumns: Columns<DeadLetterRow> = {
+  conversation_id: "uuid",
+  message_id: "uuid",
+  attempt: "int4",
+  version: "int4"
+}
+
+const movedColumns: Columns<MovedConversationRow> = {
+  conversation_id: "uuid",
+  version: "int4",
+  last_activity_at: "timestamptz",
+  last_user_id: "uuid",
+  last_user_version: "int4",
+  user_messages: "int4",
+  bot_messages: "int4",
+  open_turns: "int4",
+  pending: "int4",
+  delivered: "int4",
+  dead_lettered: "int4"
+}
 
 const messageColumns = `
   message_id::text AS message_id, conversation_id::text AS conversation_id, direction, user_id::text AS user_id,
@@ -42,7 +124,7 @@ export const loadRows = (
       SELECT conversation_id::text AS conversation_id, installation_id::text AS installation_id,
              last_user_id::text AS last_user_id, version
       FROM rm_conversations
-      WHERE conversation_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${idList(conversationIds)}::jsonb))
+      WHERE conversation_id = ${anyOf(sql, Array.from(conversationIds), "uuid")}
       ORDER BY conversation_id
       FOR UPDATE
     )
@@ -51,7 +133,7 @@ export const loadRows = (
       'messages', (
         SELECT coalesce(json_agg(m), '[]') FROM (
           SELECT ${sql.literal(messageColumns)} FROM rm_messages
-          WHERE message_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${idList(messageIds)}::jsonb))
+          WHERE message_id = ${anyOf(sql, Array.from(messageIds), "uuid")}
         ) m
       )
     )::text AS rows
@@ -68,7 +150,7 @@ export const loadMessages = (sql: SqlClient.SqlClient, ids: ReadonlyArray<string
     ? Effect.succeed<ReadonlyArray<MessageRow>>([])
     : sql<MessageRow>`
         SELECT ${sql.literal(messageColumns)} FROM rm_messages
-        WHERE message_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${idList(ids)}::jsonb))
+        WHERE message_id = ${anyOf(sql, ids, "uuid")}
       `
 
 /**
@@ -82,8 +164,7 @@ export const writeRows = (sql: SqlClient.SqlClient, rows: RowChanges) => sql`
     INSERT INTO rm_conversations
       (conversation_id, installation_id, external_conversation_id, started_at, last_activity_at, version)
     SELECT r.conversation_id, r.installation_id, r.external_conversation_id, r.at, r.at, r.version
-    FROM jsonb_to_recordset(${recordset(sql, rows.started)}) AS r(
-      conversation_id uuid, installation_id uuid, external_conversation_id text, at timestamptz, version integer)
+    FROM ${unnestRows(sql, rows.started, startedColumns)}
     ON CONFLICT (conversation_id) DO NOTHING
   ), created AS (
     INSERT INTO rm_messages
@@ -92,15 +173,10 @@ export const writeRows = (sql: SqlClient.SqlClient, rows: RowChanges) => sql`
        delivery_status, attempts, last_status, last_error, next_attempt_at, delivered_at, dead_lettered_at,
        redeliveries, version)
     SELECT message_id, conversation_id, installation_id, stream_version, direction, external_message_id, user_id,
-           external_user_id, in_reply_to, type, text, payload::jsonb, created_at, turn_status, turn_failures,
+           external_user_id, in_reply_to, type, text, payload, created_at, turn_status, turn_failures,
            delivery_status, attempts, last_status, last_error, next_attempt_at, delivered_at, dead_lettered_at,
            redeliveries, version
-    FROM jsonb_to_recordset(${recordset(sql, rows.createdMessages)}) AS r(
-      message_id uuid, conversation_id uuid, installation_id uuid, stream_version integer, direction text,
-      external_message_id text, user_id uuid, external_user_id text, in_reply_to uuid, type text, text text,
-      payload text, created_at timestamptz, turn_status text, turn_failures integer, delivery_status text,
-      attempts integer, last_status integer, last_error text, next_attempt_at timestamptz,
-      delivered_at timestamptz, dead_lettered_at timestamptz, redeliveries integer, version integer)
+    FROM ${unnestRows(sql, rows.createdMessages, createdMessageColumns)}
     ON CONFLICT (message_id) DO NOTHING
   ), changed AS (
     UPDATE rm_messages m SET
@@ -108,10 +184,7 @@ export const writeRows = (sql: SqlClient.SqlClient, rows: RowChanges) => sql`
       attempts = r.attempts, last_status = r.last_status, last_error = r.last_error,
       next_attempt_at = r.next_attempt_at, delivered_at = r.delivered_at, dead_lettered_at = r.dead_lettered_at,
       redeliveries = r.redeliveries, version = r.version
-    FROM jsonb_to_recordset(${recordset(sql, rows.changedMessages)}) AS r(
-      message_id uuid, conversation_id uuid, turn_status text, turn_failures integer, delivery_status text,
-      attempts integer, last_status integer, last_error text, next_attempt_at timestamptz,
-      delivered_at timestamptz, dead_lettered_at timestamptz, redeliveries integer, version integer)
+    FROM ${unnestRows(sql, rows.changedMessages, messageStateColumns)}
     WHERE m.message_id = r.message_id AND m.conversation_id = r.conversation_id AND m.version < r.version
   ), attempts AS (
     INSERT INTO rm_delivery_attempts
@@ -119,10 +192,7 @@ export const writeRows = (sql: SqlClient.SqlClient, rows: RowChanges) => sql`
        duration_ms, next_attempt_at, at)
     SELECT conversation_id, stream_version, message_id, installation_id, attempt, outcome, status, error,
            duration_ms, next_attempt_at, at
-    FROM jsonb_to_recordset(${recordset(sql, rows.attempts)}) AS r(
-      conversation_id uuid, stream_version integer, message_id uuid, installation_id uuid, attempt integer,
-      outcome text, status integer, error text, duration_ms double precision, next_attempt_at timestamptz,
-      at timestamptz)
+    FROM ${unnestRows(sql, rows.attempts, attemptColumns)}
     ON CONFLICT (conversation_id, stream_version) DO NOTHING
   )
   SELECT 1
@@ -138,8 +208,7 @@ export const writeRows = (sql: SqlClient.SqlClient, rows: RowChanges) => sql`
 export const finishRows = (sql: SqlClient.SqlClient, rows: RowChanges) => sql`
   WITH dead_lettered AS (
     UPDATE rm_delivery_attempts a SET outcome = 'dead_lettered'
-    FROM jsonb_to_recordset(${recordset(sql, rows.deadLetters)}) AS d(
-      conversation_id uuid, message_id uuid, attempt integer, version integer)
+    FROM ${unnestRows(sql, rows.deadLetters, deadLetterColumns, "d")}
     WHERE a.conversation_id = d.conversation_id AND a.attempt = d.attempt AND a.outcome = 'failed'
       AND a.stream_version = (
         SELECT max(p.stream_version) FROM rm_delivery_attempts p
@@ -164,10 +233,7 @@ export const finishRows = (sql: SqlClient.SqlClient, rows: RowChanges) => sql`
       pending_count = c.pending_count + r.pending,
       delivered_count = c.delivered_count + r.delivered,
       dead_lettered_count = c.dead_lettered_count + r.dead_lettered
-    FROM jsonb_to_recordset(${recordset(sql, rows.moved)}) AS r(
-      conversation_id uuid, version integer, last_activity_at timestamptz, last_user_id uuid,
-      last_user_version integer, user_messages integer, bot_messages integer, open_turns integer,
-      pending integer, delivered integer, dead_lettered integer)
+    FROM ${unnestRows(sql, rows.moved, movedColumns)}
     WHERE c.conversation_id = r.conversation_id
   )
   SELECT 1
