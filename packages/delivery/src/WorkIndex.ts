@@ -1,3 +1,4 @@
+import { anyOf, type Columns, unnestRows } from "@messaging-api/domain/ColumnArrays"
 import type { ConversationId } from "@messaging-api/domain/Ids"
 import { hotSpan } from "@messaging-api/domain/Tracing"
 import {
@@ -53,6 +54,15 @@ interface Settlement extends Request.Request<boolean, SqlError.SqlError> {
   readonly dueAt: string | null
 }
 const Settlement = Request.of<Settlement>()
+
+/** How hints and settlements are bound for their multi-row statements (`ColumnArrays.unnestRows`). */
+const hintColumns: Columns<WorkHint> = {
+  conversationId: "uuid",
+  installationId: "uuid",
+  dueAt: "timestamptz",
+  version: "int4"
+}
+const settlementColumns: Columns<Settlement> = hintColumns
 
 /** How long a batch of settlements collects before it is written. */
 const SETTLEMENT_WINDOW = "5 millis"
@@ -176,22 +186,16 @@ export class WorkIndex extends Context.Service<
         const scope =
           options.installations === undefined
             ? sql`TRUE`
-            : sql`installation_id::text = ANY (
-                SELECT jsonb_array_elements_text(${JSON.stringify(options.installations)}::jsonb)
-              )`
+            : sql`installation_id::text = ${anyOf(sql, options.installations, "text")}`
         const shards =
           options.shards === undefined
             ? sql`TRUE`
-            : sql`cluster_shard_of(conversation_id::text, ${options.shards.shardsPerGroup}) = ANY (
-                SELECT jsonb_array_elements_text(${JSON.stringify(options.shards.owned)}::jsonb)::int
-              )`
+            : sql`cluster_shard_of(conversation_id::text, ${options.shards.shardsPerGroup}) = ${anyOf(sql, options.shards.owned, "int4")}`
         const rows = yield* sql<{ conversation_id: string }>`
           SELECT conversation_id::text AS conversation_id FROM conversation_work
           WHERE due_at <= now()
             AND ${shards}
-            AND NOT (conversation_id::text = ANY (
-              SELECT jsonb_array_elements_text(${JSON.stringify(options.excluding)}::jsonb)
-            ))
+            AND NOT (conversation_id::text = ${anyOf(sql, options.excluding, "text")})
             AND ${scope}
             -- A paused endpoint's conversations hold their deliveries until it is resumed.
             AND NOT EXISTS (
@@ -214,11 +218,10 @@ export class WorkIndex extends Context.Service<
           ? Effect.void
           : sql`
               INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
-              SELECT h."conversationId"::uuid, h."installationId"::uuid, h."dueAt"::timestamptz, h.version
-              FROM jsonb_to_recordset(${JSON.stringify(hints)}::jsonb)
-                AS h("conversationId" text, "installationId" text, "dueAt" text, version integer)
+              SELECT h."conversationId", h."installationId", h."dueAt", h.version
+              FROM ${unnestRows(sql, hints, hintColumns, "h")}
               -- Rows are locked in one order by every writer of this table, so two never deadlock.
-              ORDER BY h."conversationId"::uuid
+              ORDER BY h."conversationId"
               ON CONFLICT (conversation_id) DO UPDATE SET
                 installation_id = coalesce(conversation_work.installation_id, EXCLUDED.installation_id),
                 due_at = CASE WHEN EXCLUDED.version > conversation_work.version
@@ -237,11 +240,9 @@ export class WorkIndex extends Context.Service<
         const settlements = entries.map((entry) => entry.request)
         return sql<{ conversation_id: string }>`
           INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
-          SELECT s."conversationId"::uuid, s."installationId"::uuid,
-                 coalesce(s."dueAt"::timestamptz, 'infinity'), s.version
-          FROM jsonb_to_recordset(${JSON.stringify(settlements)}::jsonb)
-            AS s("conversationId" text, "installationId" text, "dueAt" text, version integer)
-          ORDER BY s."conversationId"::uuid
+          SELECT s."conversationId", s."installationId", coalesce(s."dueAt", 'infinity'), s.version
+          FROM ${unnestRows(sql, settlements, settlementColumns, "s")}
+          ORDER BY s."conversationId"
           ON CONFLICT (conversation_id) DO UPDATE SET
             due_at = EXCLUDED.due_at,
             version = EXCLUDED.version,

@@ -8,7 +8,8 @@ import type { SqlClient, Statement } from "effect/sql"
  * element by element, and casts it to the column's type. One JSON document holding the rows
  * (`jsonb_to_recordset`) cost it a parse of the whole document into `jsonb` and the extraction of
  * every field from it: for a group commit of 40 appends, a quarter more of its CPU
- * (docs/PERFORMANCE.md, item 20).
+ * (docs/PERFORMANCE.md, item 20). Server-side only: it loads the Postgres driver, so a module the
+ * console's bundle takes schemas from (`EndpointHealth`, say) does not import it.
  */
 
 /** The Postgres type a column is cast to. */
@@ -28,8 +29,8 @@ const wireOid: Record<ColumnType, number> = {
 export type Columns<R> = { readonly [K in keyof R]?: ColumnType }
 
 /**
- * `unnest($1::uuid[], $2::text[], …) AS alias(column, …)`: the rows as a relation, one array per
- * column (an absent value is NULL).
+ * `unnest($1::uuid[], $2::text[], …) AS alias("column", …)`: the rows as a relation, one array per
+ * column (an absent value is NULL), each column named as the rows' field (quoted).
  */
 export const unnestRows = <R>(
   sql: SqlClient.SqlClient,
@@ -43,9 +44,9 @@ export const unnestRows = <R>(
     const values = rows.map((row) => row[name] ?? null)
     return sql`${Result.getOrThrow(PgTypes.array(values, wireOid[type]))}::${sql.literal(type)}[]`
   })
-  return sql`unnest(${sql.csv(arrays)}) AS ${sql.literal(alias)}(${sql.literal(names.join(", "))})`
+  return sql`unnest(${sql.csv(arrays)}) AS ${sql.literal(alias)}(${sql.csv(names.map((name) => sql`${sql(name)}`))})`
 }
 
-/** `= ANY($1::uuid[])`-style membership: the ids as one array parameter of the given type. */
-export const anyOf = (sql: SqlClient.SqlClient, values: ReadonlyArray<string>, type: ColumnType) =>
+/** `ANY($1::uuid[])`: a list of values as one array parameter of the given type, to compare with `=`. */
+export const anyOf = (sql: SqlClient.SqlClient, values: ReadonlyArray<string | number>, type: ColumnType) =>
   sql`ANY(${Result.getOrThrow(PgTypes.array(values, wireOid[type]))}::${sql.literal(type)}[])`
