@@ -44,7 +44,9 @@ export const unnestRows = <R>(
     const values = rows.map((row) => row[name] ?? null)
     return sql`${Result.getOrThrow(PgTypes.array(values, wireOid[type]))}::${sql.literal(type)}[]`
   })
-  return sql`unnest(${sql.csv(arrays)}) AS ${sql.literal(alias)}(${sql.csv(names.map((name) => sql`${sql(name)}`))})`
+  // The names are our own field names, quoted as they are (a client's name transforms must not touch them).
+  const aliases = names.map((name) => `"${name}"`).join(", ")
+  return sql`unnest(${sql.csv(arrays)}) AS ${sql.literal(alias)}(${sql.literal(aliases)})`
 }
 
 /** `ANY($1::uuid[])`: a list of values as one array parameter of the given type, to compare with `=`. */
