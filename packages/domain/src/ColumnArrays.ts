@@ -28,6 +28,10 @@ const wireOid: Record<ColumnType, number> = {
 /** The columns of a row type to bind, each with its type (a `jsonb` column's values are JSON text). */
 export type Columns<R> = { readonly [K in keyof R]?: ColumnType }
 
+/** `$1::uuid[]`: values as one array parameter, cast to an array of the column's type. */
+const arrayOf = (sql: SqlClient.SqlClient, values: ReadonlyArray<unknown>, type: ColumnType) =>
+  sql`${Result.getOrThrow(PgTypes.array(values, wireOid[type]))}::${sql.literal(type)}[]`
+
 /**
  * `unnest($1::uuid[], $2::text[], …) AS alias("column", …)`: the rows as a relation, one array per
  * column (an absent value is NULL), each column named as the rows' field (quoted).
@@ -39,11 +43,13 @@ export const unnestRows = <R>(
   alias = "r"
 ): Statement.Fragment => {
   const names = Object.keys(columns) as Array<keyof R & string>
-  const arrays = names.map((name) => {
-    const type = columns[name] as ColumnType
-    const values = rows.map((row) => row[name] ?? null)
-    return sql`${Result.getOrThrow(PgTypes.array(values, wireOid[type]))}::${sql.literal(type)}[]`
-  })
+  const arrays = names.map((name) =>
+    arrayOf(
+      sql,
+      rows.map((row) => row[name] ?? null),
+      columns[name] as ColumnType
+    )
+  )
   // The names are our own field names, quoted as they are (a client's name transforms must not touch them).
   const aliases = names.map((name) => `"${name}"`).join(", ")
   return sql`unnest(${sql.csv(arrays)}) AS ${sql.literal(alias)}(${sql.literal(aliases)})`
@@ -51,4 +57,4 @@ export const unnestRows = <R>(
 
 /** `ANY($1::uuid[])`: a list of values as one array parameter of the given type, to compare with `=`. */
 export const anyOf = (sql: SqlClient.SqlClient, values: ReadonlyArray<string | number>, type: ColumnType) =>
-  sql`ANY(${Result.getOrThrow(PgTypes.array(values, wireOid[type]))}::${sql.literal(type)}[])`
+  sql`ANY(${arrayOf(sql, values, type)})`
