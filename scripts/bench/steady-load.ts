@@ -23,16 +23,25 @@ import { teardown } from "./teardown.ts"
  * event-loop delay and GC pauses. With PROFILE=<file> the last run is profiled through the
  * inspector (sampling every 200 µs; that run's CPU and event-loop delay then include the
  * profiler's own). With HEAP=<file> V8's sampling heap profiler records where the last run's
- * allocations were made, those already collected too (`heap-profile-summary.ts` reads it).
+ * allocations were made, those already collected too (`heap-profile-summary.ts` reads it); with
+ * SURVIVORS=1 only those that outlived the young generation (what each scavenge copies and then
+ * promotes to the old one, where only a full collection frees them).
  * NODE_ARGS="--flag …" starts the service with more of Node's own flags (a V8 setting to compare).
  *
  *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [PROFILE=file]
- *     [HEAP=file] [NODE_ARGS="…"] [KEY=value …]
+ *     [HEAP=file [SURVIVORS=1]] [NODE_ARGS="…"] [KEY=value …]
  *
  * Other KEY=value pairs go to the service's environment.
  */
 
-const settings: Record<string, string> = { RATE: "500", SECONDS: "8", RUNS: "3", WARM: "5", REUSE: "0" }
+const settings: Record<string, string> = {
+  RATE: "500",
+  SECONDS: "8",
+  RUNS: "3",
+  WARM: "5",
+  REUSE: "0",
+  SURVIVORS: "0"
+}
 const env: Record<string, string> = {}
 for (const arg of process.argv.slice(2)) {
   const at = arg.indexOf("=")
@@ -78,7 +87,18 @@ const databaseCounters = async (url: string, name: string) => {
      WHERE d.datname = '${name}'`
   )
   const row = rows[0]
+  const tables = await query<{ name: string; inserted: string; updated: string; hot: string }>(
+    url,
+    `SELECT relname AS name, n_tup_ins::text AS inserted, n_tup_upd::text AS updated, n_tup_hot_upd::text AS hot
+     FROM pg_stat_user_tables`
+  )
   return {
+    tables: new Map(
+      tables.map((table) => [
+        table.name,
+        { inserted: Number(table.inserted), updated: Number(table.updated), hot: Number(table.hot) }
+      ])
+    ),
     commits: Number(row?.commits ?? 0),
     inserted: Number(row?.inserted ?? 0),
     updated: Number(row?.updated ?? 0),
@@ -86,6 +106,28 @@ const databaseCounters = async (url: string, name: string) => {
     wal: Number(row?.wal ?? 0)
   }
 }
+
+/** Each table's rows inserted / updated (in place) per message between two readings, busiest first. */
+type TableRows = ReadonlyMap<string, { inserted: number; updated: number; hot: number }>
+const byTable = (before: TableRows, after: TableRows, messages: number) =>
+  [...after]
+    .map(([name, now]) => {
+      const then = before.get(name) ?? { inserted: 0, updated: 0, hot: 0 }
+      return {
+        name,
+        inserted: now.inserted - then.inserted,
+        updated: now.updated - then.updated,
+        hot: now.hot - then.hot
+      }
+    })
+    .filter((table) => table.inserted + table.updated > 0)
+    .sort((a, b) => b.inserted + b.updated - (a.inserted + a.updated))
+    .map(
+      (table) =>
+        `${table.name} ${(table.inserted / messages).toFixed(2)}/${(table.updated / messages).toFixed(2)}` +
+        ` (${(table.hot / messages).toFixed(2)})`
+    )
+    .join(", ")
 
 const brief = (latency: LatencySummary) => `p50 ${latency.p50} p99 ${latency.p99} max ${latency.max} ms`
 
@@ -148,10 +190,11 @@ try {
           }
           if (settings.HEAP !== undefined) {
             // Every sampled allocation, also those already collected: where the garbage comes from.
+            // With SURVIVORS=1 only what outlived the young generation: what scavenges copy and promote.
             await call("HeapProfiler.startSampling", {
               samplingInterval: 16_384,
               includeObjectsCollectedByMajorGC: true,
-              includeObjectsCollectedByMinorGC: true
+              includeObjectsCollectedByMinorGC: settings.SURVIVORS !== "1"
             })
           }
           const sent = await send()
@@ -184,6 +227,7 @@ try {
         `${per(countersAfter.inserted - countersBefore.inserted)} rows inserted, ` +
         `${per(countersAfter.updated - countersBefore.updated)} updated ` +
         `(${per(countersAfter.hot - countersBefore.hot)} in place), ${kb(countersAfter.wal - countersBefore.wal)} KB of WAL\n` +
+        `  rows inserted/updated (in place) per message by table: ${byTable(countersBefore.tables, countersAfter.tables, sent.acknowledged)}\n` +
         `  service: event-loop delay p99 ${pauses.loopDelayP99} max ${pauses.loopDelayMax} ms; ` +
         `GC ${pauses.gcCount} pauses, ${pauses.gcPauseTotal} ms, longest ${pauses.gcPauseMax} ms\n` +
         `  reply p50/p99 by half second: ${byHalfSecond(latencies, rate)}`
