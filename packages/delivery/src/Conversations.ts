@@ -76,16 +76,17 @@ const frontDoor = Layer.effect(
 )
 
 /**
- * What the actors of either kind use, and the delivery projector. Closing the engine drains: no
- * new attempts, in-flight ones get `drainTimeout`, then they are interrupted (and retried after a
- * restart).
+ * What the actors of either kind use, and the delivery projector, over the work index of a process
+ * alone or of a runner. Closing the engine drains: no new attempts, in-flight ones get
+ * `drainTimeout`, then they are interrupted (and retried after a restart).
  */
-const engine = Layer.mergeAll(
-  WorkIndex.layer,
-  Draining.layer,
-  Deliverer.layer.pipe(Layer.provideMerge(EndpointHealth.EndpointHealth.layer)),
-  ConversationSnapshots.ConversationSnapshots.layer
-)
+const engine = (workIndex: typeof WorkIndex.layer) =>
+  Layer.mergeAll(
+    workIndex,
+    Draining.layer,
+    Deliverer.layer.pipe(Layer.provideMerge(EndpointHealth.EndpointHealth.layer)),
+    ConversationSnapshots.ConversationSnapshots.layer
+  )
 
 /** Everything in this process alone (`LocalActors`), with the given bot. */
 export const layerNoBot: Layer.Layer<
@@ -95,7 +96,7 @@ export const layerNoBot: Layer.Layer<
 > = frontDoor.pipe(
   Layer.provide(LocalActors.layer),
   Layer.merge(DeliveryProjector.layer),
-  Layer.provide(engine),
+  Layer.provide(engine(WorkIndex.layerAlone)),
   Layer.provide(WebhookClient.layer)
 )
 
@@ -106,7 +107,7 @@ export const layerNoBot: Layer.Layer<
 export const layerOnShardingWithBots = frontDoor.pipe(
   Layer.provide(EntityActors.layer),
   Layer.merge(DeliveryProjector.layer),
-  Layer.provide(engine),
+  Layer.provide(engine(WorkIndex.layer)),
   Layer.provide(Bot.layer),
   Layer.provide(WebhookClient.layer)
 )

@@ -32,6 +32,14 @@ import { SqlClient, type SqlError } from "effect/sql"
  * already at least the settlement's), so it is not written at all (`settled`): under a steady load
  * the actors have settled by the time the projector reads their events, and most hints, with their
  * row locks, are skipped.
+ * In a process alone (`layerAlone`) an actor that finds nothing left to do writes that down once,
+ * not after every message: while its row still holds that settlement (no hint, no due time and no
+ * look of the schedule has touched it since), a later "nothing to do" is only remembered here, and
+ * the hints of the work it finished are skipped as before. The row then names an older version
+ * than the actor has reached, with nothing pending either way: stale, never missing work. A hint
+ * this process writes, a row the schedule finds due, or a settlement with a due time makes the next
+ * one be written again. A runner of a cluster writes every settlement (`layer`): the hints of its
+ * conversations may come from the projector on another runner, which it would not hear of.
  */
 
 export interface WorkHint {
@@ -73,16 +81,15 @@ const SETTLEMENT_MAX_BATCH = 500
 /** Settlement statements in flight at once (each holds a connection while it runs). */
 const SETTLEMENT_WRITERS = 2
 
-/** How long this process remembers the version it settled a conversation at: one to two of these. */
+/** How long this process remembers a conversation's settled or clean version: one to two of these. */
 const SETTLED_MEMORY_MILLIS = 30_000
 
 /**
- * The versions this process's actors settled conversations at lately: a lower bound of each row's
- * version (rows only move to later versions, and settlements are written outside any caller's
- * transaction, so one answered has committed). Two generations, the older dropped as a whole
- * every `SETTLED_MEMORY_MILLIS`, so memory follows the settlements of the last minute at most.
+ * A version per conversation, remembered for one to two `SETTLED_MEMORY_MILLIS`: two generations,
+ * the older dropped as a whole once per period, so memory follows the conversations of the last
+ * minute at most. What is forgotten is only written (or looked up) again.
  */
-class RecentSettlements {
+class RecentVersions {
   private current = new Map<string, number>()
   private previous = new Map<string, number>()
   private rotatedAt = 0
@@ -95,9 +102,15 @@ class RecentSettlements {
     this.rotatedAt = now
   }
 
+  /** Remembers `version` (the latest one kept: versions only move forward). */
   record(conversationId: string, version: number, now: number) {
     this.rotate(now)
     if (version > (this.current.get(conversationId) ?? 0)) this.current.set(conversationId, version)
+  }
+
+  forget(conversationId: string) {
+    this.current.delete(conversationId)
+    this.previous.delete(conversationId)
   }
 
   /** The latest version remembered for the conversation, 0 when none. */
@@ -149,12 +162,14 @@ export class WorkIndex extends Context.Service<
     hint(hints: ReadonlyArray<WorkHint>): Effect.Effect<void, SqlError.SqlError>
     /**
      * Whether the hint's work is already settled: this process settled its conversation lately at
-     * the hint's version or later, so writing the hint would leave its row as it is.
+     * the hint's version or later (its row says so already, or, in a process alone, its actor found
+     * nothing left to do there), so the hint would claim work that no longer exists.
      */
     settled(hint: WorkHint): boolean
     /**
      * An actor that has folded up to `version`: nothing left to do (`dueAt` null), or look again at
-     * `dueAt`. Answers false when the row reflects a later version: the actor's state is stale.
+     * `dueAt`. Answers false when the row reflects a later version: the actor's state is stale. In a
+     * process alone a "nothing to do" is only remembered while the row holds an earlier one.
      */
     settle(
       conversationId: string,
@@ -168,30 +183,39 @@ export class WorkIndex extends Context.Service<
     readonly watch: Effect.Effect<PubSub.Subscription<void>, never, Scope.Scope>
   }
 >()("@messaging-api/delivery/WorkIndex") {
+  /** Every settlement written: a runner of a cluster. */
   static readonly layer = Layer.effect(
     WorkIndex,
-    Effect.gen(function* () {
-      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-      const notifications = yield* PubSub.sliding<void>(1)
+    Effect.suspend(() => make({ lazyIdle: false }))
+  )
 
-      const due = Effect.fn("WorkIndex.due")(function* (options: {
-        readonly limit: number
-        readonly excluding: ReadonlyArray<string>
-        readonly installations?: ReadonlyArray<string> | undefined
-        readonly shards?:
-          | { readonly shardsPerGroup: number; readonly owned: ReadonlyArray<number> }
-          | undefined
-      }) {
-        if (options.shards?.owned.length === 0) return []
-        const scope =
-          options.installations === undefined
-            ? sql`TRUE`
-            : sql`installation_id::text = ${anyOf(sql, options.installations, "text")}`
-        const shards =
-          options.shards === undefined
-            ? sql`TRUE`
-            : sql`cluster_shard_of(conversation_id::text, ${options.shards.shardsPerGroup}) = ${anyOf(sql, options.shards.owned, "int4")}`
-        const rows = yield* sql<{ conversation_id: string }>`
+  /** A process alone: an idle conversation's "nothing to do" written once while its row holds it. */
+  static readonly layerAlone = Layer.effect(
+    WorkIndex,
+    Effect.suspend(() => make({ lazyIdle: true }))
+  )
+}
+
+const make = Effect.fnUntraced(function* (options: { readonly lazyIdle: boolean }) {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const notifications = yield* PubSub.sliding<void>(1)
+
+  const due = Effect.fn("WorkIndex.due")(function* (options: {
+    readonly limit: number
+    readonly excluding: ReadonlyArray<string>
+    readonly installations?: ReadonlyArray<string> | undefined
+    readonly shards?: { readonly shardsPerGroup: number; readonly owned: ReadonlyArray<number> } | undefined
+  }) {
+    if (options.shards?.owned.length === 0) return []
+    const scope =
+      options.installations === undefined
+        ? sql`TRUE`
+        : sql`installation_id::text = ${anyOf(sql, options.installations, "text")}`
+    const shards =
+      options.shards === undefined
+        ? sql`TRUE`
+        : sql`cluster_shard_of(conversation_id::text, ${options.shards.shardsPerGroup}) = ${anyOf(sql, options.shards.owned, "int4")}`
+    const rows = yield* sql<{ conversation_id: string }>`
           SELECT conversation_id::text AS conversation_id FROM conversation_work
           WHERE due_at <= now()
             AND ${shards}
@@ -205,18 +229,29 @@ export class WorkIndex extends Context.Service<
           ORDER BY due_at
           LIMIT ${options.limit}
         `
-        return rows.map((row) => row.conversation_id as ConversationId)
-      })
+    // Rows found due claim work, whoever wrote them: their next "nothing to do" is written.
+    for (const row of rows) clean.forget(row.conversation_id)
+    return rows.map((row) => row.conversation_id as ConversationId)
+  })
 
-      const clock = yield* Clock.Clock
-      const recent = new RecentSettlements()
-      const settled = (hint: WorkHint) =>
-        hint.version <= recent.versionOf(hint.conversationId, clock.currentTimeMillisUnsafe())
+  const clock = yield* Clock.Clock
+  /** The version up to which each conversation's work is done, settled or finished here lately. */
+  const done = new RecentVersions()
+  /**
+   * Conversations whose row holds this process's settlement of "nothing to do" at the version
+   * given, untouched since (no hint, no due time, not found due): `layerAlone` need not write
+   * their next one.
+   */
+  const clean = new RecentVersions()
+  const settled = (hint: WorkHint) =>
+    hint.version <= done.versionOf(hint.conversationId, clock.currentTimeMillisUnsafe())
 
-      const hint = (hints: ReadonlyArray<WorkHint>) =>
-        hints.length === 0
-          ? Effect.void
-          : sql`
+  const hint = (hints: ReadonlyArray<WorkHint>) =>
+    hints.length === 0
+      ? Effect.void
+      : Effect.suspend(() => {
+          for (const hint of hints) clean.forget(hint.conversationId)
+          return sql`
               INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
               SELECT h."conversationId", h."installationId", h."dueAt", h.version
               FROM ${unnestRows(sql, hints, hintColumns, "h")}
@@ -228,17 +263,18 @@ export class WorkIndex extends Context.Service<
                               THEN LEAST(conversation_work.due_at, EXCLUDED.due_at)
                               ELSE conversation_work.due_at END,
                 version = GREATEST(conversation_work.version, EXCLUDED.version)
-            `.pipe(Effect.asVoid, hotSpan("WorkIndex.hint"))
+            `
+        }).pipe(Effect.asVoid, hotSpan("WorkIndex.hint"))
 
-      /**
-       * Settles many actors in one statement, each conversation once, and answers each. A settled
-       * row is kept with `due_at = infinity` (a tombstone carrying the version), so a hint the
-       * projector writes late, for an event the actor has already handled, is recognised as old
-       * and changes nothing.
-       */
-      const settleMany = (entries: NonEmptyArray<Request.Entry<Settlement>>) => {
-        const settlements = entries.map((entry) => entry.request)
-        return sql<{ conversation_id: string }>`
+  /**
+   * Settles many actors in one statement, each conversation once, and answers each. A settled
+   * row is kept with `due_at = infinity` (a tombstone carrying the version), so a hint the
+   * projector writes late, for an event the actor has already handled, is recognised as old
+   * and changes nothing.
+   */
+  const settleMany = (entries: NonEmptyArray<Request.Entry<Settlement>>) => {
+    const settlements = entries.map((entry) => entry.request)
+    return sql<{ conversation_id: string }>`
           INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
           SELECT s."conversationId", s."installationId", coalesce(s."dueAt", 'infinity'), s.version
           FROM ${unnestRows(sql, settlements, settlementColumns, "s")}
@@ -250,44 +286,57 @@ export class WorkIndex extends Context.Service<
           WHERE conversation_work.version <= EXCLUDED.version
           RETURNING conversation_id::text AS conversation_id
         `.pipe(
-          Effect.matchCause({
-            onSuccess: (rows) => {
-              const settled = new Set(rows.map((row) => row.conversation_id))
-              const now = clock.currentTimeMillisUnsafe()
-              for (const entry of entries) {
-                // Written or not (then the row reflects a later version than the actor has seen),
-                // the row's version is now at least the settlement's.
-                recent.record(entry.request.conversationId, entry.request.version, now)
-                entry.completeUnsafe(Exit.succeed(settled.has(entry.request.conversationId)))
-              }
-            },
-            onFailure: (cause) => {
-              for (const entry of entries) entry.completeUnsafe(Exit.failCause(cause))
-            }
-          })
-        )
-      }
+      Effect.matchCause({
+        onSuccess: (rows) => {
+          const settled = new Set(rows.map((row) => row.conversation_id))
+          const now = clock.currentTimeMillisUnsafe()
+          for (const entry of entries) {
+            const { conversationId, version, dueAt } = entry.request
+            const written = settled.has(conversationId)
+            // Written or not (then the row reflects a later version than the actor has seen),
+            // the row's version is now at least the settlement's.
+            done.record(conversationId, version, now)
+            if (written && dueAt === null) clean.record(conversationId, version, now)
+            else clean.forget(conversationId)
+            entry.completeUnsafe(Exit.succeed(written))
+          }
+        },
+        onFailure: (cause) => {
+          for (const entry of entries) entry.completeUnsafe(Exit.failCause(cause))
+        }
+      })
+    )
+  }
 
-      const writers = yield* Semaphore.make(SETTLEMENT_WRITERS)
-      const settlements = RequestResolver.make<Settlement>((entries) =>
-        Effect.forEach(roundsByConversation(entries), settleMany, { discard: true }).pipe(writers.withPermit)
-      ).pipe(
-        RequestResolver.setDelay(SETTLEMENT_WINDOW),
-        RequestResolver.batchN(SETTLEMENT_MAX_BATCH),
-        // A span of its own per batch (not under whichever actor started it), linked to each caller's.
-        RequestResolver.withSpan("WorkIndex.settleMany", { root: true, captureStackTrace: false })
-      )
-
-      const settle = (
-        conversationId: string,
-        version: number,
-        installationId: string | null,
-        dueAt: string | null
-      ) => Effect.request(Settlement({ conversationId, version, installationId, dueAt }), settlements)
-
-      const notify = PubSub.publish(notifications, undefined).pipe(Effect.asVoid)
-
-      return WorkIndex.of({ due, hint, settled, settle, notify, watch: PubSub.subscribe(notifications) })
-    })
+  const writers = yield* Semaphore.make(SETTLEMENT_WRITERS)
+  const settlements = RequestResolver.make<Settlement>((entries) =>
+    Effect.forEach(roundsByConversation(entries), settleMany, { discard: true }).pipe(writers.withPermit)
+  ).pipe(
+    RequestResolver.setDelay(SETTLEMENT_WINDOW),
+    RequestResolver.batchN(SETTLEMENT_MAX_BATCH),
+    // A span of its own per batch (not under whichever actor started it), linked to each caller's.
+    RequestResolver.withSpan("WorkIndex.settleMany", { root: true, captureStackTrace: false })
   )
-}
+
+  const settle = (
+    conversationId: string,
+    version: number,
+    installationId: string | null,
+    dueAt: string | null
+  ) => {
+    if (options.lazyIdle && dueAt === null) {
+      const now = clock.currentTimeMillisUnsafe()
+      const cleanAt = clean.versionOf(conversationId, now)
+      // The row already says "nothing to do" (at an older version): remembered, not written.
+      if (cleanAt > 0 && version >= cleanAt) {
+        done.record(conversationId, version, now)
+        return Effect.succeed(true)
+      }
+    }
+    return Effect.request(Settlement({ conversationId, version, installationId, dueAt }), settlements)
+  }
+
+  const notify = PubSub.publish(notifications, undefined).pipe(Effect.asVoid)
+
+  return WorkIndex.of({ due, hint, settled, settle, notify, watch: PubSub.subscribe(notifications) })
+})

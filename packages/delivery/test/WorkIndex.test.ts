@@ -100,3 +100,93 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("WorkIndex sett
     })
   )
 })
+
+const AloneLayer = WorkIndex.layerAlone.pipe(
+  Layer.provideMerge(Database.layer({ url: inject("databaseUrl"), maxConnections: 4 }))
+)
+
+layer(AloneLayer, { timeout: 60_000, excludeTestServices: true })("WorkIndex in a process alone", (it) => {
+  const rowOf = (conversationId: string) =>
+    Effect.gen(function* () {
+      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+      const [row] = yield* sql<{ version: number; done: boolean }>`
+        SELECT version, due_at = 'infinity' AS done FROM conversation_work
+        WHERE conversation_id = ${conversationId}::uuid
+      `
+      return row
+    })
+
+  it.effect("writes a conversation's 'nothing to do' once while its row holds it", () =>
+    Effect.gen(function* () {
+      const index = yield* WorkIndex
+      const installation = randomUUID()
+      const conversation = randomUUID()
+      const hint = (version: number) => ({
+        conversationId: conversation,
+        installationId: installation,
+        dueAt: new Date().toISOString(),
+        version
+      })
+
+      // The first is written; the next ones are only remembered, and the work they cover is settled.
+      assert.isTrue(yield* index.settle(conversation, 5, installation, null))
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 5, done: true })
+      assert.isTrue(yield* index.settle(conversation, 7, installation, null))
+      assert.isTrue(yield* index.settle(conversation, 9, installation, null))
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 5, done: true })
+      assert.deepStrictEqual([hint(6), hint(9), hint(10)].map(index.settled), [true, true, false])
+
+      // A hint written claims work again: the next settlement is written.
+      yield* index.hint([hint(10)])
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 10, done: false })
+      assert.isTrue(yield* index.settle(conversation, 10, installation, null))
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 10, done: true })
+
+      // So does a settlement with a due time, which stays in the row until it is settled again.
+      const later = new Date(Date.now() + 60_000).toISOString()
+      assert.isTrue(yield* index.settle(conversation, 11, installation, later))
+      assert.isTrue(yield* index.settle(conversation, 12, installation, null))
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 12, done: true })
+    })
+  )
+
+  it.effect("a row found due, whoever wrote it, has its next settlement written", () =>
+    Effect.gen(function* () {
+      const index = yield* WorkIndex
+      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+      const installation = randomUUID()
+      const conversation = randomUUID()
+      assert.isTrue(yield* index.settle(conversation, 3, installation, null))
+      // Another process's projector claims work for it (this process hears nothing of it).
+      yield* sql`
+        UPDATE conversation_work SET due_at = now(), version = 4 WHERE conversation_id = ${conversation}::uuid
+      `
+      const due = yield* index.due({ limit: 1000, excluding: [], installations: [installation] })
+      assert.include(due.map(String), conversation)
+      // Its actor finds nothing to do at version 4: written, so the schedule stops finding it due.
+      assert.isTrue(yield* index.settle(conversation, 4, installation, null))
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 4, done: true })
+      const after = yield* index.due({ limit: 1000, excluding: [], installations: [installation] })
+      assert.notInclude(after.map(String), conversation)
+    })
+  )
+
+  it.effect("a stale actor's settlement is still refused", () =>
+    Effect.gen(function* () {
+      const index = yield* WorkIndex
+      const installation = randomUUID()
+      const conversation = randomUUID()
+      yield* index.hint([
+        {
+          conversationId: conversation,
+          installationId: installation,
+          dueAt: new Date().toISOString(),
+          version: 8
+        }
+      ])
+      assert.isFalse(yield* index.settle(conversation, 6, installation, null))
+      assert.isFalse(yield* index.settle(conversation, 7, installation, null))
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 8, done: false })
+    })
+  )
+})
