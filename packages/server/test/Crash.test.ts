@@ -117,4 +117,80 @@ describe("crash safety", () => {
       }),
     { timeout: 120_000 }
   )
+
+  it.live(
+    "SIGKILL after idle conversations were settled only in memory: pending work is found, delivered work is not sent again",
+    () =>
+      Effect.gen(function* () {
+        const env = { DATABASE_URL: databaseUrl, DELIVERY_TIMEOUT: "30 seconds", MIN_RETRY_DELAY: "1 millis" }
+        // Replies to the last round hang (never answered) until the server is killed.
+        let hanging = false
+        const receiver = yield* startReceiver(() => (hanging ? "hang" : 200))
+        const first = yield* startServer(env)
+        const created = yield* post(`${first.url}/v1/installations`, adminToken, {
+          bot: { _tag: "echo" },
+          responseUrl: receiver.url,
+          retrySchedule: "10ms,20ms,40ms",
+          skipVerify: true
+        })
+        assert.strictEqual(created.status, 201, JSON.stringify(created.body))
+        const webhookUrl = String(created.body.webhookUrl)
+        const conversations = 6
+        const send = (round: number) =>
+          Effect.forEach(
+            Array.from({ length: conversations }, (_, c) => c),
+            (c) =>
+              post(webhookUrl, adminToken, {
+                userId: `user-${c}`,
+                messageId: `idle-${c}-${round}-${created.body.id}`,
+                conversationId: `idle-conversation-${c}`,
+                type: "text",
+                text: `c${c}-r${round}`
+              }).pipe(
+                Effect.tap((answer) =>
+                  Effect.sync(() => assert.strictEqual(answer.status, 200, JSON.stringify(answer.body)))
+                )
+              ),
+            { concurrency: conversations }
+          )
+        // Three rounds delivered one after the other: each conversation goes idle three times, and
+        // only the first "nothing to do" is written (its row stays at that version).
+        for (let round = 0; round < 3; round++) {
+          yield* send(round)
+          yield* waitUntil(
+            () => delivered(receiver.arrivals).size >= conversations * (round + 1),
+            `round ${round}`
+          )
+          // The delivery projector reads the log every quarter of a second: let it pass the round.
+          yield* Effect.sleep("600 millis")
+        }
+        hanging = true
+        yield* send(3)
+        yield* waitUntil(
+          () => receiver.arrivals.filter((arrival) => arrival.answer === "hang").length >= conversations,
+          "the last round's replies in flight"
+        )
+        first.child.kill("SIGKILL")
+        yield* first.exited
+
+        // Second life: every acknowledged reply arrives, and the ones delivered before are not sent again.
+        receiver.setBehaviour(() => 200)
+        yield* startServer(env)
+        yield* waitUntil(() => delivered(receiver.arrivals).size >= conversations * 4, "the last round")
+        yield* Effect.sleep("1 second")
+        const texts = receiver.arrivals
+          .filter((arrival) => arrival.answer === 200)
+          .map((arrival) => (JSON.parse(arrival.body) as { payload: { text: string } }).payload.text)
+        for (let c = 0; c < conversations; c++) {
+          for (let round = 0; round < 4; round++) {
+            assert.strictEqual(
+              texts.filter((text) => text === `c${c}-r${round}`).length,
+              1,
+              `conversation ${c}, round ${round}: delivered once`
+            )
+          }
+        }
+      }),
+    { timeout: 120_000 }
+  )
 })
