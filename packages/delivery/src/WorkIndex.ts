@@ -196,9 +196,18 @@ export class WorkIndex extends Context.Service<
   )
 }
 
-const make = Effect.fnUntraced(function* (options: { readonly lazyIdle: boolean }) {
+const make = Effect.fnUntraced(function* ({ lazyIdle }: { readonly lazyIdle: boolean }) {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const notifications = yield* PubSub.sliding<void>(1)
+  const clock = yield* Clock.Clock
+  /** The version up to which each conversation's work is done, settled or finished here lately. */
+  const done = new RecentVersions()
+  /**
+   * Conversations whose row holds this process's settlement of "nothing to do" at the version
+   * given, untouched since (no hint, no due time, not found due): `layerAlone` need not write
+   * their next one.
+   */
+  const clean = new RecentVersions()
 
   const due = Effect.fn("WorkIndex.due")(function* (options: {
     readonly limit: number
@@ -216,33 +225,24 @@ const make = Effect.fnUntraced(function* (options: { readonly lazyIdle: boolean 
         ? sql`TRUE`
         : sql`cluster_shard_of(conversation_id::text, ${options.shards.shardsPerGroup}) = ${anyOf(sql, options.shards.owned, "int4")}`
     const rows = yield* sql<{ conversation_id: string }>`
-          SELECT conversation_id::text AS conversation_id FROM conversation_work
-          WHERE due_at <= now()
-            AND ${shards}
-            AND NOT (conversation_id::text = ${anyOf(sql, options.excluding, "text")})
-            AND ${scope}
-            -- A paused endpoint's conversations hold their deliveries until it is resumed.
-            AND NOT EXISTS (
-              SELECT 1 FROM endpoint_health h
-              WHERE h.installation_id = conversation_work.installation_id AND h.paused_at IS NOT NULL
-            )
-          ORDER BY due_at
-          LIMIT ${options.limit}
-        `
+      SELECT conversation_id::text AS conversation_id FROM conversation_work
+      WHERE due_at <= now()
+        AND ${shards}
+        AND NOT (conversation_id::text = ${anyOf(sql, options.excluding, "text")})
+        AND ${scope}
+        -- A paused endpoint's conversations hold their deliveries until it is resumed.
+        AND NOT EXISTS (
+          SELECT 1 FROM endpoint_health h
+          WHERE h.installation_id = conversation_work.installation_id AND h.paused_at IS NOT NULL
+        )
+      ORDER BY due_at
+      LIMIT ${options.limit}
+    `
     // Rows found due claim work, whoever wrote them: their next "nothing to do" is written.
     for (const row of rows) clean.forget(row.conversation_id)
     return rows.map((row) => row.conversation_id as ConversationId)
   })
 
-  const clock = yield* Clock.Clock
-  /** The version up to which each conversation's work is done, settled or finished here lately. */
-  const done = new RecentVersions()
-  /**
-   * Conversations whose row holds this process's settlement of "nothing to do" at the version
-   * given, untouched since (no hint, no due time, not found due): `layerAlone` need not write
-   * their next one.
-   */
-  const clean = new RecentVersions()
   const settled = (hint: WorkHint) =>
     hint.version <= done.versionOf(hint.conversationId, clock.currentTimeMillisUnsafe())
 
@@ -252,18 +252,18 @@ const make = Effect.fnUntraced(function* (options: { readonly lazyIdle: boolean 
       : Effect.suspend(() => {
           for (const hint of hints) clean.forget(hint.conversationId)
           return sql`
-              INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
-              SELECT h."conversationId", h."installationId", h."dueAt", h.version
-              FROM ${unnestRows(sql, hints, hintColumns, "h")}
-              -- Rows are locked in one order by every writer of this table, so two never deadlock.
-              ORDER BY h."conversationId"
-              ON CONFLICT (conversation_id) DO UPDATE SET
-                installation_id = coalesce(conversation_work.installation_id, EXCLUDED.installation_id),
-                due_at = CASE WHEN EXCLUDED.version > conversation_work.version
-                              THEN LEAST(conversation_work.due_at, EXCLUDED.due_at)
-                              ELSE conversation_work.due_at END,
-                version = GREATEST(conversation_work.version, EXCLUDED.version)
-            `
+            INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
+            SELECT h."conversationId", h."installationId", h."dueAt", h.version
+            FROM ${unnestRows(sql, hints, hintColumns, "h")}
+            -- Rows are locked in one order by every writer of this table, so two never deadlock.
+            ORDER BY h."conversationId"
+            ON CONFLICT (conversation_id) DO UPDATE SET
+              installation_id = coalesce(conversation_work.installation_id, EXCLUDED.installation_id),
+              due_at = CASE WHEN EXCLUDED.version > conversation_work.version
+                            THEN LEAST(conversation_work.due_at, EXCLUDED.due_at)
+                            ELSE conversation_work.due_at END,
+              version = GREATEST(conversation_work.version, EXCLUDED.version)
+          `
         }).pipe(Effect.asVoid, hotSpan("WorkIndex.hint"))
 
   /**
@@ -275,17 +275,17 @@ const make = Effect.fnUntraced(function* (options: { readonly lazyIdle: boolean 
   const settleMany = (entries: NonEmptyArray<Request.Entry<Settlement>>) => {
     const settlements = entries.map((entry) => entry.request)
     return sql<{ conversation_id: string }>`
-          INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
-          SELECT s."conversationId", s."installationId", coalesce(s."dueAt", 'infinity'), s.version
-          FROM ${unnestRows(sql, settlements, settlementColumns, "s")}
-          ORDER BY s."conversationId"
-          ON CONFLICT (conversation_id) DO UPDATE SET
-            due_at = EXCLUDED.due_at,
-            version = EXCLUDED.version,
-            installation_id = coalesce(EXCLUDED.installation_id, conversation_work.installation_id)
-          WHERE conversation_work.version <= EXCLUDED.version
-          RETURNING conversation_id::text AS conversation_id
-        `.pipe(
+      INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
+      SELECT s."conversationId", s."installationId", coalesce(s."dueAt", 'infinity'), s.version
+      FROM ${unnestRows(sql, settlements, settlementColumns, "s")}
+      ORDER BY s."conversationId"
+      ON CONFLICT (conversation_id) DO UPDATE SET
+        due_at = EXCLUDED.due_at,
+        version = EXCLUDED.version,
+        installation_id = coalesce(EXCLUDED.installation_id, conversation_work.installation_id)
+      WHERE conversation_work.version <= EXCLUDED.version
+      RETURNING conversation_id::text AS conversation_id
+    `.pipe(
       Effect.matchCause({
         onSuccess: (rows) => {
           const settled = new Set(rows.map((row) => row.conversation_id))
@@ -324,7 +324,7 @@ const make = Effect.fnUntraced(function* (options: { readonly lazyIdle: boolean 
     installationId: string | null,
     dueAt: string | null
   ) => {
-    if (options.lazyIdle && dueAt === null) {
+    if (lazyIdle && dueAt === null) {
       const now = clock.currentTimeMillisUnsafe()
       const cleanAt = clean.versionOf(conversationId, now)
       // The row already says "nothing to do" (at an older version): remembered, not written.
