@@ -74,17 +74,16 @@ const syscalls = (pid: number) => {
 }
 
 /**
- * Transactions committed, rows inserted and updated (and of those, updated in place: HOT) in one
- * database so far, and the WAL the server has written (the bench's databases are its only writers).
+ * Transactions committed, rows inserted in one database so far, each of its tables' rows inserted
+ * and updated (and of those, updated in place: HOT), and the WAL the server has written (the
+ * bench's databases are its only writers).
  */
 const databaseCounters = async (url: string, name: string) => {
-  const rows = await query<{ commits: string; inserted: string; updated: string; hot: string; wal: string }>(
+  const rows = await query<{ commits: string; inserted: string; wal: string }>(
     url,
-    `SELECT d.xact_commit::text AS commits, d.tup_inserted::text AS inserted, t.updated, t.hot,
+    `SELECT d.xact_commit::text AS commits, d.tup_inserted::text AS inserted,
             pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS wal
-     FROM pg_stat_database d,
-          (SELECT sum(n_tup_upd)::text AS updated, sum(n_tup_hot_upd)::text AS hot FROM pg_stat_user_tables) t
-     WHERE d.datname = '${name}'`
+     FROM pg_stat_database d WHERE d.datname = '${name}'`
   )
   const row = rows[0]
   const tables = await query<{ name: string; inserted: string; updated: string; hot: string }>(
@@ -92,17 +91,19 @@ const databaseCounters = async (url: string, name: string) => {
     `SELECT relname AS name, n_tup_ins::text AS inserted, n_tup_upd::text AS updated, n_tup_hot_upd::text AS hot
      FROM pg_stat_user_tables`
   )
+  const byName = new Map(
+    tables.map((table) => [
+      table.name,
+      { inserted: Number(table.inserted), updated: Number(table.updated), hot: Number(table.hot) }
+    ])
+  )
+  const sum = (key: "updated" | "hot") => [...byName.values()].reduce((total, table) => total + table[key], 0)
   return {
-    tables: new Map(
-      tables.map((table) => [
-        table.name,
-        { inserted: Number(table.inserted), updated: Number(table.updated), hot: Number(table.hot) }
-      ])
-    ),
+    tables: byName,
     commits: Number(row?.commits ?? 0),
     inserted: Number(row?.inserted ?? 0),
-    updated: Number(row?.updated ?? 0),
-    hot: Number(row?.hot ?? 0),
+    updated: sum("updated"),
+    hot: sum("hot"),
     wal: Number(row?.wal ?? 0)
   }
 }
