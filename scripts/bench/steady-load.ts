@@ -13,9 +13,10 @@ import { teardown } from "./teardown.ts"
 /**
  * What one message costs at a steady, moderate rate, where `--only inbound` measures it at
  * saturation: a fresh service, an echo installation, a warm-up at the same rate, then RUNS runs of
- * SECONDS at RATE msgs/s over 1,000 new conversations each (paced, open loop, as the e2e bench
- * sends), or with REUSE=1 over the warm-up's 1,000 conversations again (live ones: what a new
- * conversation costs is the difference). For each run, per message: the service's and Postgres's
+ * SECONDS at RATE msgs/s over CONVERSATIONS (1,000) new conversations each (paced, open loop, as
+ * the e2e bench sends), or with REUSE=1 over the warm-up's conversations again (live ones: what a
+ * new conversation costs is the difference; with CONVERSATIONS at RATE × SECONDS every message of
+ * a run is its conversation's first). For each run, per message: the service's and Postgres's
  * CPU, the service's write and read system calls (`/proc/<pid>/io`), the transactions and rows
  * Postgres counted for the database (`pg_stat_database`, `pg_stat_user_tables`: rows inserted,
  * updated, updated in place) and the WAL it wrote; the reply and acknowledgment latencies
@@ -28,7 +29,7 @@ import { teardown } from "./teardown.ts"
  * promotes to the old one, where only a full collection frees them).
  * NODE_ARGS="--flag …" starts the service with more of Node's own flags (a V8 setting to compare).
  *
- *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [PROFILE=file]
+ *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [CONVERSATIONS=1000] [PROFILE=file]
  *     [HEAP=file [SURVIVORS=1]] [NODE_ARGS="…"] [KEY=value …]
  *
  * Other KEY=value pairs go to the service's environment.
@@ -40,7 +41,8 @@ const settings: Record<string, string> = {
   RUNS: "3",
   WARM: "5",
   REUSE: "0",
-  SURVIVORS: "0"
+  SURVIVORS: "0",
+  CONVERSATIONS: "1000"
 }
 const env: Record<string, string> = {}
 for (const arg of process.argv.slice(2)) {
@@ -55,7 +57,7 @@ const rate = Number(settings.RATE)
 const seconds = Number(settings.SECONDS)
 const runs = Number(settings.RUNS)
 const reuse = settings.REUSE === "1"
-const conversations = 1000
+const conversations = Number(settings.CONVERSATIONS)
 
 /** The service's system calls so far, from `/proc/<pid>/io`. */
 const syscalls = (pid: number) => {
