@@ -26,12 +26,18 @@ import { teardown } from "./teardown.ts"
  * one stream at a time (what an actor does when it wakes).
  */
 
-const uuidOf = (name: string) => {
+export const uuidOf = (name: string) => {
   const hex = createHash("md5").update(name).digest("hex")
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
-const insertVersions = (conversations: number, from: number, to: number, installationId: string, tag = "") =>
+export const insertVersions = (
+  conversations: number,
+  from: number,
+  to: number,
+  installationId: string,
+  tag = ""
+) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`

@@ -1,5 +1,7 @@
-import { Context, Effect, Layer, Result, Schema } from "effect"
+import { Context, Effect, Exit, Layer, Request, RequestResolver, Result, Schema } from "effect"
+import type { NonEmptyArray } from "effect/Array"
 import { SqlClient, type SqlError } from "effect/sql"
+import { type Columns, unnestRows } from "./ColumnArrays.ts"
 import {
   decodeRecorded,
   type EventDecodeError,
@@ -34,11 +36,12 @@ const decodeStored = Schema.decodeUnknownResult(Stored)
 const encodeStored = Schema.encodeSync(Stored)
 
 /**
- * A row of `load`: the snapshot (on the first row) beside each event after it. A plain interface,
+ * A row of `load`: the stream, its snapshot (on the stream's first row) beside each event after it. A plain interface,
  * as the event store's rows are: waking a conversation reads up to `SNAPSHOT_EVERY` events through
  * it, and the snapshot and each event are decoded by their own Schemas (`Stored`, `decodeRecorded`).
  */
 interface Row {
+  readonly stream_id: string
   readonly snapshot_version: number | null
   readonly snapshot: unknown
   readonly position: string | null
@@ -49,6 +52,60 @@ interface Row {
   readonly data: unknown
   readonly metadata: Readonly<Record<string, unknown>> | null
   readonly recorded_at: Date | null
+}
+
+/** How the batch's stream ids are bound (`ColumnArrays.unnestRows`). */
+const streamColumns: Columns<{ readonly stream_id: string }> = { stream_id: "text" }
+
+/**
+ * One conversation's state to load. Loads made in the same turn of the event loop (the first
+ * messages of many new conversations, a burst of conversations woken by the schedule) share one
+ * statement.
+ */
+interface Load extends Request.Request<LoadedWithSnapshot, SqlError.SqlError | EventDecodeError> {
+  readonly conversationId: ConversationId
+}
+const Load = Request.of<Load>()
+
+/** At most this many conversations in one statement (each reads up to `SNAPSHOT_EVERY` events). */
+const LOAD_MAX_BATCH = 32
+
+/**
+ * A stream's state from its rows of a load: the snapshot (on the first row) and each event after
+ * it. `undefined` when the snapshot cannot be read (a format of another version).
+ */
+const foldRows = (
+  streamId: string,
+  rows: ReadonlyArray<Row>
+): Exit.Exit<LoadedWithSnapshot, EventDecodeError> | undefined => {
+  const first = rows[0]
+  const snapshotVersion = first?.snapshot_version ?? 0
+  let state = DecisionState.initialState
+  if (snapshotVersion > 0) {
+    const stored = decodeStored(first?.snapshot)
+    if (Result.isFailure(stored)) return undefined
+    state = stored.success.state
+  }
+  let version = snapshotVersion
+  for (const row of rows) {
+    if (row.version === null) continue
+    const recorded: RecordedEvent = {
+      position: Number(row.position),
+      transactionId: Number(row.transaction_id),
+      streamId,
+      version: row.version,
+      eventId: row.event_id ?? "",
+      type: row.type ?? "",
+      data: row.data,
+      metadata: row.metadata ?? {},
+      recordedAt: row.recorded_at ?? new Date(0)
+    }
+    const event = decodeRecorded(recorded)
+    if (Result.isFailure(event)) return Exit.fail(event.failure)
+    state = DecisionState.evolve(state, event.success)
+    version = row.version
+  }
+  return Exit.succeed({ state, version, snapshotVersion })
 }
 
 export class ConversationSnapshots extends Context.Service<
@@ -71,55 +128,65 @@ export class ConversationSnapshots extends Context.Service<
       const fromStart = (conversationId: ConversationId) =>
         Effect.map(loadDecisionState(store, conversationId), (loaded) => ({ ...loaded, snapshotVersion: 0 }))
 
-      const load = (conversationId: ConversationId) => {
-        const streamId = conversationStream(conversationId)
+      /** Answers each load of the batch from the rows of its stream, in one statement for all. */
+      const loadMany = (entries: NonEmptyArray<Request.Entry<Load>>) => {
+        const streamIds = Array.from(
+          new Set(entries.map((entry) => conversationStream(entry.request.conversationId)))
+        )
+        const ids = unnestRows(
+          sql,
+          streamIds.map((stream_id) => ({ stream_id })),
+          streamColumns,
+          "ids"
+        )
         return sql<Row>`
-          SELECT s.version AS snapshot_version,
+          SELECT ids.stream_id, s.version AS snapshot_version,
                  CASE WHEN e.version IS NULL OR e.version = s.version + 1 THEN s.state END AS snapshot,
                  e.position::text AS position, e.transaction_id::text AS transaction_id, e.version,
                  e.event_id::text AS event_id, e.type, e.data, e.metadata, e.recorded_at
-          FROM (SELECT 1) AS one
-          LEFT JOIN conversation_snapshots s ON s.stream_id = ${streamId}
+          FROM ${ids}
+          LEFT JOIN conversation_snapshots s ON s.stream_id = ids.stream_id
           LEFT JOIN LATERAL (
             SELECT * FROM events
-            WHERE events.stream_id = ${streamId} AND events.version > coalesce(s.version, 0)
+            WHERE events.stream_id = ids.stream_id AND events.version > coalesce(s.version, 0)
             ORDER BY events.version
           ) e ON TRUE
-          ORDER BY e.version
+          ORDER BY ids.stream_id, e.version
         `.pipe(
-          Effect.flatMap((rows): Effect.Effect<LoadedWithSnapshot, SqlError.SqlError | EventDecodeError> => {
-            const first = rows[0]
-            const snapshotVersion = first?.snapshot_version ?? 0
-            let state = DecisionState.initialState
-            if (snapshotVersion > 0) {
-              const stored = decodeStored(first?.snapshot)
-              // Unreadable (another format): the log is the truth, fold it from the start.
-              if (Result.isFailure(stored)) return fromStart(conversationId)
-              state = stored.success.state
-            }
-            let version = snapshotVersion
-            for (const row of rows) {
-              if (row.version === null) continue
-              const recorded: RecordedEvent = {
-                position: Number(row.position),
-                transactionId: Number(row.transaction_id),
-                streamId,
-                version: row.version,
-                eventId: row.event_id ?? "",
-                type: row.type ?? "",
-                data: row.data,
-                metadata: row.metadata ?? {},
-                recordedAt: row.recorded_at ?? new Date(0)
+          Effect.matchCauseEffect({
+            onSuccess: (rows) => {
+              const byStream = new Map<string, Array<Row>>()
+              for (const row of rows) {
+                const own = byStream.get(row.stream_id)
+                if (own === undefined) byStream.set(row.stream_id, [row])
+                else own.push(row)
               }
-              const event = decodeRecorded(recorded)
-              if (Result.isFailure(event)) return Effect.fail(event.failure)
-              state = DecisionState.evolve(state, event.success)
-              version = row.version
-            }
-            return Effect.succeed({ state, version, snapshotVersion })
+              const unreadable: Array<Request.Entry<Load>> = []
+              for (const entry of entries) {
+                const streamId = conversationStream(entry.request.conversationId)
+                const folded = foldRows(streamId, byStream.get(streamId) ?? [])
+                if (folded === undefined) unreadable.push(entry)
+                else entry.completeUnsafe(folded)
+              }
+              // A snapshot this version cannot read: the log is the truth, fold it from the start.
+              return Effect.forEach(
+                unreadable,
+                (entry) =>
+                  Effect.exit(fromStart(entry.request.conversationId)).pipe(
+                    Effect.map((exit) => entry.completeUnsafe(exit))
+                  ),
+                { discard: true }
+              )
+            },
+            onFailure: (cause) =>
+              Effect.sync(() => {
+                for (const entry of entries) entry.completeUnsafe(Exit.failCause(cause))
+              })
           })
         )
       }
+
+      const loads = RequestResolver.make<Load>(loadMany).pipe(RequestResolver.batchN(LOAD_MAX_BATCH))
 
       const save = (conversationId: ConversationId, loaded: LoadedDecisionState) =>
         sql`
@@ -131,7 +198,8 @@ export class ConversationSnapshots extends Context.Service<
         `.pipe(Effect.asVoid)
 
       return ConversationSnapshots.of({
-        load: (conversationId) => load(conversationId).pipe(hotSpan("ConversationSnapshots.load")),
+        load: (conversationId) =>
+          Effect.request(Load({ conversationId }), loads).pipe(hotSpan("ConversationSnapshots.load")),
         save: (conversationId, loaded) =>
           save(conversationId, loaded).pipe(hotSpan("ConversationSnapshots.save"))
       })

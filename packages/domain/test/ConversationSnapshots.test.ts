@@ -124,6 +124,35 @@ layer(Snapshots, { timeout: 60_000, excludeTestServices: true })("ConversationSn
     })
   )
 
+  it.effect("loads many conversations at once, each its own state", () =>
+    Effect.gen(function* () {
+      const snapshots = yield* ConversationSnapshots
+      const sql = yield* SqlClient.SqlClient
+      const plain = yield* conversationOf(2)
+      const snapshotted = yield* conversationOf(3)
+      yield* snapshots.save(snapshotted.conversationId, yield* fromStart(snapshotted.conversationId))
+      yield* conversationOf(1, 10, snapshotted.external, snapshotted.installation)
+      const unreadable = yield* conversationOf(2)
+      yield* sql`
+        INSERT INTO conversation_snapshots (stream_id, version, state)
+        VALUES (${conversationStream(unreadable.conversationId)}, 4, ${JSON.stringify({ format: 999 })}::jsonb)
+      `
+      const unknown = conversationIdFor(newInstallation(), "never")
+      const ids = [plain.conversationId, snapshotted.conversationId, unreadable.conversationId, unknown]
+      // Loads made at once share a statement; each gets its own conversation's state.
+      const loaded = yield* Effect.forEach(ids, (id) => snapshots.load(id), { concurrency: "unbounded" })
+      const expected = yield* Effect.forEach(ids, fromStart)
+      assert.deepStrictEqual(
+        loaded.map(({ state, version }) => ({ state, version })),
+        expected
+      )
+      assert.deepStrictEqual(
+        loaded.map((one) => one.snapshotVersion),
+        [0, expected[1]!.version - 5, 0, 0]
+      )
+    })
+  )
+
   it.effect("loads an unknown conversation as empty", () =>
     Effect.gen(function* () {
       const snapshots = yield* ConversationSnapshots
