@@ -36,9 +36,10 @@ const decodeStored = Schema.decodeUnknownResult(Stored)
 const encodeStored = Schema.encodeSync(Stored)
 
 /**
- * A row of `load`: the stream, its snapshot (on the stream's first row) beside each event after it. A plain interface,
- * as the event store's rows are: waking a conversation reads up to `SNAPSHOT_EVERY` events through
- * it, and the snapshot and each event are decoded by their own Schemas (`Stored`, `decodeRecorded`).
+ * A row of `load`: the stream, its snapshot (on the stream's first row) beside each event after
+ * it. A plain interface, as the event store's rows are: waking a conversation reads up to
+ * `SNAPSHOT_EVERY` events through it, and the snapshot and each event are decoded by their own
+ * Schemas (`Stored`, `decodeRecorded`).
  */
 interface Row {
   readonly stream_id: string
@@ -111,7 +112,10 @@ const foldRows = (
 export class ConversationSnapshots extends Context.Service<
   ConversationSnapshots,
   {
-    /** The conversation's decision state: its snapshot (if any) and the events after it, in one statement. */
+    /**
+     * The conversation's decision state: its snapshot (if any) and the events after it, in one
+     * statement (shared by the loads made in the same turn of the event loop).
+     */
     load(
       conversationId: ConversationId
     ): Effect.Effect<LoadedWithSnapshot, SqlError.SqlError | EventDecodeError>
