@@ -29,8 +29,8 @@ import { teardown } from "./teardown.ts"
  * promotes to the old one, where only a full collection frees them).
  * NODE_ARGS="--flag …" starts the service with more of Node's own flags (a V8 setting to compare).
  *
- *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1] [CONVERSATIONS=1000] [PROFILE=file]
- *     [HEAP=file [SURVIVORS=1]] [NODE_ARGS="…"] [KEY=value …]
+ *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1]
+ *     [CONVERSATIONS=1000] [PROFILE=file] [HEAP=file [SURVIVORS=1]] [NODE_ARGS="…"] [KEY=value …]
  *
  * Other KEY=value pairs go to the service's environment.
  */
