@@ -296,8 +296,11 @@ const make = Effect.fnUntraced(function* ({ lazyIdle }: { readonly lazyIdle: boo
             // Written or not (then the row reflects a later version than the actor has seen),
             // the row's version is now at least the settlement's.
             done.record(conversationId, version, now)
-            if (written && dueAt === null) clean.record(conversationId, version, now)
-            else clean.forget(conversationId)
+            // Only a process alone reads what is clean; a runner keeps no such memory.
+            if (lazyIdle) {
+              if (written && dueAt === null) clean.record(conversationId, version, now)
+              else clean.forget(conversationId)
+            }
             entry.completeUnsafe(Exit.succeed(written))
           }
         },
