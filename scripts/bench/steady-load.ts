@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { query } from "../postgres-databases.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import { cpuPerMessage, cpuSnapshot, waitForQuiet } from "./cpu-usage.ts"
@@ -28,9 +29,12 @@ import { teardown } from "./teardown.ts"
  * SURVIVORS=1 only those that outlived the young generation (what each scavenge copies and then
  * promotes to the old one, where only a full collection frees them).
  * NODE_ARGS="--flag …" starts the service with more of Node's own flags (a V8 setting to compare).
+ * STEPS=1 also counts, per message, the effect runtime's steps and fibers in the service
+ * (`effect-steps.ts`): counts, where the machine's noise hides a change in CPU.
  *
  *   node scripts/bench/steady-load.ts [RATE=500] [SECONDS=8] [RUNS=3] [WARM=5] [REUSE=1]
- *     [CONVERSATIONS=1000] [PROFILE=file] [HEAP=file [SURVIVORS=1]] [NODE_ARGS="…"] [KEY=value …]
+ *     [CONVERSATIONS=1000] [PROFILE=file] [HEAP=file [SURVIVORS=1]] [NODE_ARGS="…"] [STEPS=1]
+ *     [KEY=value …]
  *
  * Other KEY=value pairs go to the service's environment.
  */
@@ -42,6 +46,7 @@ const settings: Record<string, string> = {
   WARM: "5",
   REUSE: "0",
   SURVIVORS: "0",
+  STEPS: "0",
   CONVERSATIONS: "1000"
 }
 const env: Record<string, string> = {}
@@ -58,6 +63,7 @@ const seconds = Number(settings.SECONDS)
 const runs = Number(settings.RUNS)
 const reuse = settings.REUSE === "1"
 const conversations = Number(settings.CONVERSATIONS)
+const countSteps = settings.STEPS === "1"
 
 /** The service's system calls so far, from `/proc/<pid>/io`. */
 const syscalls = (pid: number) => {
@@ -132,6 +138,16 @@ const byTable = (before: TableRows, after: TableRows, messages: number) =>
     )
     .join(", ")
 
+/** The effect runtime's counts in the service so far (`effect-steps.ts`, read through the inspector). */
+const effectSteps = (inspectPort: number) =>
+  session(inspectPort, async (call) => {
+    const answer = (await call("Runtime.evaluate", {
+      expression: "JSON.stringify(globalThis.effectSteps())",
+      returnByValue: true
+    })) as { readonly result: { readonly value: string } }
+    return JSON.parse(answer.result.value) as { readonly steps: number; readonly fibers: number }
+  })
+
 const brief = (latency: LatencySummary) => `p50 ${latency.p50} p99 ${latency.p99} max ${latency.max} ms`
 
 const cleanup = teardown()
@@ -143,7 +159,10 @@ try {
       databaseUrl: database.url,
       inspect: true,
       env,
-      nodeArgs: settings.NODE_ARGS?.split(" ").filter((flag) => flag !== "")
+      nodeArgs: [
+        ...(settings.NODE_ARGS?.split(" ").filter((flag) => flag !== "") ?? []),
+        ...(countSteps ? ["--import", fileURLToPath(new URL("./effect-steps.ts", import.meta.url))] : [])
+      ]
     }),
     (service) => service.stop()
   )
@@ -166,6 +185,7 @@ try {
     const cpuBefore = cpuSnapshot(service.pid)
     const callsBefore = syscalls(service.pid)
     const countersBefore = await databaseCounters(database.url, database.name)
+    const stepsBefore = countSteps ? await effectSteps(inspectPort) : undefined
     // The receiver tells runs apart by their conversations' names.
     const arrivals = receiver.run(reuse ? "warm" : run)
     const [acceptedBefore, latenciesBefore] = [arrivals.accepted, arrivals.latencies.length]
@@ -213,6 +233,7 @@ try {
         })
     const cpu = cpuPerMessage(cpuBefore, cpuSnapshot(service.pid), sent.acknowledged)
     const callsAfter = syscalls(service.pid)
+    const stepsAfter = countSteps ? await effectSteps(inspectPort) : undefined
     const pauses = await readPauseMonitor(inspectPort)
     // pg_stat_database is updated when a backend reports, at most every half second.
     await new Promise((resolve) => setTimeout(resolve, 600))
@@ -230,6 +251,10 @@ try {
         `${per(countersAfter.inserted - countersBefore.inserted)} rows inserted, ` +
         `${per(countersAfter.updated - countersBefore.updated)} updated ` +
         `(${per(countersAfter.hot - countersBefore.hot)} in place), ${kb(countersAfter.wal - countersBefore.wal)} KB of WAL\n` +
+        (stepsBefore !== undefined && stepsAfter !== undefined
+          ? `  effect runtime per message: ${per(stepsAfter.steps - stepsBefore.steps)} steps, ` +
+            `${per(stepsAfter.fibers - stepsBefore.fibers)} fibers\n`
+          : "") +
         `  rows inserted/updated (in place) per message by table: ${byTable(countersBefore.tables, countersAfter.tables, sent.acknowledged)}\n` +
         `  service: event-loop delay p99 ${pauses.loopDelayP99} max ${pauses.loopDelayMax} ms; ` +
         `GC ${pauses.gcCount} pauses, ${pauses.gcPauseTotal} ms, longest ${pauses.gcPauseMax} ms\n` +
