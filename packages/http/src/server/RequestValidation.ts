@@ -65,9 +65,17 @@ const invalidRequest = (
   })
 }
 
+const commonJson = new Set([
+  "application/json",
+  "application/json; charset=utf-8",
+  "application/json;charset=utf-8"
+])
+
 /** Why a body of this Content-Type is refused (415), or undefined: JSON in UTF-8 only. */
 const mediaTypeProblem = (contentType: string | undefined, contentEncoding: string | undefined) => {
   if (contentType === undefined) return "send Content-Type: application/json"
+  // What nearly every client sends, answered without taking the header apart.
+  if (contentEncoding === undefined && commonJson.has(contentType)) return undefined
   const [mediaType, ...parameters] = contentType.split(";")
   if (mediaType!.trim().toLowerCase() !== "application/json") {
     return `the body must be application/json, not ${contentType}`
