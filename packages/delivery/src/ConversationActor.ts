@@ -140,6 +140,7 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
         result.events.length === 0
           ? Effect.void
           : Effect.flatMap(traceOrigin, (origin) => {
+              if (result.events[0]?._tag === "ConversationStarted") index.started(actor.conversationId)
               actor.origins.remember(result, origin)
               actor.changed = true
               actor.wake?.openUnsafe()

@@ -38,8 +38,11 @@ import { SqlClient, type SqlError } from "effect/sql"
  * the hints of the work it finished are skipped as before. The row then names an older version
  * than the actor has reached, with nothing pending either way: stale, never missing work. A hint
  * this process writes, a row the schedule finds due, or a settlement with a due time makes the next
- * one be written again. A runner of a cluster writes every settlement (`layer`): the hints of its
- * conversations may come from the projector on another runner, which it would not hear of.
+ * one be written again. A conversation whose stream this process started (`started`) has no row
+ * but those this process writes: until one is, its "nothing to do" is not written at all, so a new
+ * conversation whose work is done by the time the projector reads its events never gets a row.
+ * A runner of a cluster writes every settlement (`layer`): the hints of its conversations may come
+ * from the projector on another runner, which it would not hear of.
  */
 
 export interface WorkHint {
@@ -177,6 +180,11 @@ export class WorkIndex extends Context.Service<
       installationId: string | null,
       dueAt: string | null
     ): Effect.Effect<boolean, SqlError.SqlError>
+    /**
+     * This process's actor started the conversation's stream: no other process has written a row
+     * for it. In a process alone its "nothing to do" is then not written until a row is.
+     */
+    started(conversationId: string): void
     /** Wakes whoever watches (after new hints were committed). */
     readonly notify: Effect.Effect<void>
     /** Notifications from now on; one pending at most (a watcher wants "something new", not how much). */
@@ -208,6 +216,11 @@ const make = Effect.fnUntraced(function* ({ lazyIdle }: { readonly lazyIdle: boo
    * their next one.
    */
   const clean = new RecentVersions()
+  /**
+   * Conversations started here that have no row yet (`layerAlone`): their "nothing to do" needs no
+   * row at all. Forgotten once a hint or a settlement may have written one.
+   */
+  const rowless = new RecentVersions()
 
   const due = Effect.fn("WorkIndex.due")(function* (options: {
     readonly limit: number
@@ -239,7 +252,10 @@ const make = Effect.fnUntraced(function* ({ lazyIdle }: { readonly lazyIdle: boo
       LIMIT ${options.limit}
     `
     // Rows found due claim work, whoever wrote them: their next "nothing to do" is written.
-    for (const row of rows) clean.forget(row.conversation_id)
+    for (const row of rows) {
+      clean.forget(row.conversation_id)
+      rowless.forget(row.conversation_id)
+    }
     return rows.map((row) => row.conversation_id as ConversationId)
   })
 
@@ -250,7 +266,10 @@ const make = Effect.fnUntraced(function* ({ lazyIdle }: { readonly lazyIdle: boo
     hints.length === 0
       ? Effect.void
       : Effect.suspend(() => {
-          for (const hint of hints) clean.forget(hint.conversationId)
+          for (const hint of hints) {
+            clean.forget(hint.conversationId)
+            rowless.forget(hint.conversationId)
+          }
           return sql`
             INSERT INTO conversation_work (conversation_id, installation_id, due_at, version)
             SELECT h."conversationId", h."installationId", h."dueAt", h.version
@@ -330,16 +349,23 @@ const make = Effect.fnUntraced(function* ({ lazyIdle }: { readonly lazyIdle: boo
     if (lazyIdle && dueAt === null) {
       const now = clock.currentTimeMillisUnsafe()
       const cleanAt = clean.versionOf(conversationId, now)
-      // The row already says "nothing to do" (at an older version): remembered, not written.
-      if (cleanAt > 0 && version >= cleanAt) {
+      // No row, or one that already says "nothing to do" (at an older version): remembered, not written.
+      if (rowless.versionOf(conversationId, now) > 0 || (cleanAt > 0 && version >= cleanAt)) {
         done.record(conversationId, version, now)
         return Effect.succeed(true)
       }
     }
+    // A due time is written: the conversation has a row from now on.
+    if (dueAt !== null) rowless.forget(conversationId)
     return Effect.request(Settlement({ conversationId, version, installationId, dueAt }), settlements)
   }
 
   const notify = PubSub.publish(notifications, undefined).pipe(Effect.asVoid)
 
-  return WorkIndex.of({ due, hint, settled, settle, notify, watch: PubSub.subscribe(notifications) })
+  const started = (conversationId: string) => {
+    // Only a process alone reads it (a runner's conversations may have rows from other runners).
+    if (lazyIdle) rowless.record(conversationId, 1, clock.currentTimeMillisUnsafe())
+  }
+
+  return WorkIndex.of({ due, hint, settled, settle, started, notify, watch: PubSub.subscribe(notifications) })
 })

@@ -69,6 +69,20 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("WorkIndex sett
       })
   )
 
+  it.effect("a runner of a cluster writes a started conversation's settlement", () =>
+    Effect.gen(function* () {
+      const index = yield* WorkIndex
+      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+      const conversation = randomUUID()
+      index.started(conversation)
+      assert.isTrue(yield* index.settle(conversation, 2, randomUUID(), null))
+      const rows = yield* sql<{ version: number }>`
+        SELECT version FROM conversation_work WHERE conversation_id = ${conversation}::uuid
+      `
+      assert.deepStrictEqual(rows, [{ version: 2 }])
+    })
+  )
+
   it.effect("hints no newer than this process's settlements are skipped; newer ones are written", () =>
     Effect.gen(function* () {
       const index = yield* WorkIndex
@@ -168,6 +182,42 @@ layer(AloneLayer, { timeout: 60_000, excludeTestServices: true })("WorkIndex in 
       assert.deepStrictEqual(yield* rowOf(conversation), { version: 4, done: true })
       const after = yield* index.due({ limit: 1000, excluding: [], installations: [installation] })
       assert.notInclude(after.map(String), conversation)
+    })
+  )
+
+  it.effect("a conversation started here has no row until one claims work", () =>
+    Effect.gen(function* () {
+      const index = yield* WorkIndex
+      const installation = randomUUID()
+      const conversation = randomUUID()
+      const hint = (version: number) => ({
+        conversationId: conversation,
+        installationId: installation,
+        dueAt: new Date().toISOString(),
+        version
+      })
+      index.started(conversation)
+
+      // Its work done, nothing is written, and the hints of that work are still known as settled.
+      assert.isTrue(yield* index.settle(conversation, 4, installation, null))
+      assert.isTrue(yield* index.settle(conversation, 7, installation, null))
+      assert.isUndefined(yield* rowOf(conversation))
+      assert.deepStrictEqual([hint(4), hint(7), hint(8)].map(index.settled), [true, true, false])
+
+      // A hint written claims work: the next "nothing to do" is written over it.
+      yield* index.hint([hint(8)])
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 8, done: false })
+      assert.isTrue(yield* index.settle(conversation, 8, installation, null))
+      assert.deepStrictEqual(yield* rowOf(conversation), { version: 8, done: true })
+
+      // A due time is written, and so is the "nothing to do" after it.
+      const other = randomUUID()
+      index.started(other)
+      const later = new Date(Date.now() + 60_000).toISOString()
+      assert.isTrue(yield* index.settle(other, 3, installation, later))
+      assert.deepStrictEqual(yield* rowOf(other), { version: 3, done: false })
+      assert.isTrue(yield* index.settle(other, 4, installation, null))
+      assert.deepStrictEqual(yield* rowOf(other), { version: 4, done: true })
     })
   )
 
