@@ -8,6 +8,7 @@ import { hotSpan } from "@messaging-api/domain/Tracing"
 import { Clock, Context, Duration, Effect, Layer, Option, Result, Schema } from "effect"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
+import { jsonBody } from "./JsonBody.ts"
 import { WebhookClient } from "./WebhookClient.ts"
 
 /**
@@ -31,7 +32,7 @@ export const OutboundMessage = Schema.Struct({
 })
 export type OutboundMessage = typeof OutboundMessage.Type
 
-const encodeBody = Schema.encodeSync(Schema.fromJsonString(OutboundMessage))
+const encodeBody = jsonBody(OutboundMessage)
 
 export interface DeliveryTarget {
   readonly installation: Installation

@@ -5,6 +5,7 @@ import type { BotFailure, BotReply, BotTurn } from "./BotTurn.ts"
 import { BotReply as BotReplySchema } from "./BotTurn.ts"
 import * as DeliveryPolicy from "./DeliveryPolicy.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
+import { jsonBody } from "./JsonBody.ts"
 import { WebhookClient } from "./WebhookClient.ts"
 
 /**
@@ -31,7 +32,7 @@ export type HttpBotRequest = typeof HttpBotRequest.Type
 
 const HttpBotAnswer = Schema.fromJsonString(Schema.Array(BotReplySchema))
 const decodeAnswer = Schema.decodeUnknownEffect(HttpBotAnswer)
-const encodeRequest = Schema.encodeSync(Schema.fromJsonString(HttpBotRequest))
+const encodeRequest = jsonBody(HttpBotRequest)
 
 export const requestFor = (turn: BotTurn): HttpBotRequest => ({
   type: turn.message.type,

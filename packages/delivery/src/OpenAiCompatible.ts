@@ -1,5 +1,6 @@
 import { type Duration, Effect, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response } from "effect/ai"
+import { jsonBody } from "./JsonBody.ts"
 import { WebhookClient, type WebhookRequestFailed, type WebhookResponse } from "./WebhookClient.ts"
 
 /**
@@ -58,7 +59,7 @@ export const ChatResponse = Schema.Struct({
 export type ChatResponse = typeof ChatResponse.Type
 
 const decodeResponse = Schema.decodeUnknownOption(Schema.fromJsonString(ChatResponse))
-const encodeRequest = Schema.encodeSync(Schema.fromJsonString(ChatRequest))
+const encodeRequest = jsonBody(ChatRequest)
 const ErrorBody = Schema.fromJsonString(
   Schema.Struct({
     error: Schema.Union([Schema.String, Schema.Struct({ message: Schema.String })])
