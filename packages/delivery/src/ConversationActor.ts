@@ -12,6 +12,7 @@ import * as ActorDelivery from "./ActorDelivery.ts"
 import * as ActorSnapshots from "./ActorSnapshots.ts"
 import * as ActorTraceOrigins from "./ActorTraceOrigins.ts"
 import {
+  assumedEmpty,
   type CommandError,
   type CommandResult,
   ConversationUnavailable,
@@ -21,6 +22,7 @@ import {
 } from "./ConversationWriter.ts"
 import { DeliverySettings } from "./DeliverySettings.ts"
 import { Draining } from "./Draining.ts"
+import { KnownConversations } from "./KnownConversations.ts"
 import { WorkIndex } from "./WorkIndex.ts"
 import type * as WorkLoops from "./WorkLoops.ts"
 import { nextWork } from "./WorkPlan.ts"
@@ -104,6 +106,7 @@ export interface ActorCore {
 export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Service"]) {
   const store = yield* EventStore.EventStore
   const index = yield* WorkIndex
+  const known = yield* KnownConversations
   const draining = yield* Draining
   const settings = yield* DeliverySettings
   const snapshots = yield* ActorSnapshots.make()
@@ -126,6 +129,18 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
       )
     })
 
+  /**
+   * The state a command is decided on: assumed empty for a conversation never started
+   * (`KnownConversations`; the append checks it), else read from the snapshot and the log.
+   */
+  const loadState = (actor: Actor, options?: { readonly fromLog: boolean }) => {
+    if (options?.fromLog !== true && !known.mayExist(actor.conversationId)) {
+      known.add(actor.conversationId)
+      return Effect.succeed(assumedEmpty)
+    }
+    return snapshots.load(actor)
+  }
+
   /** One command under the lock; a change is remembered with its trace origin, wakes the loop, then runs `andThen`. */
   const executeThen = <C extends ConversationCommands.ConversationCommand>(
     actor: Actor,
@@ -134,7 +149,7 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
   ): Effect.Effect<CommandResult, CommandError<C>> =>
     locked(
       actor,
-      write(store, actor.conversationId, command, actor, () => snapshots.load(actor))
+      write(store, actor.conversationId, command, actor, (_, options) => loadState(actor, options))
     ).pipe(
       Effect.tap((result) =>
         result.events.length === 0

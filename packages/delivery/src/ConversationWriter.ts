@@ -54,12 +54,36 @@ export const versionConflicts = Metric.counter("messaging_api_version_conflicts_
   incremental: true
 })
 
-/** How a writer reads a conversation's decision state (from the start, or from a snapshot). */
+/**
+ * The state of a conversation believed never started, assumed rather than read
+ * (`KnownConversations`). Only an append acts on it, at version 0, which the event store refuses
+ * if the stream has events; a decision that would not append is made again on the state read.
+ */
+export interface AssumedEmpty extends ConversationStream.LoadedDecisionState {
+  readonly assumed: true
+}
+export const assumedEmpty: AssumedEmpty = { state: DecisionState.initialState, version: 0, assumed: true }
+
+const isAssumed = (loaded: ConversationStream.LoadedDecisionState): loaded is AssumedEmpty =>
+  "assumed" in loaded
+
+/**
+ * How a writer reads a conversation's decision state (from the start, or from a snapshot). It may
+ * answer `assumedEmpty` for a conversation it believes never started, unless asked for the log's.
+ */
 export type LoadState = (
-  conversationId: Ids.ConversationId
+  conversationId: Ids.ConversationId,
+  options?: { readonly fromLog: boolean }
 ) => Effect.Effect<
   ConversationStream.LoadedDecisionState,
   SqlError.SqlError | ConversationStream.EventDecodeError
+>
+
+const fromLog = { fromLog: true } as const
+
+type Once<C extends ConversationCommands.ConversationCommand> = Effect.Effect<
+  CommandResult,
+  ConversationCommands.RejectionOf<C> | EventStore.AppendError | ConversationStream.EventDecodeError
 >
 
 const once = <C extends ConversationCommands.ConversationCommand>(
@@ -67,22 +91,35 @@ const once = <C extends ConversationCommands.ConversationCommand>(
   conversationId: Ids.ConversationId,
   command: C,
   cache: StateCache,
-  load: LoadState
-) =>
+  load: LoadState,
+  readLog = false
+): Once<C> =>
   Effect.gen(function* () {
-    if (cache.current === undefined) cache.current = yield* load(conversationId)
+    if (cache.current === undefined)
+      cache.current = yield* load(conversationId, readLog ? fromLog : undefined)
     const loaded = cache.current
     const decision = ConversationDecider.decide(command, loaded.state)
+    const assumed = isAssumed(loaded)
+    if (assumed && (Result.isFailure(decision) || decision.success.length === 0)) {
+      // Only an append checks an assumed state: an answer without one is given on the log's.
+      cache.current = undefined
+      return yield* once(store, conversationId, command, cache, load, true)
+    }
     if (Result.isFailure(decision)) return yield* Effect.fail(decision.failure)
     const events = decision.success
     if (events.length === 0) return { events, version: loaded.version }
     // Whatever happens to the append, the cached state is only trusted again once it succeeds.
     cache.current = undefined
-    const appended = yield* store.append(
+    const append = store.append(
       Ids.conversationStream(conversationId),
       loaded.version,
       ConversationStream.toNewEvents(events)
     )
+    const appended = yield* assumed
+      ? // The conversation had been started after all: not another writer, so no conflict to count.
+        Effect.catchIf(append, isConflict, () => Effect.succeed(undefined))
+      : append
+    if (appended === undefined) return yield* once(store, conversationId, command, cache, load, true)
     cache.current = { state: DecisionState.fold(events, loaded.state), version: appended.version }
     return { events, version: appended.version }
   })

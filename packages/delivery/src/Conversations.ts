@@ -27,6 +27,7 @@ import { Deliverer } from "./Deliverer.ts"
 import * as DeliveryProjector from "./DeliveryProjector.ts"
 import { Draining } from "./Draining.ts"
 import * as EntityActors from "./EntityActors.ts"
+import { KnownConversations } from "./KnownConversations.ts"
 import * as LocalActors from "./LocalActors.ts"
 import { WebhookClient } from "./WebhookClient.ts"
 import { WorkIndex } from "./WorkIndex.ts"
@@ -80,9 +81,10 @@ const frontDoor = Layer.effect(
  * alone or of a runner. Closing the engine drains: no new attempts, in-flight ones get
  * `drainTimeout`, then they are interrupted (and retried after a restart).
  */
-const engine = (workIndex: typeof WorkIndex.layer) =>
+const engine = (workIndex: typeof WorkIndex.layer, known: typeof KnownConversations.layerAlone) =>
   Layer.mergeAll(
     workIndex,
+    known,
     Draining.layer,
     Deliverer.layer.pipe(Layer.provideMerge(EndpointHealth.EndpointHealth.layer)),
     ConversationSnapshots.ConversationSnapshots.layer
@@ -96,7 +98,7 @@ export const layerNoBot: Layer.Layer<
 > = frontDoor.pipe(
   Layer.provide(LocalActors.layer),
   Layer.merge(DeliveryProjector.layer),
-  Layer.provide(engine(WorkIndex.layerAlone)),
+  Layer.provide(engine(WorkIndex.layerAlone, KnownConversations.layerAlone)),
   Layer.provide(WebhookClient.layer)
 )
 
@@ -107,7 +109,7 @@ export const layerNoBot: Layer.Layer<
 export const layerOnShardingWithBots = frontDoor.pipe(
   Layer.provide(EntityActors.layer),
   Layer.merge(DeliveryProjector.layer),
-  Layer.provide(engine(WorkIndex.layer)),
+  Layer.provide(engine(WorkIndex.layer, KnownConversations.layerUnknown)),
   Layer.provide(Bot.layer),
   Layer.provide(WebhookClient.layer)
 )

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import {
   ConversationCommands,
+  ConversationStream,
   Database,
   DecisionState,
   EventStore,
@@ -12,7 +13,7 @@ import { Conversations } from "@messaging-api/domain/Conversations"
 import { Effect, Layer, Metric } from "effect"
 import { inject } from "vitest"
 import * as ConversationsEngine from "../src/Conversations.ts"
-import { versionConflicts, write } from "../src/ConversationWriter.ts"
+import { assumedEmpty, type LoadState, versionConflicts, write } from "../src/ConversationWriter.ts"
 import { userMessage } from "./UserMessages.ts"
 
 const Storage = Layer.mergeAll(EventStore.EventStore.layer, Installations.Installations.layer).pipe(
@@ -131,6 +132,85 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWr
       assert.strictEqual(refused._tag, "ConversationUnavailable")
       assert.strictEqual((yield* Metric.value(versionConflicts)).count - conflictsBefore, 21)
       assert.strictEqual(yield* store.streamVersion(Ids.conversationStream(second.conversationId)), 2)
+    })
+  )
+  it.effect("a new conversation's state is assumed, not read: its append at version 0 checks it", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const installation = yield* install
+      const first = userMessage(installation, `conv-${randomUUID()}`, "one")
+      const reads: Array<boolean> = []
+      const assuming: LoadState = (id, options) => {
+        reads.push(options?.fromLog === true)
+        return options?.fromLog === true
+          ? ConversationStream.loadDecisionState(store, id)
+          : Effect.succeed(assumedEmpty)
+      }
+      const written = yield* write(store, first.conversationId, first, { current: undefined }, assuming)
+      assert.deepStrictEqual(
+        written.events.map((event) => event._tag),
+        ["ConversationStarted", "UserMessageReceived"]
+      )
+      assert.strictEqual(written.version, 2)
+      // Assumed once, never read.
+      assert.deepStrictEqual(reads, [false])
+    })
+  )
+
+  it.effect("a wrong assumption meets the version check and the log is read, with no conflict counted", () =>
+    Effect.gen(function* () {
+      const { store, installation, conversation, conflictsBefore } = yield* conversationWithOneMessage
+      const reads: Array<boolean> = []
+      const assuming: LoadState = (id, options) => {
+        reads.push(options?.fromLog === true)
+        return options?.fromLog === true
+          ? ConversationStream.loadDecisionState(store, id)
+          : Effect.succeed(assumedEmpty)
+      }
+      const second = userMessage(installation, conversation, "two")
+      const written = yield* write(store, second.conversationId, second, { current: undefined }, assuming)
+      assert.deepStrictEqual(
+        written.events.map((event) => event._tag),
+        ["UserMessageReceived"]
+      )
+      assert.strictEqual(written.version, 3)
+      assert.deepStrictEqual(reads, [false, true])
+      assert.strictEqual((yield* Metric.value(versionConflicts)).count - conflictsBefore, 0)
+    })
+  )
+
+  it.effect("an answer without an append is never given on an assumed state", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const installation = yield* install
+      const conversation = `conv-${randomUUID()}`
+      const first = userMessage(installation, conversation, "one")
+      yield* write(store, first.conversationId, first)
+      const assuming: LoadState = (id, options) =>
+        options?.fromLog === true
+          ? ConversationStream.loadDecisionState(store, id)
+          : Effect.succeed(assumedEmpty)
+      // On the empty state a bot message is refused (the conversation has not started); it has.
+      const post = new ConversationCommands.PostBotMessage({
+        message: {
+          messageId: Ids.uuidV5("test-bot-message", randomUUID()) as Ids.MessageId,
+          type: "text",
+          payload: { text: "hi" }
+        },
+        at: new Date().toISOString()
+      })
+      const written = yield* write(store, first.conversationId, post, { current: undefined }, assuming)
+      assert.deepStrictEqual(
+        written.events.map((event) => event._tag),
+        ["BotMessageEmitted"]
+      )
+      assert.strictEqual(written.version, 3)
+      // The first message again: answered from the state read (a duplicate), not appended anew.
+      const again = yield* Effect.flip(
+        write(store, first.conversationId, first, { current: undefined }, assuming)
+      )
+      assert.strictEqual(again._tag, "DuplicateUserMessage")
+      assert.strictEqual(yield* store.streamVersion(Ids.conversationStream(first.conversationId)), 3)
     })
   )
 })
