@@ -37,6 +37,21 @@ interface Decoded {
   readonly event: ConversationEvents.ConversationEvent
 }
 
+/**
+ * The event types the projector reads: those that create work (`dueOf`), and the start that names a
+ * conversation's owner. The others (a turn completed, a message delivered or dead-lettered, deliveries
+ * paused) only finish or hold work, so they are not decoded at all.
+ */
+const readTypes: ReadonlySet<string> = new Set<ConversationEvents.ConversationEventType>([
+  "ConversationStarted",
+  "UserMessageReceived",
+  "BotMessageEmitted",
+  "RedeliveryRequested",
+  "DeliveriesResumed",
+  "DeliveryAttemptFailed",
+  "BotTurnFailed"
+])
+
 /** When the work an event creates may be due, or undefined when it only finishes work. */
 const dueOf = (decoded: Decoded): string | undefined => {
   const event = decoded.event
@@ -67,11 +82,12 @@ export const layer = Layer.effectDiscard(
     const apply = Effect.fnUntraced(function* (batch: ReadonlyArray<EventStore.RecordedEvent>) {
       const last = batch[batch.length - 1]
       if (last === undefined) return
-      // A synchronous decode per event (the follower reads every event of the log); the ones it
-      // cannot read are logged after the loop, so a batch of good events yields nothing for them.
+      // A synchronous decode per event it reads (the follower reads every event of the log); the
+      // ones it cannot read are logged after the loop, so a batch of good events yields nothing for them.
       const decoded: Array<Decoded> = []
       const undecodable: Array<ConversationStream.EventDecodeError> = []
       for (const recorded of batch) {
+        if (!readTypes.has(recorded.type)) continue
         const conversationId = Ids.conversationOfStream(recorded.streamId)
         if (conversationId === undefined) continue
         const event = ConversationStream.decodeRecorded(recorded)
