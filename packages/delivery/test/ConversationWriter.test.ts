@@ -50,6 +50,21 @@ const elsewhere = (command: ConversationCommands.ReceiveUserMessage, fingerprint
   })
 }
 
+/**
+ * A writer's load that assumes every conversation new (as `KnownConversations` does for one it has
+ * never seen) unless asked for the log's state; `reads` records which each call was.
+ */
+const assumingNew = (store: EventStore.EventStore["Service"]) => {
+  const reads: Array<"assumed" | "log"> = []
+  const assuming: LoadState = (id, options) => {
+    reads.push(options?.fromLog === true ? "log" : "assumed")
+    return options?.fromLog === true
+      ? ConversationStream.loadDecisionState(store, id)
+      : Effect.succeed(assumedEmpty)
+  }
+  return { assuming, reads }
+}
+
 layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWriter", (it) => {
   it.effect(
     "answers a user message the log holds elsewhere as the decider answers a repeat, naming the original's conversation",
@@ -134,18 +149,13 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWr
       assert.strictEqual(yield* store.streamVersion(Ids.conversationStream(second.conversationId)), 2)
     })
   )
+
   it.effect("a new conversation's state is assumed, not read: its append at version 0 checks it", () =>
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore
       const installation = yield* install
       const first = userMessage(installation, `conv-${randomUUID()}`, "one")
-      const reads: Array<boolean> = []
-      const assuming: LoadState = (id, options) => {
-        reads.push(options?.fromLog === true)
-        return options?.fromLog === true
-          ? ConversationStream.loadDecisionState(store, id)
-          : Effect.succeed(assumedEmpty)
-      }
+      const { assuming, reads } = assumingNew(store)
       const written = yield* write(store, first.conversationId, first, { current: undefined }, assuming)
       assert.deepStrictEqual(
         written.events.map((event) => event._tag),
@@ -153,20 +163,14 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWr
       )
       assert.strictEqual(written.version, 2)
       // Assumed once, never read.
-      assert.deepStrictEqual(reads, [false])
+      assert.deepStrictEqual(reads, ["assumed"])
     })
   )
 
   it.effect("a wrong assumption meets the version check and the log is read, with no conflict counted", () =>
     Effect.gen(function* () {
       const { store, installation, conversation, conflictsBefore } = yield* conversationWithOneMessage
-      const reads: Array<boolean> = []
-      const assuming: LoadState = (id, options) => {
-        reads.push(options?.fromLog === true)
-        return options?.fromLog === true
-          ? ConversationStream.loadDecisionState(store, id)
-          : Effect.succeed(assumedEmpty)
-      }
+      const { assuming, reads } = assumingNew(store)
       const second = userMessage(installation, conversation, "two")
       const written = yield* write(store, second.conversationId, second, { current: undefined }, assuming)
       assert.deepStrictEqual(
@@ -174,7 +178,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWr
         ["UserMessageReceived"]
       )
       assert.strictEqual(written.version, 3)
-      assert.deepStrictEqual(reads, [false, true])
+      assert.deepStrictEqual(reads, ["assumed", "log"])
       assert.strictEqual((yield* Metric.value(versionConflicts)).count - conflictsBefore, 0)
     })
   )
@@ -186,10 +190,7 @@ layer(TestLayer, { timeout: 60_000, excludeTestServices: true })("ConversationWr
       const conversation = `conv-${randomUUID()}`
       const first = userMessage(installation, conversation, "one")
       yield* write(store, first.conversationId, first)
-      const assuming: LoadState = (id, options) =>
-        options?.fromLog === true
-          ? ConversationStream.loadDecisionState(store, id)
-          : Effect.succeed(assumedEmpty)
+      const { assuming } = assumingNew(store)
       // On the empty state a bot message is refused (the conversation has not started); it has.
       const post = new ConversationCommands.PostBotMessage({
         message: {

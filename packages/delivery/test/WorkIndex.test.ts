@@ -130,17 +130,20 @@ layer(AloneLayer, { timeout: 60_000, excludeTestServices: true })("WorkIndex in 
       return row
     })
 
+  /** A hint of work due now for the conversation, at a version. */
+  const dueNow = (conversationId: string, installationId: string) => (version: number) => ({
+    conversationId,
+    installationId,
+    dueAt: new Date().toISOString(),
+    version
+  })
+
   it.effect("writes a conversation's 'nothing to do' once while its row holds it", () =>
     Effect.gen(function* () {
       const index = yield* WorkIndex
       const installation = randomUUID()
       const conversation = randomUUID()
-      const hint = (version: number) => ({
-        conversationId: conversation,
-        installationId: installation,
-        dueAt: new Date().toISOString(),
-        version
-      })
+      const hint = dueNow(conversation, installation)
 
       // The first is written; the next ones are only remembered, and the work they cover is settled.
       assert.isTrue(yield* index.settle(conversation, 5, installation, null))
@@ -190,12 +193,7 @@ layer(AloneLayer, { timeout: 60_000, excludeTestServices: true })("WorkIndex in 
       const index = yield* WorkIndex
       const installation = randomUUID()
       const conversation = randomUUID()
-      const hint = (version: number) => ({
-        conversationId: conversation,
-        installationId: installation,
-        dueAt: new Date().toISOString(),
-        version
-      })
+      const hint = dueNow(conversation, installation)
       index.started(conversation)
 
       // Its work done, nothing is written, and the hints of that work are still known as settled.
