@@ -14,8 +14,9 @@ import { SqlClient } from "effect/sql"
  * In a process alone (`layerAlone`) the answer comes from a scalable Bloom filter: every
  * conversation of the read model (`rm_conversations`, read in pages when the process starts) and
  * every conversation an actor of this process has woken for. Until the read model has been read,
- * every conversation may exist. A conversation the read model had not caught up with when the
- * process started is the one case it gets wrong. A runner of a cluster (`layerUnknown`) does not
+ * every conversation may exist. What it gets wrong is a conversation the read model had not caught
+ * up with when the process started, or one another process starts while it runs (nothing does in
+ * a process alone but an operator's own tooling). A runner of a cluster (`layerUnknown`) does not
  * hear of the conversations the other runners start, so it never assumes.
  */
 
