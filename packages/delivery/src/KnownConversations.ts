@@ -102,13 +102,13 @@ export class ConversationFilter {
   }
 
   add(value: string): void {
-    if (this.has(value)) return
+    const [h1, h2] = hashes(value)
+    if (this.contains(h1, h2)) return
     let layer = this.layers[this.layers.length - 1]!
     if (layer.count >= layer.size / BITS_PER_ENTRY) {
       this.grow((layer.size / BITS_PER_ENTRY) * 2)
       layer = this.layers[this.layers.length - 1]!
     }
-    const [h1, h2] = hashes(value)
     for (let i = 0; i < PROBES; i++) {
       const bit = (h1 + i * h2) % layer.size
       layer.bits[bit >>> 5]! |= 1 << (bit & 31)
@@ -118,6 +118,10 @@ export class ConversationFilter {
 
   has(value: string): boolean {
     const [h1, h2] = hashes(value)
+    return this.contains(h1, h2)
+  }
+
+  private contains(h1: number, h2: number): boolean {
     for (const layer of this.layers) {
       let all = true
       for (let i = 0; i < PROBES && all; i++) {
