@@ -15,7 +15,12 @@ export const describeStartupFailure = (cause: Cause.Cause<unknown>): string => {
   if (error === undefined || typeof error !== "object" || error === null || !("_tag" in error)) {
     return Cause.pretty(cause)
   }
-  const tagged = error as { readonly _tag: string; readonly message?: string; readonly reason?: unknown }
+  const tagged = error as {
+    readonly _tag: string
+    readonly message?: string
+    readonly reason?: unknown
+    readonly cause?: unknown
+  }
   switch (tagged._tag) {
     case "ConfigError":
       return `invalid configuration: ${configMessage(oneLine(String(tagged.message ?? tagged)))}`
@@ -27,8 +32,13 @@ export const describeStartupFailure = (cause: Cause.Cause<unknown>): string => {
       return oneLine(String(tagged.message))
     case "EmbeddedPostgresError":
       return `embedded Postgres: ${oneLine(String(tagged.message))}`
-    default:
-      return `${tagged._tag}: ${oneLine(String(tagged.message ?? ""))}`
+    case "ServeError":
+      return `cannot serve HTTP: ${oneLine(listenMessage(tagged))}`
+    default: {
+      // A tagged error without a message of its own (effect's wrappers of a platform error) says its cause's.
+      const message = tagged.message || (tagged.cause instanceof Error ? tagged.cause.message : "")
+      return `${tagged._tag}: ${oneLine(String(message))}`
+    }
   }
 }
 
@@ -73,6 +83,22 @@ const reasonMessage = (error: { readonly message?: string; readonly reason?: unk
     return `cannot connect to the database${cause ? ` (${cause})` : ""}; check DATABASE_URL`
   }
   return cause ?? reason?.message ?? error.message ?? "unknown"
+}
+
+/** Why the HTTP server could not listen (its cause is Node's `listen` error), and what to change. */
+const listenMessage = (error: { readonly cause?: unknown }): string => {
+  const cause = error.cause as { readonly code?: unknown; readonly message?: unknown } | undefined
+  const message = typeof cause?.message === "string" ? cause.message : String(cause ?? "unknown")
+  switch (cause?.code) {
+    case "EADDRINUSE":
+      return `${message}; another process listens there: stop it, or set PORT (and HOST) to a free address`
+    case "EACCES":
+      return `${message}; this user may not listen there: set PORT above 1023`
+    case "EADDRNOTAVAIL":
+      return `${message}; no interface of this machine has that address: check HOST`
+    default:
+      return message
+  }
 }
 
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, "; ").trim()

@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import type { AddressInfo } from "node:net"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -64,6 +66,31 @@ describe("configuration errors", () => {
       assert.strictEqual(lines.length, 1, `one line, got:\n${result.stderr}`)
       assert.match(lines[0]!, /^messaging-api: CLUSTER_PORT needs DATABASE_URL/)
     })
+  )
+
+  it.live("serve on an address another process listens on names it in one line", () =>
+    Effect.gen(function* () {
+      const taken = createServer()
+      yield* Effect.callback<void>((resume) => {
+        taken.listen(0, "127.0.0.1", () => resume(Effect.void))
+      })
+      yield* Effect.addFinalizer(() =>
+        Effect.callback<void>((resume) => void taken.close(() => resume(Effect.void)))
+      )
+      const { port } = taken.address() as AddressInfo
+      const result = yield* runCli(["serve"], {
+        DATABASE_URL: inject("databaseUrl"),
+        HOST: "127.0.0.1",
+        PORT: String(port)
+      })
+      assert.strictEqual(result.code, 1)
+      const lines = result.stderr.trim().split("\n")
+      assert.strictEqual(lines.length, 1, `one line, got:\n${result.stderr}`)
+      assert.match(
+        lines[0]!,
+        new RegExp(`^messaging-api: cannot serve HTTP: .*EADDRINUSE.*127\\.0\\.0\\.1:${port}.*set PORT`)
+      )
+    }).pipe(Effect.scoped)
   )
 
   it.live("migrate succeeds twice on the same database", () =>
