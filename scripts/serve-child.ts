@@ -22,6 +22,21 @@ export const freePort = (): Promise<number> =>
     })
   })
 
+/**
+ * A free port that is none of `taken`: ports come free from the kernel, which can hand the same
+ * one out twice once a probe has closed it (a second listener of the service then takes its port).
+ */
+export const freePortOtherThan = async (taken: ReadonlyArray<number>): Promise<number> => {
+  for (;;) {
+    const port = await freePort()
+    if (!taken.includes(port)) return port
+  }
+}
+
+/** The ports a service's environment already names (its cluster's), which its HTTP port must not be. */
+export const portsIn = (env: Readonly<Record<string, string>> | undefined): ReadonlyArray<number> =>
+  env?.CLUSTER_PORT === undefined ? [] : [Number(env.CLUSTER_PORT)]
+
 export interface ServeOptions {
   readonly port: number
   /** Seeded as MESSAGING_API_ADMIN_TOKEN. */

@@ -1,7 +1,7 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process"
 import { mkdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { freePort, spawnServe, untilReady } from "../serve-child.ts"
+import { freePort, freePortOtherThan, portsIn, spawnServe, untilReady } from "../serve-child.ts"
 
 /**
  * The real service in a child process (`serve-child.ts`), so the bench can read its RSS, SIGKILL
@@ -77,13 +77,14 @@ export interface ServiceProcess {
 }
 
 export const startService = async (options: ServiceOptions): Promise<ServiceProcess> => {
-  const port = options.port ?? (await freePort())
+  const taken = portsIn(options.env)
+  const port = options.port ?? (await freePortOtherThan(taken))
   const nodeArgs: Array<string> = [...(options.nodeArgs ?? [])]
   if (options.cpuProfDir !== undefined) {
     mkdirSync(options.cpuProfDir, { recursive: true })
     nodeArgs.push("--cpu-prof", "--cpu-prof-dir", options.cpuProfDir)
   }
-  const inspectPort = options.inspect === true ? await freePort() : undefined
+  const inspectPort = options.inspect === true ? await freePortOtherThan([...taken, port]) : undefined
   if (inspectPort !== undefined) nodeArgs.push(`--inspect=127.0.0.1:${inspectPort}`)
   const serve = spawnServe({
     port,

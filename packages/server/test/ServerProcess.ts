@@ -1,6 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { Effect } from "effect"
-import { freePort as anyFreePort, binPath, spawnServe, untilReady } from "../../../scripts/serve-child.ts"
+import {
+  freePort as anyFreePort,
+  binPath,
+  freePortOtherThan,
+  portsIn,
+  spawnServe,
+  untilReady
+} from "../../../scripts/serve-child.ts"
 
 /**
  * The real service as an operator runs it: `node packages/server/src/bin.ts …` in a child
@@ -62,7 +69,7 @@ export interface RunningServer {
 /** Starts `serve` and waits until `/readyz` answers 200. The process is killed when the scope closes. */
 export const startServer = (env: Readonly<Record<string, string>>) =>
   Effect.gen(function* () {
-    const port = yield* freePort
+    const port = yield* Effect.promise(() => freePortOtherThan(portsIn(env)))
     const serve = yield* Effect.acquireRelease(
       Effect.sync(() => spawnServe({ port, adminToken, env })),
       (serve) =>
