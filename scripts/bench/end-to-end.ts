@@ -26,6 +26,10 @@ import { teardown } from "./teardown.ts"
  * queueing.
  */
 
+const TARGET_LOW = 500
+const TARGET_HIGH = 2000
+const conversations = 1000
+
 /**
  * The warm-up before the steps (and before the floor's): a ramp to the first step's rate, as a
  * load balancer's slow start would bring a new process in. A fresh process runs unoptimized code
@@ -56,10 +60,6 @@ const warmUp = async (target: Target, runPrefix: string, rate: number) => {
   }
   return phases
 }
-
-const TARGET_LOW = 500
-const TARGET_HIGH = 2000
-const conversations = 1000
 
 type CpuPerMessage = ReturnType<typeof cpuPerMessage>
 
