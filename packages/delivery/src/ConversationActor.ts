@@ -133,13 +133,10 @@ export const make = Effect.fnUntraced(function* (loops: WorkLoops.WorkLoops["Ser
    * The state a command is decided on: assumed empty for a conversation never started
    * (`KnownConversations`; the append checks it), else read from the snapshot and the log.
    */
-  const loadState = (actor: Actor, options?: { readonly fromLog: boolean }) => {
-    if (options?.fromLog !== true && !known.mayExist(actor.conversationId)) {
-      known.add(actor.conversationId)
-      return Effect.succeed(assumedEmpty)
-    }
-    return snapshots.load(actor)
-  }
+  const loadState = (actor: Actor, options?: { readonly fromLog: boolean }) =>
+    options?.fromLog !== true && !known.woken(actor.conversationId)
+      ? Effect.succeed(assumedEmpty)
+      : snapshots.load(actor)
 
   /** One command under the lock; a change is remembered with its trace origin, wakes the loop, then runs `andThen`. */
   const executeThen = <C extends ConversationCommands.ConversationCommand>(

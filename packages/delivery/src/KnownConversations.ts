@@ -25,8 +25,11 @@ export class KnownConversations extends Context.Service<
   {
     /** False only when the conversation has never been started, as far as this process knows. */
     mayExist(conversationId: string): boolean
-    /** The conversation exists, or is about to: from now on it may exist. */
-    add(conversationId: string): void
+    /**
+     * An actor of this process wakes for the conversation: whether it may have existed before
+     * (`mayExist`); from now on it may, also when it woke while the read model was still being read.
+     */
+    woken(conversationId: string): boolean
   }
 >()("@messaging-api/delivery/KnownConversations") {
   /** A process alone: the read model's conversations and those woken here. */
@@ -63,7 +66,10 @@ export class KnownConversations extends Context.Service<
       )
       return KnownConversations.of({
         mayExist: (conversationId) => !ready || filter.has(conversationId),
-        add: (conversationId) => filter.add(conversationId)
+        woken: (conversationId) => {
+          const present = filter.add(conversationId)
+          return !ready || present
+        }
       })
     })
   )
@@ -71,7 +77,7 @@ export class KnownConversations extends Context.Service<
   /** A runner of a cluster: any conversation may exist. */
   static readonly layerUnknown = Layer.succeed(
     KnownConversations,
-    KnownConversations.of({ mayExist: () => true, add: () => {} })
+    KnownConversations.of({ mayExist: () => true, woken: () => true })
   )
 }
 
@@ -101,9 +107,10 @@ export class ConversationFilter {
     this.layers.push({ bits: new Uint32Array(Math.ceil(size / 32)), size, count: 0 })
   }
 
-  add(value: string): void {
+  /** Adds the string; whether it may have been there already (false: certainly not). */
+  add(value: string): boolean {
     const [h1, h2] = hashes(value)
-    if (this.contains(h1, h2)) return
+    if (this.contains(h1, h2)) return true
     let layer = this.layers[this.layers.length - 1]!
     if (layer.count >= layer.size / BITS_PER_ENTRY) {
       this.grow((layer.size / BITS_PER_ENTRY) * 2)
@@ -114,6 +121,7 @@ export class ConversationFilter {
       layer.bits[bit >>> 5]! |= 1 << (bit & 31)
     }
     layer.count++
+    return false
   }
 
   has(value: string): boolean {

@@ -12,6 +12,8 @@ describe("ConversationFilter", () => {
     const added = Array.from({ length: 150_000 }, () => randomUUID())
     for (const id of added) filter.add(id)
     assert.isTrue(added.every((id) => filter.has(id)))
+    // Added again, each says it was there.
+    assert.isTrue(added.slice(0, 1_000).every((id) => filter.add(id)))
     const others = Array.from({ length: 50_000 }, () => randomUUID())
     const falsePositives = others.filter((id) => filter.has(id)).length
     // About 1 % a layer; 150,000 entries fill three.
@@ -37,11 +39,17 @@ layer(Storage, { timeout: 60_000, excludeTestServices: true })(
         yield* Effect.gen(function* () {
           const known = yield* KnownConversations
           const unknown = randomUUID()
+          // Woken while the read model is being read: it may exist, and is remembered.
+          const wokenEarly = randomUUID()
+          assert.isTrue(known.woken(wokenEarly))
           // Until the read model has been read, every conversation may exist.
           while (known.mayExist(unknown)) yield* Effect.sleep("5 millis")
           assert.isTrue(existing.every((id) => known.mayExist(id)))
-          known.add(unknown)
+          assert.isTrue(known.mayExist(wokenEarly))
+          // Woken once read: new the first time, known from then on.
+          assert.isFalse(known.woken(unknown))
           assert.isTrue(known.mayExist(unknown))
+          assert.isTrue(known.woken(unknown))
         }).pipe(Effect.provide(KnownConversations.layerAlone))
       })
     )
@@ -50,6 +58,7 @@ layer(Storage, { timeout: 60_000, excludeTestServices: true })(
       Effect.gen(function* () {
         const known = yield* KnownConversations
         assert.isTrue(known.mayExist(randomUUID()))
+        assert.isTrue(known.woken(randomUUID()))
       }).pipe(Effect.provide(KnownConversations.layerUnknown))
     )
   }
