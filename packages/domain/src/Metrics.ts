@@ -5,7 +5,8 @@ import { type Context, Effect, Metric } from "effect"
  * They live in Effect's default metric registry; `GET /metrics` renders them (and any other
  * metric in it, prefixed) in the Prometheus text format. Counters and histograms are updated where things
  * happen (cheap: an in-memory add); gauges that need the database are sampled when scraped
- * (`OperationalGauges`), never per request.
+ * (`OperationalGauges`), and so are the process's own (`ProcessMetrics` in the http package),
+ * never per request.
  */
 
 /** Every metric name starts with this; `prefixed` adds it to any other metric in the registry. */
@@ -184,3 +185,51 @@ export const databaseConnections = Metric.gauge("messaging_api_database_connecti
   description: "Connections to the database by state (pg_stat_activity, every client of this database)"
 })
 export const databaseConnectionsOf = perAttributes(databaseConnections, ["state"])
+
+// The process: sampled when scraped, and garbage-collection pauses as V8 reports them (ProcessMetrics)
+
+const processCpuSeconds = Metric.counter("messaging_api_process_cpu_seconds_total", {
+  description: "CPU time this process has used, user and system, in seconds",
+  incremental: true
+})
+
+const eventLoopActiveSeconds = Metric.counter("messaging_api_event_loop_active_seconds_total", {
+  description:
+    "Time the event loop spent running code rather than waiting for I/O, in seconds: its rate is the loop's utilization, and as it nears 1 requests wait behind each other",
+  incremental: true
+})
+
+const heapUsedBytes = Metric.gauge("messaging_api_heap_used_bytes", {
+  description: "The V8 heap in use, in bytes"
+})
+
+const residentMemoryBytes = Metric.gauge("messaging_api_resident_memory_bytes", {
+  description: "The process's resident set size, in bytes"
+})
+
+const gcPauses = Metric.histogram("messaging_api_gc_pause_seconds", {
+  description:
+    "Garbage-collection pauses of the main thread, by kind (minor: the young generation, major: the whole heap, incremental, weakcb)",
+  boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+})
+const gcPausesOf = perAttributes(gcPauses, ["kind"])
+
+/** What the process used since the last sample (CPU and busy event-loop seconds), and its memory now. */
+export const processSample = (sample: {
+  readonly cpuSeconds: number
+  readonly eventLoopActiveSeconds: number
+  readonly heapUsedBytes: number
+  readonly residentMemoryBytes: number
+}) =>
+  updated((context) => {
+    processCpuSeconds.updateUnsafe(sample.cpuSeconds, context)
+    eventLoopActiveSeconds.updateUnsafe(sample.eventLoopActiveSeconds, context)
+    heapUsedBytes.updateUnsafe(sample.heapUsedBytes, context)
+    residentMemoryBytes.updateUnsafe(sample.residentMemoryBytes, context)
+  })
+
+export type GcKind = "minor" | "major" | "incremental" | "weakcb"
+
+/** One garbage-collection pause, counted in the given context's registry (called by V8's observer). */
+export const gcPauseUnsafe = (kind: GcKind, seconds: number, context: Context.Context<never>): void =>
+  gcPausesOf(kind).updateUnsafe(seconds, context)

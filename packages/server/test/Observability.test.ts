@@ -97,6 +97,65 @@ describe("GET /metrics", () => {
   )
 })
 
+describe("GET /metrics, the process's own", () => {
+  it.live("reports its CPU, its event loop's busy time, its memory and its garbage-collection pauses", () =>
+    Effect.gen(function* () {
+      const receiver = yield* startReceiver(() => 200)
+      const server = yield* startServer({ DATABASE_URL: databaseUrl, METRICS_PUBLIC: "true" })
+      const scrape = request("GET", `${server.url}/metrics`, undefined).pipe(
+        Effect.map((response) => {
+          assert.strictEqual(response.status, 200, response.text)
+          return response.text
+        })
+      )
+      /** The sum of a histogram's counts over its label sets (`name_count{…} n` lines). */
+      const countOf = (text: string, histogram: string) =>
+        text
+          .split("\n")
+          .filter((line) => line.startsWith(`${histogram}_count{`))
+          .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
+
+      const first = yield* scrape
+      const cpu = sample(first, "messaging_api_process_cpu_seconds_total") ?? 0
+      const busy = sample(first, "messaging_api_event_loop_active_seconds_total") ?? 0
+      const heap = sample(first, "messaging_api_heap_used_bytes") ?? 0
+      const resident = sample(first, "messaging_api_resident_memory_bytes") ?? 0
+      // Starting the service (modules, migrations, the layers) takes more than a tenth of a second
+      // of CPU.
+      assert.isAbove(cpu, 0.1)
+      assert.isAbove(busy, 0)
+      assert.isAbove(heap, 1_000_000)
+      assert.isAtLeast(resident, heap)
+      assert.match(first, /^# TYPE messaging_api_process_cpu_seconds_total counter$/m)
+      assert.match(first, /^# TYPE messaging_api_heap_used_bytes gauge$/m)
+
+      // Messages until V8 has collected garbage at least once since the observer started.
+      const target = yield* installationWithToken(server.url, {
+        bot: { _tag: "echo" },
+        responseUrl: receiver.url
+      })
+      const later = yield* eventually(
+        Effect.gen(function* () {
+          yield* converse(
+            target,
+            Array.from({ length: 20 }, (_, i) => `message ${i}: ${"x".repeat(2_000)}`)
+          )
+          const text = yield* scrape
+          return countOf(text, "messaging_api_gc_pause_seconds") >= 1 ? text : undefined
+        })
+      )
+      assert.match(later, /^# TYPE messaging_api_gc_pause_seconds histogram$/m)
+      assert.match(
+        later,
+        /^messaging_api_gc_pause_seconds_count\{kind="(minor|major|incremental|weakcb)"\} \d+$/m
+      )
+      // The counters went on from where they were: what the messages cost was added.
+      assert.isAbove(sample(later, "messaging_api_process_cpu_seconds_total") ?? 0, cpu)
+      assert.isAbove(sample(later, "messaging_api_event_loop_active_seconds_total") ?? 0, busy)
+    })
+  )
+})
+
 /** One span as the OTLP/JSON export carries it. */
 interface ExportedSpan {
   readonly traceId: string

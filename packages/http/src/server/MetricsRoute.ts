@@ -4,10 +4,12 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { SqlClient } from "effect/sql"
 import { HttpSettings } from "../HttpSettings.ts"
+import { ProcessMetrics } from "./ProcessMetrics.ts"
 
 /**
  * `GET /metrics`: every metric of the process in the Prometheus text format, names prefixed
- * `messaging_api_` (see `Metrics`), the database gauges sampled just before (`OperationalGauges`).
+ * `messaging_api_` (see `Metrics`), the database gauges (`OperationalGauges`) and the process's own
+ * (`ProcessMetrics`) sampled just before.
  * It needs an admin access token unless `METRICS_PUBLIC=true` (a scraper on a private network).
  */
 
@@ -49,6 +51,7 @@ export const MetricsRoute = Layer.effectDiscard(
     const settings = yield* HttpSettings
     const tokens = yield* AccessTokens.AccessTokens
     const sql = yield* SqlClient.SqlClient
+    const processMetrics = yield* ProcessMetrics
     const handler = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!settings.metricsPublic) {
@@ -56,9 +59,10 @@ export const MetricsRoute = Layer.effectDiscard(
         if (refused !== undefined) return refused
       }
       yield* Effect.provideService(OperationalGauges.sample, SqlClient.SqlClient, sql)
+      yield* processMetrics.sample
       const body = yield* PrometheusMetrics.format({ metricNameMapper: Metrics.prefixed })
       return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
     })
     yield* router.add("GET", "/metrics", handler)
   })
-)
+).pipe(Layer.provide(ProcessMetrics.layer))
