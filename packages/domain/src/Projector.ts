@@ -1,5 +1,6 @@
 import { Clock, Context, Effect, Layer, Metric, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import * as EventLog from "./EventLog.ts"
 import { EventStore, type LogPosition, logPositionOf, type RecordedEvent } from "./EventStore.ts"
 import { conversationOfStream } from "./Ids.ts"
 import * as ProjectionCheckpoints from "./ProjectionCheckpoints.ts"
@@ -40,6 +41,8 @@ export interface ProjectorOptions {
   readonly pollInterval?: `${number} millis` | `${number} seconds`
   /** Once woken, or after a batch that was not full, how long it lets appends gather before reading (default 20 ms). */
   readonly coalesce?: `${number} millis`
+  /** Events per page of a rebuild's pass over the log in stream order (default 5,000). */
+  readonly rebuildPageSize?: number
 }
 
 export class Projector extends Context.Service<
@@ -51,7 +54,8 @@ export class Projector extends Context.Service<
     readonly catchUp: Effect.Effect<CatchUpResult, SqlError.SqlError>
     /**
      * Empties the read models and projects the whole log again, in one transaction (readers see
-     * the old rows until it commits), then catches up with what arrived meanwhile.
+     * the old rows until it commits): stream by stream up to the log's head, then in the log's
+     * order from there; then catches up with what arrived meanwhile.
      */
     readonly rebuild: Effect.Effect<ReadModelCounts, SqlError.SqlError>
     readonly counts: Effect.Effect<ReadModelCounts, SqlError.SqlError>
@@ -61,6 +65,9 @@ export class Projector extends Context.Service<
 >()("@messaging-api/domain/Projector") {
   /** The projector alone: nothing runs until `catchUp`, `rebuild` or `follow` is called. */
   static readonly layer = Layer.effect(Projector, make())
+
+  /** The projector alone, with its batches and pages sized by `options`. */
+  static readonly layerWith = (options: ProjectorOptions) => Layer.effect(Projector, make(options))
 
   /** The projector with a background fiber following the log for as long as the layer lives. */
   static readonly layerFollowing = (options?: ProjectorOptions) =>
@@ -97,6 +104,7 @@ function make(options?: ProjectorOptions) {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const store = yield* EventStore
     const batchSize = options?.batchSize ?? 500
+    const rebuildPageSize = options?.rebuildPageSize ?? 5_000
 
     const checkpoint = ProjectionCheckpoints.read(sql, checkpointName)
     const saveCheckpoint = (position: LogPosition) =>
@@ -117,28 +125,33 @@ function make(options?: ProjectorOptions) {
              set_config('enable_mergejoin', 'off', true)
     `
 
+    /**
+     * A batch's events by conversation, each conversation's share up to the highest version it
+     * holds (in a batch of the log, what the log has shown of it; in a page of a rebuild's pass in
+     * stream order, a run of its versions).
+     */
+    const byConversation = (batch: ReadonlyArray<RecordedEvent>) => {
+      const grouped = new Map<string, Array<RecordedEvent>>()
+      for (const event of batch) {
+        const conversationId = conversationOfStream(event.streamId)
+        if (conversationId === undefined) continue
+        const events = grouped.get(conversationId)
+        if (events === undefined) grouped.set(conversationId, [event])
+        else events.push(event)
+      }
+      return Array.from(grouped, ([conversationId, known]) => ({
+        conversationId,
+        upTo: Math.max(...known.map((event) => event.version)),
+        known
+      }))
+    }
+
     const applyBatch = (batch: ReadonlyArray<RecordedEvent>) => {
       const last = batch[batch.length - 1]
       if (last === undefined) return Effect.void
       return Effect.gen(function* () {
         yield* lock
-        const byConversation = new Map<string, Array<RecordedEvent>>()
-        for (const event of batch) {
-          const conversationId = conversationOfStream(event.streamId)
-          if (conversationId === undefined) continue
-          const events = byConversation.get(conversationId)
-          if (events === undefined) byConversation.set(conversationId, [event])
-          else events.push(event)
-        }
-        yield* projectBatch(
-          sql,
-          store,
-          Array.from(byConversation, ([conversationId, known]) => ({
-            conversationId,
-            upTo: Math.max(...known.map((event) => event.version)),
-            known
-          }))
-        )
+        yield* projectBatch(sql, store, byConversation(batch))
         yield* saveCheckpoint(logPositionOf(last))
       }).pipe(
         sql.withTransaction,
@@ -181,6 +194,29 @@ function make(options?: ProjectorOptions) {
       }
     })
 
+    /**
+     * A rebuild's first pass: every conversation brought up to the log's head as the pass begins,
+     * one stream after another (pages of `rebuildPageSize` events in stream order), and the checkpoint
+     * set at that head, so that `catchUp` goes on from there in the log's order. The log interleaves
+     * conversations, so following it writes a conversation's row once for every batch that touches
+     * it (a million updates for a million-event log of 10,000 conversations, inside the rebuild's
+     * one transaction: 155 s); stream by stream, once for every page it spans (32 s).
+     */
+    const projectByStream = Effect.gen(function* () {
+      const upTo = yield* store.head
+      const reads = EventLog.make(sql)
+      let after = { streamId: "", version: 0 }
+      while (true) {
+        const page = yield* reads.readByStream(after, upTo, rebuildPageSize)
+        const last = page[page.length - 1]
+        if (last === undefined) break
+        yield* projectBatch(sql, store, byConversation(page))
+        after = { streamId: last.streamId, version: last.version }
+        if (page.length < rebuildPageSize) break
+      }
+      yield* saveCheckpoint(upTo)
+    }).pipe(Effect.withSpan("Projector.projectByStream"))
+
     const rebuild = Effect.gen(function* () {
       yield* Effect.gen(function* () {
         // A rebuild takes as long as the log is long: DATABASE_STATEMENT_TIMEOUT does not apply.
@@ -190,6 +226,7 @@ function make(options?: ProjectorOptions) {
         yield* sql`DELETE FROM rm_messages`
         yield* sql`DELETE FROM rm_conversations`
         yield* sql`DELETE FROM projection_checkpoints WHERE name = ${checkpointName}`
+        yield* projectByStream
         yield* catchUp
       }).pipe(sql.withTransaction)
       yield* catchUp

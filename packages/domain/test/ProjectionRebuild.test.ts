@@ -179,6 +179,17 @@ layer(TestLayer, { timeout: 120_000, excludeTestServices: true })("Read-model re
       assert.deepStrictEqual(after.conversations, before.conversations)
       assert.deepStrictEqual(after.messages, before.messages)
       assert.deepStrictEqual(after.attempts, before.attempts)
+
+      // Again in pages of 7 events: the rebuild's pass in stream order splits conversations
+      // between pages, each page bringing them on from where the one before left them.
+      yield* Effect.gen(function* () {
+        const paging = yield* Projector
+        yield* paging.rebuild
+      }).pipe(Effect.provide(Projector.layerWith({ rebuildPageSize: 7 })))
+      const paged = yield* snapshot(installations)
+      assert.deepStrictEqual(paged.conversations, before.conversations)
+      assert.deepStrictEqual(paged.messages, before.messages)
+      assert.deepStrictEqual(paged.attempts, before.attempts)
     })
   )
 
