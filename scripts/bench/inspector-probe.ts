@@ -9,6 +9,8 @@
  * - `startPauseMonitor` / `readPauseMonitor`: event-loop delay and GC pauses over a stretch of
  *   load (perf_hooks), to tell a latency tail caused by the process stalling from one caused by
  *   queueing.
+ * - `readEffectSteps`: the effect runtime's steps and fibers so far, in a process started with
+ *   `--import effect-steps.ts`.
  */
 
 export interface MemoryUsage {
@@ -165,3 +167,13 @@ export const readPauseMonitor = (inspectPort: number): Promise<PauseStats> =>
       })
     })()`
   )
+
+/** The effect runtime's counts in the process so far (`effect-steps.ts`). */
+export const readEffectSteps = (inspectPort: number) =>
+  session(inspectPort, async (call) => {
+    const answer = (await call("Runtime.evaluate", {
+      expression: "JSON.stringify(globalThis.effectSteps())",
+      returnByValue: true
+    })) as { readonly result: { readonly value: string } }
+    return JSON.parse(answer.result.value) as { readonly steps: number; readonly fibers: number }
+  })

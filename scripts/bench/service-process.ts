@@ -120,16 +120,24 @@ export const startService = async (options: ServiceOptions): Promise<ServiceProc
   }
 }
 
-/** A bare server of the bench's own (`baseline-server.ts`, `floor-server.ts`) as a child process. */
+/**
+ * A server of the bench's own (`baseline-server.ts`, `floor-server.ts`, `minimal-api.ts`) as a
+ * child process, with more of Node's own flags if given.
+ */
 export const startBareServer = async (
-  script: "baseline-server.ts" | "floor-server.ts",
-  env: Readonly<Record<string, string>>
+  script: "baseline-server.ts" | "floor-server.ts" | "minimal-api.ts",
+  env: Readonly<Record<string, string>>,
+  nodeArgs: ReadonlyArray<string> = []
 ) => {
   const port = await freePort()
-  const child = spawnChild(process.execPath, [fileURLToPath(new URL(`./${script}`, import.meta.url))], {
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ["ignore", "inherit", "inherit"]
-  })
+  const child = spawnChild(
+    process.execPath,
+    [...nodeArgs, fileURLToPath(new URL(`./${script}`, import.meta.url))],
+    {
+      env: { ...process.env, ...env, PORT: String(port) },
+      stdio: ["ignore", "inherit", "inherit"]
+    }
+  )
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
   /** Ends it; again, or once it has exited, changes nothing. */
   const stop = async () => {

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url"
 import { query } from "../postgres-databases.ts"
 import { createBenchDatabase } from "./bench-database.ts"
 import { cpuPerMessage, cpuSnapshot, waitForQuiet } from "./cpu-usage.ts"
-import { readPauseMonitor, session, startPauseMonitor } from "./inspector-probe.ts"
+import { readEffectSteps, readPauseMonitor, session, startPauseMonitor } from "./inspector-probe.ts"
 import { createEchoInstallation } from "./installation-setup.ts"
 import { sendPaced } from "./message-sender.ts"
 import { byHalfSecond, type LatencySummary, summarize } from "./percentiles.ts"
@@ -138,16 +138,6 @@ const byTable = (before: TableRows, after: TableRows, messages: number) =>
     )
     .join(", ")
 
-/** The effect runtime's counts in the service so far (`effect-steps.ts`, read through the inspector). */
-const effectSteps = (inspectPort: number) =>
-  session(inspectPort, async (call) => {
-    const answer = (await call("Runtime.evaluate", {
-      expression: "JSON.stringify(globalThis.effectSteps())",
-      returnByValue: true
-    })) as { readonly result: { readonly value: string } }
-    return JSON.parse(answer.result.value) as { readonly steps: number; readonly fibers: number }
-  })
-
 const brief = (latency: LatencySummary) => `p50 ${latency.p50} p99 ${latency.p99} max ${latency.max} ms`
 
 const cleanup = teardown()
@@ -185,7 +175,7 @@ try {
     const cpuBefore = cpuSnapshot(service.pid)
     const callsBefore = syscalls(service.pid)
     const countersBefore = await databaseCounters(database.url, database.name)
-    const stepsBefore = countSteps ? await effectSteps(inspectPort) : undefined
+    const stepsBefore = countSteps ? await readEffectSteps(inspectPort) : undefined
     // The receiver tells runs apart by their conversations' names.
     const arrivals = receiver.run(reuse ? "warm" : run)
     const [acceptedBefore, latenciesBefore] = [arrivals.accepted, arrivals.latencies.length]
@@ -233,7 +223,7 @@ try {
         })
     const cpu = cpuPerMessage(cpuBefore, cpuSnapshot(service.pid), sent.acknowledged)
     const callsAfter = syscalls(service.pid)
-    const stepsAfter = countSteps ? await effectSteps(inspectPort) : undefined
+    const stepsAfter = countSteps ? await readEffectSteps(inspectPort) : undefined
     const pauses = await readPauseMonitor(inspectPort)
     // pg_stat_database is updated when a backend reports, at most every half second.
     await new Promise((resolve) => setTimeout(resolve, 600))
