@@ -117,6 +117,8 @@ try {
       inspectPort: service.inspectPort!
     }
   ]
+  // Requests each process answered over its life, for the profiles: the first message and the
+  // start-up check count too.
   const handled = [1, 1]
   for (let round = 1; round <= rounds; round++) {
     const [bare, ours] = [await measure(targets[0]!), await measure(targets[1]!)]
