@@ -19,10 +19,16 @@ import { teardown } from "./teardown.ts"
  * not move). With PROFILE_DIR each process writes a `--cpu-prof` profile of its whole life, and the
  * command that compares them per request (`cpu-profile-compare.ts`) is printed.
  *
- *   node scripts/bench/http-path.ts [SECONDS=5] [ROUNDS=3] [CONNECTIONS=32] [PROFILE_DIR=dir]
+ *   node scripts/bench/http-path.ts [SECONDS=5] [ROUNDS=3] [CONNECTIONS=32] [PROFILE_DIR=dir] [KEY=value …]
+ *
+ * Other KEY=value pairs go to the service's environment.
  */
 
-const settings = Object.fromEntries(process.argv.slice(2).map((arg) => arg.split("=", 2) as [string, string]))
+const known = new Set(["SECONDS", "ROUNDS", "CONNECTIONS", "PROFILE_DIR"])
+const pairs = process.argv.slice(2).map((arg) => arg.split("=", 2) as [string, string])
+const settings = Object.fromEntries(pairs.filter(([key]) => known.has(key)))
+/** Any other KEY=value goes to the service's environment (`LOG_LEVEL=info`, say). */
+const env = Object.fromEntries(pairs.filter(([key]) => !known.has(key)))
 const seconds = Number(settings.SECONDS ?? "5")
 const rounds = Number(settings.ROUNDS ?? "3")
 const connections = Number(settings.CONNECTIONS ?? "32")
@@ -79,6 +85,7 @@ try {
   const service = cleanup.add(
     await startService({
       databaseUrl: database.url,
+      env,
       inspect: true,
       nodeArgs: ["--import", stepsPreload, ...profiled("service")]
     }),
