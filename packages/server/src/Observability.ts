@@ -2,6 +2,7 @@ import { Version } from "@messaging-api/http"
 import { Effect, Layer, Logger, References } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
+import * as LogLines from "./LogLines.ts"
 import { ServerConfig, type ServerConfigShape } from "./ServerConfig.ts"
 
 /**
@@ -9,11 +10,15 @@ import { ServerConfig, type ServerConfigShape } from "./ServerConfig.ts"
  * endpoint is configured, its traces. Metrics need nothing here: they are served by `/metrics`.
  */
 
-/** `json`: one JSON object per line; `pretty`: one readable line per entry (logfmt). Log lines also become span events. */
+/**
+ * `json`: one JSON object per line; `pretty`: one readable line per entry (logfmt); on standard
+ * output, a turn of the event loop's lines in one write (`LogLines`). Log lines also become span
+ * events.
+ */
 export const loggerLayer = (config: ServerConfigShape) =>
   Layer.mergeAll(
     Logger.layer([
-      config.logFormat === "json" ? Logger.consoleJson : Logger.consoleLogFmt,
+      LogLines.toStdout(config.logFormat === "json" ? Logger.formatJson : Logger.formatLogFmt),
       Logger.tracerLogger
     ]),
     Layer.succeed(References.MinimumLogLevel, config.logLevel)
