@@ -139,11 +139,13 @@ function make(options?: ProjectorOptions) {
         if (events === undefined) grouped.set(conversationId, [event])
         else events.push(event)
       }
-      return Array.from(grouped, ([conversationId, known]) => ({
-        conversationId,
-        upTo: Math.max(...known.map((event) => event.version)),
-        known
-      }))
+      // The highest version by a loop: a rebuild's page can hold thousands of one stream's events,
+      // more than a spread passes as arguments once pages are made large.
+      return Array.from(grouped, ([conversationId, known]) => {
+        let upTo = 0
+        for (const event of known) if (event.version > upTo) upTo = event.version
+        return { conversationId, upTo, known }
+      })
     }
 
     const applyBatch = (batch: ReadonlyArray<RecordedEvent>) => {

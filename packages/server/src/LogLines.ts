@@ -7,10 +7,9 @@ import { Logger } from "effect"
  * written synchronously): the write and its `console.log` were 63 of the 120 µs of CPU an access
  * line cost a request, 5 µs batched (`scripts/bench/http-path.ts LOG_LEVEL=info`, profiled; item 27
  * of docs/PERFORMANCE.md). Effect's `Logger.batched` flushes on a timer, which would wake an idle
- * process every window. Here no timer runs while nothing is logged, a line
- * waits at most for the end of its turn, and the lines still waiting when the process exits (a
- * start-up failure, a shutdown) are written on `exit`. Only SIGKILL loses them, with the turn
- * that logged them.
+ * process every window. Here no timer runs while nothing is logged, a line waits at most for the
+ * end of its turn, and the lines still waiting when the process exits (a start-up failure, a
+ * shutdown) are written on `exit`. Only SIGKILL loses them, with the turn that logged them.
  */
 
 let waiting: Array<string> = []
